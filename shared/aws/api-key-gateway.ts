@@ -1,0 +1,179 @@
+import {
+  type APIGatewayClient,
+  CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteApiKeyCommand,
+  GetApiKeyCommand,
+  GetApiKeysCommand,
+  GetUsagePlanCommand,
+  GetUsagePlanKeyCommand,
+} from '@aws-sdk/client-api-gateway';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiKeySecret } from '../api-key-secret';
+import { AssociationRejectedError, TransientAwsError } from '../errors';
+import type { IssuedKey, KeyGateway, NewKeySpec, PlanLimits } from '../provisioning/ports';
+import { awsErrorName, isThrottling, isTransient } from './aws-errors';
+
+export interface ApiKeyGatewayOptions {
+  /** The client for idempotent calls; the SDK retries them itself. */
+  client: APIGatewayClient;
+  /**
+   * A client with `maxAttempts: 1` for CreateApiKey, which is not idempotent: the SDK would repeat
+   * a create whose first try may have succeeded (a 5xx or a dropped connection), leaving a second
+   * key. This adapter repeats it only after a lookup by name.
+   */
+  singleAttemptClient: APIGatewayClient;
+  createAttempts?: number;
+  backoffBaseMs?: number;
+  planCacheTtlMs?: number;
+  retryAfterSeconds?: number;
+  now?: () => number;
+}
+
+export class ApiKeyGateway implements KeyGateway {
+  readonly #client: APIGatewayClient;
+  readonly #singleAttemptClient: APIGatewayClient;
+  readonly #createAttempts: number;
+  readonly #backoffBaseMs: number;
+  readonly #planCacheTtlMs: number;
+  readonly #retryAfterSeconds: number;
+  readonly #now: () => number;
+  /** Plan limits change rarely and are only quoted in emails; one read per container is plenty. */
+  readonly #planCache = new Map<string, { limits: PlanLimits; expiresAt: number }>();
+
+  constructor(options: ApiKeyGatewayOptions) {
+    this.#client = options.client;
+    this.#singleAttemptClient = options.singleAttemptClient;
+    this.#createAttempts = options.createAttempts ?? 4;
+    this.#backoffBaseMs = options.backoffBaseMs ?? 200;
+    this.#planCacheTtlMs = options.planCacheTtlMs ?? 5 * 60_000;
+    this.#retryAfterSeconds = options.retryAfterSeconds ?? 5;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async ensureKey(spec: NewKeySpec, options: { lookupFirst: boolean }): Promise<IssuedKey> {
+    if (options.lookupFirst) {
+      const existing = await this.#findKeyByName(spec.name);
+      if (existing) return existing;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const created = await this.#singleAttemptClient.send(
+          new CreateApiKeyCommand({
+            name: spec.name,
+            description: spec.description,
+            // CreateApiKey defaults to a disabled key.
+            enabled: true,
+            customerId: spec.customerId,
+            tags: spec.tags,
+          }),
+        );
+        return { id: required(created.id, 'id'), secret: new ApiKeySecret(required(created.value, 'value')) };
+      } catch (error) {
+        if (!isTransient(error) || attempt >= this.#createAttempts) throw this.#translate(error, 'CreateApiKey');
+        // A throttled create did not happen; anything else may have, so look before repeating it.
+        if (!isThrottling(error)) {
+          const existing = await this.#findKeyByName(spec.name);
+          if (existing) return existing;
+        }
+        await sleep(this.#backoffBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random()));
+      }
+    }
+  }
+
+  async getKeyValue(keyId: string): Promise<ApiKeySecret> {
+    const key = await this.#call('GetApiKey', () =>
+      this.#client.send(new GetApiKeyCommand({ apiKey: keyId, includeValue: true })),
+    );
+    return new ApiKeySecret(required(key.value, 'value'));
+  }
+
+  async addKeyToPlan(usagePlanId: string, keyId: string): Promise<void> {
+    try {
+      await this.#client.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId, keyType: 'API_KEY' }));
+    } catch (error) {
+      const name = awsErrorName(error);
+      if (name === 'ConflictException') {
+        // Either a repeat of our own association (success) or the key sits in another plan of the
+        // same stage, which API Gateway forbids: only a look tells which.
+        if (await this.#isInPlan(usagePlanId, keyId)) return;
+        throw new AssociationRejectedError('the key is already in another usage plan of the same stage', {
+          cause: error,
+        });
+      }
+      if (name === 'NotFoundException' || name === 'BadRequestException') {
+        throw new AssociationRejectedError(`API Gateway rejected the association (${name})`, { cause: error });
+      }
+      throw this.#translate(error, 'CreateUsagePlanKey');
+    }
+  }
+
+  async deleteKey(keyId: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteApiKeyCommand({ apiKey: keyId }));
+    } catch (error) {
+      if (awsErrorName(error) === 'NotFoundException') return;
+      throw this.#translate(error, 'DeleteApiKey');
+    }
+  }
+
+  async getPlanLimits(usagePlanId: string): Promise<PlanLimits> {
+    const cached = this.#planCache.get(usagePlanId);
+    if (cached && cached.expiresAt > this.#now()) return cached.limits;
+    const plan = await this.#call('GetUsagePlan', () => this.#client.send(new GetUsagePlanCommand({ usagePlanId })));
+    const limits: PlanLimits = {
+      rateLimit: plan.throttle?.rateLimit,
+      burstLimit: plan.throttle?.burstLimit,
+      quotaLimit: plan.quota?.limit,
+      quotaPeriod: plan.quota?.period,
+    };
+    this.#planCache.set(usagePlanId, { limits, expiresAt: this.#now() + this.#planCacheTtlMs });
+    return limits;
+  }
+
+  async #isInPlan(usagePlanId: string, keyId: string): Promise<boolean> {
+    try {
+      await this.#client.send(new GetUsagePlanKeyCommand({ usagePlanId, keyId }));
+      return true;
+    } catch (error) {
+      if (awsErrorName(error) === 'NotFoundException') return false;
+      throw this.#translate(error, 'GetUsagePlanKey');
+    }
+  }
+
+  async #findKeyByName(name: string): Promise<IssuedKey | undefined> {
+    let position: string | undefined;
+    do {
+      // nameQuery is a case-sensitive prefix match, so the exact name is checked below.
+      const page = await this.#call('GetApiKeys', () =>
+        this.#client.send(new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: 500, position })),
+      );
+      const match = page.items?.find((key) => key.name === name);
+      if (match) return { id: required(match.id, 'id'), secret: new ApiKeySecret(required(match.value, 'value')) };
+      position = page.position;
+    } while (position);
+    return undefined;
+  }
+
+  async #call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      throw this.#translate(error, operation);
+    }
+  }
+
+  #translate(error: unknown, operation: string): unknown {
+    if (isTransient(error)) {
+      return new TransientAwsError(`${operation} failed: ${awsErrorName(error)}`, this.#retryAfterSeconds, {
+        cause: error,
+      });
+    }
+    return error;
+  }
+}
+
+function required<T>(value: T | undefined, field: string): T {
+  if (value === undefined) throw new Error(`API Gateway answered without ${field}`);
+  return value;
+}

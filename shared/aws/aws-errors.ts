@@ -1,0 +1,50 @@
+/** Names the SDK gives AWS throttling answers; a throttled call did not happen and is safe to repeat. */
+const THROTTLING = new Set([
+  'TooManyRequestsException',
+  'LimitExceededException',
+  'ThrottlingException',
+  'Throttling',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+]);
+
+const SERVER_SIDE = new Set([
+  'ServiceUnavailableException',
+  'InternalServerError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'TransactionConflictException',
+]);
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED']);
+
+interface AwsLikeError {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function asAwsError(error: unknown): AwsLikeError {
+  return typeof error === 'object' && error !== null ? (error as AwsLikeError) : {};
+}
+
+export function awsErrorName(error: unknown): string {
+  return asAwsError(error).name ?? 'Error';
+}
+
+export function isThrottling(error: unknown): boolean {
+  const e = asAwsError(error);
+  return THROTTLING.has(e.name ?? '') || e.$metadata?.httpStatusCode === 429;
+}
+
+/**
+ * Throttling, 5xx and dropped connections: worth retrying later. Unlike throttling, a 5xx or a
+ * dropped connection leaves open whether the call took effect, so non-idempotent callers must
+ * check before repeating it.
+ */
+export function isTransient(error: unknown): boolean {
+  const e = asAwsError(error);
+  if (isThrottling(error) || SERVER_SIDE.has(e.name ?? '')) return true;
+  if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+  return NETWORK_CODES.has(e.code ?? '') || e.name === 'TimeoutError' || e.name === 'AbortError';
+}

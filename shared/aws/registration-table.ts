@@ -1,0 +1,410 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { CustomerAlreadyRegisteredError, RegistrationInProgressError, TransientAwsError } from '../errors';
+import type {
+  ClaimResult,
+  RecordFailureInput,
+  RecordKeyInput,
+  RegistrationStore,
+} from '../provisioning/ports';
+import type { Customer, CustomerKey, Registration } from '../provisioning/registration';
+import { awsErrorName, isTransient } from './aws-errors';
+
+const REG_SK = 'REG';
+const PROFILE_SK = 'PROFILE';
+const regKey = (registrationId: string) => ({ pk: `REG#${registrationId}`, sk: REG_SK });
+const customerPk = (customerId: string) => `CUSTOMER#${customerId}`;
+const DAY_S = 86_400;
+
+/** Index partitions of the sparse `due` GSI: an item is in it only while a job has work on it. */
+export const DUE = { rotate: 'ROTATE', cleanup: 'CLEANUP' } as const;
+
+type Item = Record<string, NativeAttributeValue>;
+
+export interface RegistrationTableOptions {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+  /** Unfinished claims and failed registrations expire after this; finished ones are kept. */
+  retentionDays: number;
+}
+
+/** The one DynamoDB table (DESIGN §2) behind the provisioning saga. */
+export class RegistrationTable implements RegistrationStore {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #table: string;
+  readonly #retentionSeconds: number;
+
+  constructor(options: RegistrationTableOptions) {
+    this.#client = options.client;
+    this.#table = options.tableName;
+    this.#retentionSeconds = options.retentionDays * DAY_S;
+  }
+
+  async claim(registration: Registration, now: Date): Promise<ClaimResult> {
+    try {
+      await this.#client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.#table,
+                Item: {
+                  ...regKey(registration.registrationId),
+                  ...registration,
+                  expiresAt: this.#expiry(now),
+                },
+                ConditionExpression: 'attribute_not_exists(pk)',
+                // A replay learns the recorded result from the failed write itself: one call.
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            {
+              ConditionCheck: {
+                TableName: this.#table,
+                Key: { pk: customerPk(registration.customerId), sk: PROFILE_SK },
+                ConditionExpression: 'attribute_not_exists(pk) OR registrationId = :registrationId',
+                ExpressionAttributeValues: { ':registrationId': registration.registrationId },
+              },
+            },
+          ],
+        }),
+      );
+      return { kind: 'claimed', registration };
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (!reasons) throw this.#translate(error);
+      if (reasons[0]?.Code === 'ConditionalCheckFailed') {
+        const existing = reasons[0].Item
+          ? toRegistration(unmarshall(reasons[0].Item))
+          : await this.getRegistration(registration.registrationId);
+        if (existing) return { kind: 'exists', registration: existing };
+      }
+      if (reasons[1]?.Code === 'ConditionalCheckFailed') return { kind: 'customer-taken' };
+      throw new TransientAwsError('claim was cancelled by a concurrent transaction', 1, { cause: error });
+    }
+  }
+
+  async takeOver(
+    registration: Registration,
+    attempt: { attemptId: string; leaseExpiresAt: number },
+    now: Date,
+  ): Promise<Registration | undefined> {
+    try {
+      const result = await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: regKey(registration.registrationId),
+          UpdateExpression: 'SET attemptId = :attemptId, leaseExpiresAt = :lease, updatedAt = :now',
+          // Only the attempt that saw the expired lease of `registration.attemptId` wins.
+          ConditionExpression: 'attemptId = :previous AND leaseExpiresAt < :nowMs',
+          ExpressionAttributeValues: {
+            ':attemptId': attempt.attemptId,
+            ':lease': attempt.leaseExpiresAt,
+            ':now': now.toISOString(),
+            ':previous': registration.attemptId,
+            ':nowMs': now.getTime(),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toRegistration(result.Attributes ?? {});
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return undefined;
+      throw this.#translate(error);
+    }
+  }
+
+  async recordKey(input: RecordKeyInput): Promise<Registration> {
+    const { registration, keyId, fingerprint, state, rotateAt, now } = input;
+    const at = now.toISOString();
+    const updated: Registration = {
+      ...registration,
+      state,
+      keyId,
+      keyFingerprint: fingerprint,
+      leaseExpiresAt: 0,
+      updatedAt: at,
+    };
+    try {
+      await this.#client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.#table,
+                Key: regKey(registration.registrationId),
+                // A registration that holds a key is kept: were it to expire, a replay would claim
+                // it afresh and create a second key.
+                UpdateExpression:
+                  'SET #state = :state, keyId = :keyId, keyFingerprint = :fp, leaseExpiresAt = :zero, updatedAt = :at REMOVE expiresAt',
+                ConditionExpression: 'attemptId = :attemptId',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: {
+                  ':state': state,
+                  ':keyId': keyId,
+                  ':fp': fingerprint,
+                  ':zero': 0,
+                  ':at': at,
+                  ':attemptId': registration.attemptId,
+                },
+              },
+            },
+            {
+              Update: {
+                TableName: this.#table,
+                Key: { pk: customerPk(registration.customerId), sk: `KEY#${keyId}` },
+                UpdateExpression:
+                  'SET customerId = :customerId, keyId = :keyId, #state = if_not_exists(#state, :active), usagePlanId = :plan, tier = :tier, fingerprint = :fp, registrationId = :registrationId, createdAt = if_not_exists(createdAt, :at), rotateAt = if_not_exists(rotateAt, :rotateAt), dueType = if_not_exists(dueType, :due), dueAt = if_not_exists(dueAt, :rotateAt)',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: {
+                  ':customerId': registration.customerId,
+                  ':keyId': keyId,
+                  ':active': 'ACTIVE',
+                  ':plan': registration.usagePlanId,
+                  ':tier': registration.tier,
+                  ':fp': fingerprint,
+                  ':registrationId': registration.registrationId,
+                  ':at': at,
+                  ':rotateAt': rotateAt,
+                  ':due': DUE.rotate,
+                },
+              },
+            },
+            {
+              Update: {
+                TableName: this.#table,
+                Key: { pk: customerPk(registration.customerId), sk: PROFILE_SK },
+                UpdateExpression:
+                  'SET customerId = :customerId, email = :email, tier = :tier, #status = :active, registrationId = :registrationId, createdAt = if_not_exists(createdAt, :at), updatedAt = :at',
+                ConditionExpression: 'attribute_not_exists(pk) OR registrationId = :registrationId',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: {
+                  ':customerId': registration.customerId,
+                  ':email': registration.email,
+                  ':tier': registration.tier,
+                  ':active': 'ACTIVE',
+                  ':registrationId': registration.registrationId,
+                  ':at': at,
+                },
+              },
+            },
+          ],
+        }),
+      );
+      return updated;
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (reasons?.[2]?.Code === 'ConditionalCheckFailed') {
+        throw new CustomerAlreadyRegisteredError(`customer ${registration.customerId} has another registration`);
+      }
+      if (reasons?.[0]?.Code === 'ConditionalCheckFailed') {
+        throw new RegistrationInProgressError('another attempt took over this registration', 1);
+      }
+      throw this.#translate(error);
+    }
+  }
+
+  async recordFailure(input: RecordFailureInput): Promise<Registration> {
+    const { registration, reason, detail, orphanKeyId, now } = input;
+    const at = now.toISOString();
+    const failed: Registration = {
+      ...registration,
+      state: 'FAILED',
+      failureReason: reason,
+      orphanKeyId,
+      leaseExpiresAt: 0,
+      updatedAt: at,
+    };
+    const failRegistration = {
+      Update: {
+        TableName: this.#table,
+        Key: regKey(registration.registrationId),
+        UpdateExpression:
+          'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt' +
+          (orphanKeyId ? ', orphanKeyId = :orphan' : ''),
+        ConditionExpression: 'attemptId = :attemptId',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':failed': 'FAILED',
+          ':reason': reason,
+          ':detail': detail,
+          ':zero': 0,
+          ':at': at,
+          ':expiresAt': this.#expiry(now),
+          ':attemptId': registration.attemptId,
+          ...(orphanKeyId ? { ':orphan': orphanKeyId } : {}),
+        },
+      },
+    };
+    // An orphan goes into the cleanup partition of the due index, where the reconciler finds it
+    // without scanning.
+    const recordOrphan = orphanKeyId
+      ? [
+          {
+            Put: {
+              TableName: this.#table,
+              Item: {
+                pk: customerPk(registration.customerId),
+                sk: `KEY#${orphanKeyId}`,
+                customerId: registration.customerId,
+                keyId: orphanKeyId,
+                state: 'ORPHANED',
+                usagePlanId: registration.usagePlanId,
+                tier: registration.tier,
+                registrationId: registration.registrationId,
+                createdAt: at,
+                dueType: DUE.cleanup,
+                dueAt: at,
+              },
+            },
+          },
+        ]
+      : [];
+    try {
+      await this.#client.send(new TransactWriteCommand({ TransactItems: [failRegistration, ...recordOrphan] }));
+      return failed;
+    } catch (error) {
+      if (cancellationReasons(error)?.[0]?.Code === 'ConditionalCheckFailed') {
+        throw new RegistrationInProgressError('another attempt took over this registration', 1);
+      }
+      throw this.#translate(error);
+    }
+  }
+
+  async releaseLease(registration: Registration, now: Date): Promise<void> {
+    try {
+      await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: regKey(registration.registrationId),
+          UpdateExpression: 'SET leaseExpiresAt = :zero, updatedAt = :at',
+          ConditionExpression: 'attemptId = :attemptId',
+          ExpressionAttributeValues: { ':zero': 0, ':at': now.toISOString(), ':attemptId': registration.attemptId },
+        }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
+      throw this.#translate(error);
+    }
+  }
+
+  async getRegistration(registrationId: string): Promise<Registration | undefined> {
+    const result = await this.#guard(
+      this.#client.send(new GetCommand({ TableName: this.#table, Key: regKey(registrationId), ConsistentRead: true })),
+    );
+    return result.Item ? toRegistration(result.Item) : undefined;
+  }
+
+  async getCustomer(customerId: string): Promise<Customer | undefined> {
+    const items: Item[] = [];
+    let startKey: Item | undefined;
+    do {
+      const page = await this.#guard(
+        this.#client.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': customerPk(customerId) },
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    const profile = items.find((item) => item.sk === PROFILE_SK);
+    if (!profile) return undefined;
+    const keys = items
+      .filter((item) => String(item.sk).startsWith('KEY#') && item.state !== 'ORPHANED')
+      .map(toCustomerKey);
+    return {
+      customerId: String(profile.customerId),
+      email: String(profile.email),
+      tier: String(profile.tier),
+      status: String(profile.status),
+      registrationId: String(profile.registrationId),
+      createdAt: String(profile.createdAt),
+      updatedAt: String(profile.updatedAt),
+      keys,
+    };
+  }
+
+  #expiry(now: Date): number {
+    return Math.floor(now.getTime() / 1000) + this.#retentionSeconds;
+  }
+
+  async #guard<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (error) {
+      throw this.#translate(error);
+    }
+  }
+
+  #translate(error: unknown): unknown {
+    return isTransient(error)
+      ? new TransientAwsError(`DynamoDB is unavailable: ${awsErrorName(error)}`, 2, { cause: error })
+      : error;
+  }
+}
+
+interface CancellationReason {
+  Code?: string | undefined;
+  Item?: Record<string, AttributeValue> | undefined;
+}
+
+function cancellationReasons(error: unknown): CancellationReason[] | undefined {
+  if (error instanceof TransactionCanceledException || awsErrorName(error) === 'TransactionCanceledException') {
+    return (error as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
+  }
+  return undefined;
+}
+
+function toRegistration(item: Item): Registration {
+  return {
+    registrationId: String(item.registrationId),
+    customerId: String(item.customerId),
+    email: String(item.email),
+    tier: String(item.tier),
+    name: optionalString(item.name),
+    payloadHash: String(item.payloadHash),
+    usagePlanId: String(item.usagePlanId),
+    state: item.state as Registration['state'],
+    keyId: optionalString(item.keyId),
+    keyFingerprint: optionalString(item.keyFingerprint),
+    failureReason: optionalString(item.failureReason),
+    orphanKeyId: optionalString(item.orphanKeyId),
+    leaseExpiresAt: Number(item.leaseExpiresAt ?? 0),
+    attemptId: String(item.attemptId),
+    createdAt: String(item.createdAt),
+    updatedAt: String(item.updatedAt),
+  };
+}
+
+function toCustomerKey(item: Item): CustomerKey {
+  return {
+    customerId: String(item.customerId),
+    keyId: String(item.keyId),
+    state: item.state as CustomerKey['state'],
+    usagePlanId: String(item.usagePlanId),
+    tier: String(item.tier),
+    fingerprint: optionalString(item.fingerprint),
+    registrationId: String(item.registrationId),
+    createdAt: String(item.createdAt),
+    rotateAt: optionalString(item.rotateAt),
+    retireAt: optionalString(item.retireAt),
+  };
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}

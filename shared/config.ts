@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+/**
+ * Settings every function reads once, at cold start. A missing or malformed setting fails the
+ * init with a message naming it, instead of failing the thousandth request.
+ */
+export interface Config {
+  tableName: string;
+  /** tier name -> usage plan id, from infra/tiers.json via the deploy or the local bootstrap */
+  tierMap: Readonly<Record<string, string>>;
+  senderEmail: string;
+  sesConfigurationSet: string | undefined;
+  rotationDays: number;
+  graceDays: number;
+  keyNamePrefix: string;
+  /** How long a claim keeps other attempts out; longer than the function timeout. */
+  leaseSeconds: number;
+  /** How long a finished registration is kept for replays before its TTL removes it. */
+  registrationRetentionDays: number;
+  queueUrl: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const tierMapSchema = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/), z.string().min(1)))
+  .refine((map) => Object.keys(map).length > 0, 'names no tier');
+
+const envSchema = z.object({
+  TABLE_NAME: z.string().min(1),
+  TIER_MAP: tierMapSchema,
+  SENDER_EMAIL: z.email(),
+  SES_CONFIGURATION_SET: z.string().min(1).optional(),
+  ROTATION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+  GRACE_DAYS: z.coerce.number().int().min(0).max(365).default(7),
+  KEY_NAME_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,40}$/)
+    .default('keyplan'),
+  LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
+  REGISTRATION_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  QUEUE_URL: z.url().optional(),
+});
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      return env[name] === undefined ? `${name} is not set` : `${name} ${issue.message}`;
+    });
+    throw new ConfigError(`keyplan configuration is invalid: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    tableName: e.TABLE_NAME,
+    tierMap: Object.freeze({ ...e.TIER_MAP }),
+    senderEmail: e.SENDER_EMAIL,
+    sesConfigurationSet: e.SES_CONFIGURATION_SET,
+    rotationDays: e.ROTATION_DAYS,
+    graceDays: e.GRACE_DAYS,
+    keyNamePrefix: e.KEY_NAME_PREFIX,
+    leaseSeconds: e.LEASE_SECONDS,
+    registrationRetentionDays: e.REGISTRATION_RETENTION_DAYS,
+    queueUrl: e.QUEUE_URL,
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * Domain errors. Adapters translate the AWS errors they understand into these; the HTTP layer maps
+ * them to problem+json in one place (shared/http/problem.ts). Anything else is an internal error
+ * whose details never leave the process.
+ */
+export abstract class KeyplanError extends Error {
+  /** Stable, machine-readable problem code; also the last segment of the problem `type`. */
+  abstract readonly code: string;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The request is malformed; `field` names the offending input (JSON pointer-ish dotted path). */
+export class ValidationError extends KeyplanError {
+  override readonly name = 'ValidationError';
+  readonly code = 'validation-failed';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class NotFoundError extends KeyplanError {
+  override readonly name = 'NotFoundError';
+  readonly code = 'not-found';
+}
+
+/** The same idempotency key arrived with a different payload. */
+export class IdempotencyKeyReusedError extends KeyplanError {
+  override readonly name = 'IdempotencyKeyReusedError';
+  readonly code = 'idempotency-key-reused';
+}
+
+/** Another attempt holds the registration's lease; the caller should retry after it expires. */
+export class RegistrationInProgressError extends KeyplanError {
+  override readonly name = 'RegistrationInProgressError';
+  readonly code = 'registration-in-progress';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The customer already has a key from a different registration. */
+export class CustomerAlreadyRegisteredError extends KeyplanError {
+  override readonly name = 'CustomerAlreadyRegisteredError';
+  readonly code = 'customer-already-registered';
+}
+
+/**
+ * AWS kept answering with throttling or server errors after the SDK's retries. Progress is
+ * recorded, so a later attempt resumes where this one stopped.
+ */
+export class TransientAwsError extends KeyplanError {
+  override readonly name = 'TransientAwsError';
+  readonly code = 'service-unavailable';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** API Gateway refused to put the key into the usage plan for a reason a retry will not fix. */
+export class AssociationRejectedError extends KeyplanError {
+  override readonly name = 'AssociationRejectedError';
+  readonly code = 'association-rejected';
+}
+
+/** The registration ended FAILED; `reason` is recorded on it and safe to show. */
+export class ProvisioningFailedError extends KeyplanError {
+  override readonly name = 'ProvisioningFailedError';
+  readonly code = 'provisioning-failed';
+  constructor(
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`provisioning failed: ${reason}`, options);
+  }
+}

@@ -1,0 +1,94 @@
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import {
+  CustomerAlreadyRegisteredError,
+  IdempotencyKeyReusedError,
+  KeyplanError,
+  NotFoundError,
+  ProvisioningFailedError,
+  RegistrationInProgressError,
+  TransientAwsError,
+  ValidationError,
+} from '../errors';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** RFC 9457 problem details. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  field?: string;
+}
+
+interface Mapping {
+  status: number;
+  title: string;
+  /** Whether the error's own message is safe to show; 5xx messages never are. */
+  showDetail: boolean;
+  retryAfterSeconds?: (error: KeyplanError) => number;
+}
+
+const problemType = (code: string) => `urn:keyplan:problem:${code}`;
+
+/** The one mapping from domain errors to HTTP answers. */
+function mappingFor(error: KeyplanError): Mapping | undefined {
+  if (error instanceof ValidationError) return { status: 400, title: 'Invalid request', showDetail: true };
+  if (error instanceof NotFoundError) return { status: 404, title: 'Not found', showDetail: true };
+  if (error instanceof IdempotencyKeyReusedError)
+    return { status: 409, title: 'Idempotency key reused with a different request', showDetail: true };
+  if (error instanceof CustomerAlreadyRegisteredError)
+    return { status: 409, title: 'Customer already registered', showDetail: true };
+  if (error instanceof RegistrationInProgressError)
+    return {
+      status: 409,
+      title: 'Registration in progress',
+      showDetail: true,
+      retryAfterSeconds: () => error.retryAfterSeconds,
+    };
+  if (error instanceof TransientAwsError)
+    return {
+      status: 503,
+      title: 'AWS is busy; retry later',
+      showDetail: false,
+      retryAfterSeconds: () => error.retryAfterSeconds,
+    };
+  if (error instanceof ProvisioningFailedError)
+    return { status: 502, title: 'The API key could not be provisioned', showDetail: false };
+  return undefined;
+}
+
+const GENERIC_DETAIL: Record<number, string> = {
+  500: 'An internal error occurred. It has been logged; quote the request id when reporting it.',
+  502: 'The API key could not be provisioned and has been removed. The registration is FAILED; see its status.',
+  503: 'AWS did not accept the request in time. Progress is kept; retry after the given delay.',
+};
+
+/** Maps any error to a problem+json response; internals of 5xx answers never leave the process. */
+export function problemResponse(error: unknown, requestId?: string): APIGatewayProxyResult {
+  const mapping = error instanceof KeyplanError ? mappingFor(error) : undefined;
+  const status = mapping?.status ?? 500;
+  const problem: Problem = {
+    type: mapping && error instanceof KeyplanError ? problemType(error.code) : problemType('internal-error'),
+    title: mapping?.title ?? 'Internal error',
+    status,
+    detail:
+      mapping?.showDetail && error instanceof Error
+        ? error.message
+        : `${GENERIC_DETAIL[status] ?? GENERIC_DETAIL[500]}${requestId ? ` (request id ${requestId})` : ''}`,
+  };
+  if (error instanceof ValidationError) problem.field = error.field;
+  const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE };
+  if (mapping?.retryAfterSeconds && error instanceof KeyplanError) {
+    headers['retry-after'] = String(mapping.retryAfterSeconds(error));
+  }
+  return { statusCode: status, headers, body: JSON.stringify(problem) };
+}
+
+export function jsonResponse(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult {
+  return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+
+export type RegistrationState = 'PENDING' | 'EMAIL_PENDING' | 'ACTIVE' | 'FAILED';
+
+/** What the portal asks for; validated before it gets here. */
+export interface RegistrationRequest {
+  customerId: string;
+  email: string;
+  tier: string;
+  name?: string | undefined;
+}
+
+export interface Registration extends RegistrationRequest {
+  /** The idempotency key; also the id of the registration resource. */
+  registrationId: string;
+  payloadHash: string;
+  usagePlanId: string;
+  state: RegistrationState;
+  keyId?: string | undefined;
+  keyFingerprint?: string | undefined;
+  /** Short, safe reason code of a FAILED registration. */
+  failureReason?: string | undefined;
+  /** A key that could not be rolled back; left for the reconciler. */
+  orphanKeyId?: string | undefined;
+  /** Epoch ms until which the attempt `attemptId` owns the registration. */
+  leaseExpiresAt: number;
+  attemptId: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type KeyState = 'ACTIVE' | 'RETIRING' | 'DISABLED' | 'DELETED' | 'ORPHANED';
+
+export interface CustomerKey {
+  customerId: string;
+  keyId: string;
+  state: KeyState;
+  usagePlanId: string;
+  tier: string;
+  fingerprint?: string | undefined;
+  registrationId: string;
+  createdAt: string;
+  rotateAt?: string | undefined;
+  retireAt?: string | undefined;
+}
+
+export interface Customer {
+  customerId: string;
+  email: string;
+  tier: string;
+  status: string;
+  registrationId: string;
+  createdAt: string;
+  updatedAt: string;
+  keys: CustomerKey[];
+}
+
+/** Hash of the request as the portal meant it, independent of key order and whitespace. */
+export function hashRegistrationRequest(request: RegistrationRequest): string {
+  const canonical = JSON.stringify([request.customerId, request.email, request.tier, request.name ?? null]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/**
+ * The API key's name is derived from the registration alone, so an attempt that resumes after a
+ * crash finds the key an earlier attempt created (GetApiKeys nameQuery) instead of making another.
+ * Hashing keeps customer input out of the name and the name's length fixed.
+ */
+export function keyNameFor(prefix: string, registrationId: string): string {
+  return `${prefix}-${createHash('sha256').update(registrationId).digest('hex').slice(0, 32)}`;
+}

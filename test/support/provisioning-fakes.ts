@@ -1,0 +1,71 @@
+import {
+  APIGatewayClient,
+  CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteApiKeyCommand,
+  GetUsagePlanCommand,
+} from '@aws-sdk/client-api-gateway';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { SendEmailCommand, SESClient } from '@aws-sdk/client-ses';
+import { mockClient } from 'aws-sdk-client-mock';
+import { ApiKeyGateway } from '../../shared/aws/api-key-gateway';
+import { RegistrationTable } from '../../shared/aws/registration-table';
+import { SesMailer } from '../../shared/aws/ses-mailer';
+import type { ProvisioningDeps } from '../../shared/provisioning/provision-key';
+import type { RegistrationRequest } from '../../shared/provisioning/registration';
+
+export const KEY_ID = 'key-id-1';
+export const KEY_VALUE = 'Zq3vR8sT1uW4xY7zA0bC2dE5fG9hJ6kL';
+export const PLAN_FREE = 'plan-free';
+export const PLAN_PRO = 'plan-pro';
+
+export const aRequest = (overrides: Partial<RegistrationRequest> = {}): RegistrationRequest => ({
+  customerId: 'cust-1',
+  email: 'ada@example.com',
+  tier: 'free',
+  ...overrides,
+});
+
+/** AWS SDK error as the SDK builds it: a name and response metadata. */
+export function awsError(name: string, httpStatusCode = 400): Error {
+  return Object.assign(new Error(`${name} (simulated)`), { name, $metadata: { httpStatusCode } });
+}
+
+/**
+ * The saga's real adapters over aws-sdk-client-mock'd clients, answering the happy path by
+ * default; a test overrides the one answer it is about.
+ */
+export function mockedProvisioning() {
+  const apiGateway = new APIGatewayClient({ region: 'us-east-1' });
+  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+  const ses = new SESClient({ region: 'us-east-1' });
+  const apiGatewayMock = mockClient(apiGateway);
+  const dynamoMock = mockClient(dynamo);
+  const sesMock = mockClient(ses);
+
+  apiGatewayMock.on(CreateApiKeyCommand).resolves({ id: KEY_ID, value: KEY_VALUE });
+  apiGatewayMock.on(CreateUsagePlanKeyCommand).resolves({ id: KEY_ID });
+  apiGatewayMock.on(DeleteApiKeyCommand).resolves({});
+  apiGatewayMock
+    .on(GetUsagePlanCommand)
+    .resolves({ throttle: { rateLimit: 2, burstLimit: 5 }, quota: { limit: 1000, period: 'DAY' } });
+  dynamoMock.on(TransactWriteCommand).resolves({});
+  dynamoMock.on(UpdateCommand).resolves({});
+  sesMock.on(SendEmailCommand).resolves({ MessageId: 'message-1' });
+
+  const deps: ProvisioningDeps = {
+    store: new RegistrationTable({ client: dynamo, tableName: 'keyplan-test', retentionDays: 30 }),
+    keys: new ApiKeyGateway({ client: apiGateway, singleAttemptClient: apiGateway, backoffBaseMs: 0 }),
+    mailer: new SesMailer({ client: ses, sender: 'keys@example.com' }),
+    settings: {
+      tierMap: { free: PLAN_FREE, pro: PLAN_PRO },
+      keyNamePrefix: 'keyplan-test',
+      rotationDays: 90,
+      leaseSeconds: 60,
+    },
+  };
+  return { deps, apiGatewayMock, dynamoMock, sesMock };
+}
+
+export type MockedProvisioning = ReturnType<typeof mockedProvisioning>;

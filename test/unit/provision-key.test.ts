@@ -1,0 +1,354 @@
+import {
+  CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteApiKeyCommand,
+  GetApiKeyCommand,
+  GetApiKeysCommand,
+  GetUsagePlanCommand,
+  GetUsagePlanKeyCommand,
+} from '@aws-sdk/client-api-gateway';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { SendEmailCommand } from '@aws-sdk/client-ses';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { createHash } from 'node:crypto';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  CustomerAlreadyRegisteredError,
+  IdempotencyKeyReusedError,
+  ProvisioningFailedError,
+  RegistrationInProgressError,
+  TransientAwsError,
+  ValidationError,
+} from '../../shared/errors';
+import { provisionKey } from '../../shared/provisioning/provision-key';
+import {
+  hashRegistrationRequest,
+  keyNameFor,
+  type Registration,
+} from '../../shared/provisioning/registration';
+import {
+  aRequest,
+  awsError,
+  KEY_ID,
+  KEY_VALUE,
+  mockedProvisioning,
+  type MockedProvisioning,
+  PLAN_FREE,
+} from '../support/provisioning-fakes';
+
+const NOW = new Date('2026-03-01T12:00:00.000Z');
+const run = (m: MockedProvisioning, request = aRequest(), registrationId = 'reg-1') =>
+  provisionKey({ registrationId, request, now: NOW }, m.deps);
+
+function existingRegistration(overrides: Partial<Registration> = {}): Registration {
+  const request = aRequest();
+  return {
+    ...request,
+    registrationId: 'reg-1',
+    payloadHash: hashRegistrationRequest(request),
+    usagePlanId: PLAN_FREE,
+    state: 'PENDING',
+    leaseExpiresAt: 0,
+    attemptId: 'earlier-attempt',
+    createdAt: '2026-03-01T11:00:00.000Z',
+    updatedAt: '2026-03-01T11:00:00.000Z',
+    ...overrides,
+  };
+}
+
+/** The claim transaction fails because the registration exists; DynamoDB hands back the item. */
+function claimFindsExisting(m: MockedProvisioning, registration: Registration) {
+  m.dynamoMock
+    .on(TransactWriteCommand)
+    .rejectsOnce(
+      new TransactionCanceledException({
+        message: 'Transaction cancelled',
+        $metadata: {},
+        CancellationReasons: [
+          { Code: 'ConditionalCheckFailed', Item: marshall(registration, { removeUndefinedValues: true }) },
+          { Code: 'None' },
+        ],
+      }),
+    )
+    .resolves({});
+}
+
+const transactions = (m: MockedProvisioning) =>
+  m.dynamoMock.commandCalls(TransactWriteCommand).map((call) => call.args[0].input);
+
+describe('provisionKey', () => {
+  let m: MockedProvisioning;
+  beforeEach(() => {
+    m = mockedProvisioning();
+  });
+
+  describe('a fresh registration', () => {
+    it('creates an enabled, tagged key and associates it by id, not by value', async () => {
+      const result = await run(m);
+
+      expect(result.outcome).toBe('created');
+      expect(result.registration).toMatchObject({ state: 'ACTIVE', keyId: KEY_ID, usagePlanId: PLAN_FREE });
+      const create = m.apiGatewayMock.commandCalls(CreateApiKeyCommand)[0]?.args[0].input;
+      expect(create).toMatchObject({
+        name: keyNameFor('keyplan-test', 'reg-1'),
+        enabled: true,
+        customerId: 'cust-1',
+        tags: { 'keyplan:managed': 'true', 'keyplan:customer': 'cust-1', 'keyplan:registration': 'reg-1' },
+      });
+      expect(m.apiGatewayMock.commandCalls(CreateUsagePlanKeyCommand)[0]?.args[0].input).toEqual({
+        usagePlanId: PLAN_FREE,
+        keyId: KEY_ID,
+        keyType: 'API_KEY',
+      });
+    });
+
+    it('emails the key with the tier, the plan limits and the header to send it in', async () => {
+      await run(m);
+
+      const email = m.sesMock.commandCalls(SendEmailCommand)[0]?.args[0].input;
+      expect(email?.Destination?.ToAddresses).toEqual(['ada@example.com']);
+      for (const body of [email?.Message?.Body?.Text?.Data, email?.Message?.Body?.Html?.Data]) {
+        expect(body).toContain(KEY_VALUE);
+        expect(body).toContain('x-api-key');
+        expect(body).toContain('free');
+        expect(body).toContain('2 requests per second');
+        expect(body).toContain('5 requests');
+        expect(body).toContain('1000 requests per day');
+      }
+    });
+
+    it('records a fingerprint of the key and never its value', async () => {
+      await run(m);
+
+      const stored = JSON.stringify(m.dynamoMock.calls().map((call) => call.args[0].input));
+      expect(stored).not.toContain(KEY_VALUE);
+      const fingerprint = createHash('sha256').update(KEY_VALUE).digest('hex').slice(0, 8);
+      expect(stored).toContain(`":fp":"${fingerprint}"`);
+      expect(transactions(m)).toHaveLength(2);
+    });
+
+    it('makes five AWS calls once the plan limits are cached', async () => {
+      await run(m, aRequest({ customerId: 'cust-warm' }), 'reg-warm');
+      m.apiGatewayMock.resetHistory();
+      m.dynamoMock.resetHistory();
+      m.sesMock.resetHistory();
+
+      await run(m);
+
+      const calls = m.apiGatewayMock.calls().length + m.dynamoMock.calls().length + m.sesMock.calls().length;
+      expect(calls).toBe(5);
+      expect(m.apiGatewayMock.commandCalls(GetUsagePlanCommand)).toHaveLength(0);
+    });
+
+    it('refuses an unknown tier before any AWS call', async () => {
+      await expect(run(m, aRequest({ tier: 'platinum' }))).rejects.toBeInstanceOf(ValidationError);
+      expect(m.dynamoMock.calls()).toHaveLength(0);
+      expect(m.apiGatewayMock.calls()).toHaveLength(0);
+    });
+  });
+
+  describe('when the usage plan refuses the key', () => {
+    it('deletes the key and records the registration FAILED with the reason', async () => {
+      m.apiGatewayMock.on(CreateUsagePlanKeyCommand).rejects(awsError('NotFoundException', 404));
+
+      await expect(run(m)).rejects.toMatchObject({ name: 'ProvisioningFailedError', reason: 'association-rejected' });
+
+      expect(m.apiGatewayMock.commandCalls(DeleteApiKeyCommand)[0]?.args[0].input).toEqual({ apiKey: KEY_ID });
+      const failure = transactions(m)[1]?.TransactItems;
+      expect(failure).toHaveLength(1);
+      expect(failure?.[0]?.Update?.ExpressionAttributeValues).toMatchObject({
+        ':failed': 'FAILED',
+        ':reason': 'association-rejected',
+      });
+      expect(m.sesMock.calls()).toHaveLength(0);
+    });
+
+    it('records the key as an orphan for clean-up when the rollback delete fails too', async () => {
+      m.apiGatewayMock.on(CreateUsagePlanKeyCommand).rejects(awsError('BadRequestException'));
+      m.apiGatewayMock.on(DeleteApiKeyCommand).rejects(awsError('InternalServerError', 500));
+
+      const failure = await run(m).catch((error: unknown) => error);
+
+      expect(failure).toBeInstanceOf(ProvisioningFailedError);
+      const items = transactions(m)[1]?.TransactItems ?? [];
+      expect(items[0]?.Update?.ExpressionAttributeValues).toMatchObject({ ':orphan': KEY_ID });
+      expect(items[1]?.Put?.Item).toMatchObject({
+        sk: `KEY#${KEY_ID}`,
+        state: 'ORPHANED',
+        dueType: 'CLEANUP',
+        keyId: KEY_ID,
+      });
+    });
+
+    it('treats a conflict for a key already in this plan as success', async () => {
+      m.apiGatewayMock.on(CreateUsagePlanKeyCommand).rejects(awsError('ConflictException', 409));
+      m.apiGatewayMock.on(GetUsagePlanKeyCommand).resolves({ id: KEY_ID });
+
+      const result = await run(m);
+
+      expect(result.registration.state).toBe('ACTIVE');
+      expect(m.apiGatewayMock.commandCalls(DeleteApiKeyCommand)).toHaveLength(0);
+    });
+
+    it('rolls back on a conflict because the key sits in another plan of the stage', async () => {
+      m.apiGatewayMock.on(CreateUsagePlanKeyCommand).rejects(awsError('ConflictException', 409));
+      m.apiGatewayMock.on(GetUsagePlanKeyCommand).rejects(awsError('NotFoundException', 404));
+
+      await expect(run(m)).rejects.toBeInstanceOf(ProvisioningFailedError);
+      expect(m.apiGatewayMock.commandCalls(DeleteApiKeyCommand)).toHaveLength(1);
+    });
+  });
+
+  describe('when AWS throttles', () => {
+    it('keeps the key, releases the lease and asks the caller to retry', async () => {
+      m.apiGatewayMock.on(CreateUsagePlanKeyCommand).rejects(awsError('TooManyRequestsException', 429));
+
+      const failure = await run(m).catch((error: unknown) => error);
+
+      expect(failure).toBeInstanceOf(TransientAwsError);
+      expect((failure as TransientAwsError).retryAfterSeconds).toBeGreaterThan(0);
+      expect(m.apiGatewayMock.commandCalls(DeleteApiKeyCommand)).toHaveLength(0);
+      const release = m.dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input;
+      expect(release?.ExpressionAttributeValues).toMatchObject({ ':zero': 0 });
+    });
+
+    it('retries a throttled CreateApiKey and gives up after its attempts', async () => {
+      m.apiGatewayMock.on(CreateApiKeyCommand).rejects(awsError('TooManyRequestsException', 429));
+
+      await expect(run(m)).rejects.toBeInstanceOf(TransientAwsError);
+      expect(m.apiGatewayMock.commandCalls(CreateApiKeyCommand)).toHaveLength(4);
+      // A throttled create certainly did not happen: no lookup is needed between tries.
+      expect(m.apiGatewayMock.commandCalls(GetApiKeysCommand)).toHaveLength(0);
+    });
+
+    it('looks the key up by name before repeating a create whose outcome is unknown', async () => {
+      m.apiGatewayMock.on(CreateApiKeyCommand).rejectsOnce(awsError('InternalServerError', 500));
+      m.apiGatewayMock.on(GetApiKeysCommand).resolves({
+        items: [
+          { id: 'other', name: `${keyNameFor('keyplan-test', 'reg-1')}-g2`, value: 'other-value' },
+          { id: KEY_ID, name: keyNameFor('keyplan-test', 'reg-1'), value: KEY_VALUE },
+        ],
+      });
+
+      const result = await run(m);
+
+      expect(result.registration.keyId).toBe(KEY_ID);
+      expect(m.apiGatewayMock.commandCalls(CreateApiKeyCommand)).toHaveLength(1);
+    });
+  });
+
+  describe('when the email fails', () => {
+    it('keeps the key and leaves the registration EMAIL_PENDING', async () => {
+      m.sesMock.on(SendEmailCommand).rejects(awsError('MessageRejected'));
+
+      const result = await run(m);
+
+      expect(result.registration.state).toBe('EMAIL_PENDING');
+      expect(m.apiGatewayMock.commandCalls(DeleteApiKeyCommand)).toHaveLength(0);
+      expect(transactions(m)[1]?.TransactItems?.[0]?.Update?.ExpressionAttributeValues).toMatchObject({
+        ':state': 'EMAIL_PENDING',
+      });
+    });
+
+    it('sends the email on the next attempt without creating another key', async () => {
+      claimFindsExisting(m, existingRegistration({ state: 'EMAIL_PENDING', keyId: KEY_ID }));
+      m.dynamoMock.on(UpdateCommand).resolves({
+        Attributes: existingRegistration({ state: 'EMAIL_PENDING', keyId: KEY_ID, attemptId: 'new' }),
+      });
+      m.apiGatewayMock.on(GetApiKeyCommand).resolves({ id: KEY_ID, value: KEY_VALUE });
+
+      const result = await run(m);
+
+      expect(result.registration.state).toBe('ACTIVE');
+      expect(m.apiGatewayMock.commandCalls(CreateApiKeyCommand)).toHaveLength(0);
+      expect(m.sesMock.commandCalls(SendEmailCommand)[0]?.args[0].input.Message?.Body?.Text?.Data).toContain(
+        KEY_VALUE,
+      );
+    });
+  });
+
+  describe('a repeated registration id', () => {
+    it('replays a finished registration with one read and no API Gateway call', async () => {
+      claimFindsExisting(m, existingRegistration({ state: 'ACTIVE', keyId: KEY_ID }));
+
+      const result = await run(m);
+
+      expect(result).toMatchObject({ outcome: 'replayed', registration: { keyId: KEY_ID, state: 'ACTIVE' } });
+      expect(m.dynamoMock.calls()).toHaveLength(1);
+      expect(m.apiGatewayMock.calls()).toHaveLength(0);
+      expect(m.sesMock.calls()).toHaveLength(0);
+    });
+
+    it('refuses another payload under the same id', async () => {
+      claimFindsExisting(m, existingRegistration({ state: 'ACTIVE', payloadHash: 'another' }));
+
+      await expect(run(m)).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+    });
+
+    it('answers in progress while another attempt holds the lease', async () => {
+      claimFindsExisting(m, existingRegistration({ leaseExpiresAt: NOW.getTime() + 12_500 }));
+
+      const failure = await run(m).catch((error: unknown) => error);
+
+      expect(failure).toBeInstanceOf(RegistrationInProgressError);
+      expect((failure as RegistrationInProgressError).retryAfterSeconds).toBe(13);
+      expect(m.apiGatewayMock.calls()).toHaveLength(0);
+    });
+
+    it('resumes after an expired lease by finding the key a crashed attempt created', async () => {
+      claimFindsExisting(m, existingRegistration());
+      m.dynamoMock.on(UpdateCommand).resolves({ Attributes: existingRegistration({ attemptId: 'new' }) });
+      m.apiGatewayMock.on(GetApiKeysCommand).resolves({
+        items: [{ id: KEY_ID, name: keyNameFor('keyplan-test', 'reg-1'), value: KEY_VALUE }],
+      });
+
+      const result = await run(m);
+
+      expect(result.registration.state).toBe('ACTIVE');
+      expect(m.apiGatewayMock.commandCalls(CreateApiKeyCommand)).toHaveLength(0);
+    });
+
+    it('replays a FAILED registration as the recorded failure', async () => {
+      claimFindsExisting(m, existingRegistration({ state: 'FAILED', failureReason: 'association-rejected' }));
+
+      await expect(run(m)).rejects.toMatchObject({ name: 'ProvisioningFailedError', reason: 'association-rejected' });
+      expect(m.apiGatewayMock.calls()).toHaveLength(0);
+    });
+  });
+
+  describe('a customer registered under another id', () => {
+    it('is refused at the claim', async () => {
+      m.dynamoMock.on(TransactWriteCommand).rejects(
+        new TransactionCanceledException({
+          message: 'Transaction cancelled',
+          $metadata: {},
+          CancellationReasons: [{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }],
+        }),
+      );
+
+      await expect(run(m)).rejects.toBeInstanceOf(CustomerAlreadyRegisteredError);
+      expect(m.apiGatewayMock.calls()).toHaveLength(0);
+    });
+
+    it('gives its key back when a concurrent registration recorded the customer first', async () => {
+      m.dynamoMock
+        .on(TransactWriteCommand)
+        .resolvesOnce({})
+        .rejectsOnce(
+          new TransactionCanceledException({
+            message: 'Transaction cancelled',
+            $metadata: {},
+            CancellationReasons: [{ Code: 'None' }, { Code: 'None' }, { Code: 'ConditionalCheckFailed' }],
+          }),
+        )
+        .resolves({});
+
+      await expect(run(m)).rejects.toBeInstanceOf(CustomerAlreadyRegisteredError);
+      expect(m.apiGatewayMock.commandCalls(DeleteApiKeyCommand)).toHaveLength(1);
+      expect(transactions(m)[2]?.TransactItems?.[0]?.Update?.ExpressionAttributeValues).toMatchObject({
+        ':reason': 'customer-already-registered',
+      });
+    });
+  });
+});
