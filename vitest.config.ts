@@ -9,6 +9,7 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
           restoreMocks: true,
+          env: { POWERTOOLS_LOG_LEVEL: 'SILENT' },
         },
       },
       {

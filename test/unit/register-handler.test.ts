@@ -1,0 +1,108 @@
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SESClient } from '@aws-sdk/client-ses';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiEvent, lambdaContext, postRegistration } from '../support/api-events';
+
+const valid = { customerId: 'cust-1', email: 'ada@example.com', tier: 'free' };
+const with_ = (patch: Record<string, unknown>) => ({ ...valid, ...patch });
+const without = (field: keyof typeof valid) => Object.fromEntries(Object.entries(valid).filter(([k]) => k !== field));
+
+/** [case, event body or raw string, extra headers, the field the answer must name] */
+const malformed: [string, unknown, Record<string, string>, string][] = [
+  ['no body', '', {}, 'body'],
+  ['bad JSON', '{"customerId":', {}, 'body'],
+  ['JSON that is not an object', '[1,2,3]', {}, 'body'],
+  ['a JSON string', '"hello"', {}, 'body'],
+  ['null', 'null', {}, 'body'],
+  ['missing customerId', without('customerId'), {}, 'customerId'],
+  ['missing email', without('email'), {}, 'email'],
+  ['missing tier', without('tier'), {}, 'tier'],
+  ['an extra field', with_({ admin: true }), {}, 'admin'],
+  ['a key value smuggled in', with_({ value: 'x'.repeat(30) }), {}, 'value'],
+  ['unknown tier', with_({ tier: 'platinum' }), {}, 'tier'],
+  ['tier of the wrong case', with_({ tier: 'FREE' }), {}, 'tier'],
+  ['numeric customerId', with_({ customerId: 42 }), {}, 'customerId'],
+  ['empty customerId', with_({ customerId: '' }), {}, 'customerId'],
+  ['customerId with a slash', with_({ customerId: 'a/b' }), {}, 'customerId'],
+  ['customerId with a newline', with_({ customerId: 'a\nb' }), {}, 'customerId'],
+  ['customerId too long', with_({ customerId: 'c'.repeat(65) }), {}, 'customerId'],
+  ['email without @', with_({ email: 'ada.example.com' }), {}, 'email'],
+  ['email with a header injection', with_({ email: 'ada@example.com\r\nBcc: eve@evil.test' }), {}, 'email'],
+  ['email with two recipients', with_({ email: 'ada@example.com,eve@evil.test' }), {}, 'email'],
+  ['email with a display name', with_({ email: 'Ada <ada@example.com>' }), {}, 'email'],
+  ['email as an array', with_({ email: ['ada@example.com'] }), {}, 'email'],
+  ['email too long', with_({ email: `${'a'.repeat(250)}@example.com` }), {}, 'email'],
+  ['name with control characters', with_({ name: 'Ada\u0000Lovelace' }), {}, 'name'],
+  ['name with a newline', with_({ name: 'Ada\r\nBcc: x' }), {}, 'name'],
+  ['name as an object', with_({ name: { first: 'Ada' } }), {}, 'name'],
+  ['name too long', with_({ name: 'n'.repeat(101) }), {}, 'name'],
+  ['oversize body', with_({ name: 'n'.repeat(20_000) }), {}, 'body'],
+  ['Idempotency-Key with spaces', valid, { 'Idempotency-Key': 'two words' }, 'Idempotency-Key'],
+  ['Idempotency-Key too long', valid, { 'Idempotency-Key': 'k'.repeat(129) }, 'Idempotency-Key'],
+  ['Idempotency-Key with a newline', valid, { 'Idempotency-Key': 'a\nb' }, 'Idempotency-Key'],
+];
+
+describe('register handler', () => {
+  const apiGateway = mockClient(APIGatewayClient);
+  const dynamo = mockClient(DynamoDBClient);
+  const ses = mockClient(SESClient);
+  let handler: (event: unknown, context: unknown) => Promise<APIGatewayProxyResult>;
+
+  beforeAll(async () => {
+    process.env.TABLE_NAME = 'keyplan-test';
+    process.env.TIER_MAP = JSON.stringify({ free: 'plan-free', pro: 'plan-pro' });
+    process.env.SENDER_EMAIL = 'keys@example.com';
+    process.env.AWS_REGION = 'us-east-1';
+    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+    ({ handler } = (await import('../../functions/register/handler')) as unknown as { handler: typeof handler });
+  });
+
+  afterAll(() => {
+    apiGateway.restore();
+    dynamo.restore();
+    ses.restore();
+  });
+
+  it.each(malformed)('answers 400 problem+json naming the field for %s, with no AWS call', async (_, body, headers, field) => {
+    const response = await handler(postRegistration(body, headers), lambdaContext());
+
+    expect(response.statusCode).toBe(400);
+    expect(response.headers?.['content-type']).toBe('application/problem+json');
+    const problem = JSON.parse(response.body) as Record<string, unknown>;
+    expect(problem).toMatchObject({ status: 400, field, type: 'urn:keyplan:problem:validation-failed' });
+    expect(typeof problem.detail).toBe('string');
+    expect(response.body).not.toMatch(/at .+\.ts:\d+/);
+    expect(apiGateway.calls().length + dynamo.calls().length + ses.calls().length).toBe(0);
+  });
+
+  it('has at least 25 malformed cases', () => {
+    expect(malformed.length).toBeGreaterThanOrEqual(25);
+  });
+
+  it('validates path parameters before reading the table', async () => {
+    const response = await handler(
+      apiEvent({ method: 'GET', resource: '/registrations/{id}', pathParameters: { id: 'bad id!' } }),
+      lambdaContext(),
+    );
+    expect(response.statusCode).toBe(400);
+    expect(JSON.parse(response.body)).toMatchObject({ field: 'id' });
+    expect(dynamo.calls()).toHaveLength(0);
+  });
+
+  it('answers 500 without internals when an AWS client fails unexpectedly', async () => {
+    dynamo.onAnyCommand().rejects(Object.assign(new Error('arn:aws:dynamodb:secret-internal-detail'), { name: 'Weird' }));
+
+    const response = await handler(
+      apiEvent({ method: 'GET', resource: '/customers/{customerId}', pathParameters: { customerId: 'cust-1' } }),
+      lambdaContext(),
+    );
+
+    expect(response.statusCode).toBe(500);
+    expect(response.headers?.['content-type']).toBe('application/problem+json');
+    expect(response.body).not.toContain('secret-internal-detail');
+    expect(JSON.parse(response.body)).toMatchObject({ status: 500, title: 'Internal error' });
+  });
+});
