@@ -1,0 +1,94 @@
+import {
+  type APIGatewayClient,
+  GetApiKeysCommand,
+  GetUsagePlansCommand,
+} from '@aws-sdk/client-api-gateway';
+import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { MiddlewareStack } from '@smithy/types';
+
+/** What the emulator saw, read back for assertions. */
+
+export interface SentEmail {
+  source: string;
+  subject: string;
+  body: string;
+  destinations: { ToAddresses?: string[] };
+}
+
+/** moto keeps every sent SES message; /moto-api/data.json lists them as ses.Message. */
+export async function sentEmailsTo(endpoint: string, address: string): Promise<SentEmail[]> {
+  const response = await fetch(`${endpoint}/moto-api/data.json`);
+  const data = (await response.json()) as { ses?: { Message?: SentEmail[] } };
+  return (data.ses?.Message ?? []).filter((m) => m.destinations.ToAddresses?.includes(address));
+}
+
+export async function keysNamed(apiGateway: APIGatewayClient, name: string) {
+  const page = await apiGateway.send(new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: 500 }));
+  return (page.items ?? []).filter((key) => key.name === name);
+}
+
+export async function plansOfKey(apiGateway: APIGatewayClient, keyId: string): Promise<string[]> {
+  const page = await apiGateway.send(new GetUsagePlansCommand({ keyId, limit: 500 }));
+  return (page.items ?? []).map((plan) => plan.id ?? '');
+}
+
+export async function itemsOfCustomer(dynamo: DynamoDBDocumentClient, tableName: string, customerId: string) {
+  const page = await dynamo.send(
+    new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `CUSTOMER#${customerId}` },
+    }),
+  );
+  return page.Items ?? [];
+}
+
+/** Test-only: the whole table, to prove no item anywhere holds a key value. */
+export async function wholeTable(dynamo: DynamoDBDocumentClient, tableName: string) {
+  const page = await dynamo.send(new ScanCommand({ TableName: tableName }));
+  return page.Items ?? [];
+}
+
+export class SimulatedCrash extends Error {
+  override name = 'SimulatedCrash';
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyClient = { middlewareStack: MiddlewareStack<any, any> };
+
+/**
+ * Lets the named command reach AWS and then "kills the process": the call's effect is real, the
+ * caller never hears of it. `occurrence` picks which call of that command dies.
+ */
+export function crashAfter(client: AnyClient, commandName: string, occurrence = 1): void {
+  let seen = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const output = await next(args);
+      if (context.commandName === commandName && ++seen === occurrence) throw new SimulatedCrash(commandName);
+      return output;
+    },
+    { step: 'initialize', name: `crashAfter${commandName}` },
+  );
+}
+
+/**
+ * Answers the named command with `error` for its first `times` attempts, below the SDK's retry
+ * layer, so the SDK sees (and retries) them as if AWS had answered so.
+ */
+export function failAttempts(client: AnyClient, commandName: string, error: () => Error, times = Infinity) {
+  const attempts = { failed: 0, total: 0 };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== commandName) return next(args);
+      attempts.total++;
+      if (attempts.failed < times) {
+        attempts.failed++;
+        throw error();
+      }
+      return next(args);
+    },
+    { step: 'finalizeRequest', priority: 'low', name: `fail${commandName}` },
+  );
+  return attempts;
+}
