@@ -73,6 +73,22 @@ export function crashAfter(client: AnyClient, commandName: string, occurrence = 
 }
 
 /**
+ * "Kills the process" just before the named command is sent: whatever ran before it took effect,
+ * nothing after it does. Models a crash between a step whose own errors the caller would catch
+ * (the email) and the next one.
+ */
+export function crashBefore(client: AnyClient, commandName: string, occurrence = 1): void {
+  let seen = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === commandName && ++seen === occurrence) throw new SimulatedCrash(commandName);
+      return next(args);
+    },
+    { step: 'initialize', name: `crashBefore${commandName}` },
+  );
+}
+
+/**
  * Answers the named command with `error` for its first `times` attempts, below the SDK's retry
  * layer, so the SDK sees (and retries) them as if AWS had answered so.
  */
