@@ -1,0 +1,106 @@
+// `npm start`: the emulator, the resources the functions need, and the HTTP contract on
+// http://127.0.0.1:3000, until Ctrl-C. See DESIGN §5.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type LocalStack, bootstrapLocalStack, functionEnvironment } from './bootstrap';
+import { type Emulator, startEmulator } from './emulator';
+import { startHttpGateway } from './http-gateway';
+
+/** A local stand-in for an event source (e.g. the queue's trigger); returns how to stop it. */
+type BackgroundWorker = (stack: LocalStack) => Promise<() => Promise<void>>;
+
+/** Started after the gateway, stopped before it, in this order. */
+const backgroundWorkers: BackgroundWorker[] = [];
+
+const EMULATOR_PORT = 4566;
+const stateFile = fileURLToPath(new URL('../../.keyplan/local.json', import.meta.url));
+
+async function main(): Promise<void> {
+  const stops: (() => Promise<void>)[] = [];
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    for (const stopOne of stops.reverse()) {
+      await stopOne().catch((error: unknown) => console.error('keyplan: while stopping:', error));
+    }
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.log('\nkeyplan: stopping');
+      void stop().then(() => process.exit(0));
+    });
+  }
+
+  try {
+    let endpoint = process.env.AWS_ENDPOINT_URL;
+    if (endpoint) {
+      console.log(`keyplan: using the AWS endpoint in AWS_ENDPOINT_URL (${endpoint})`);
+    } else {
+      const emulator = await startLocalEmulator();
+      stops.push(() => emulator.stop());
+      endpoint = emulator.endpoint;
+    }
+
+    const stack = await bootstrapLocalStack({ endpoint, region: process.env.AWS_REGION });
+    Object.assign(process.env, functionEnvironment(stack));
+
+    const port = Number(process.env.PORT ?? 3000);
+    const gateway = await startHttpGateway({ port, log: (line) => console.log(`  ${line}`) }).catch((error: unknown) => {
+      throw (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+        ? new Error(`Port ${port} is in use: stop what uses it, or set PORT to another port.`, { cause: error })
+        : error;
+    });
+    stops.push(() => gateway.close());
+
+    for (const worker of backgroundWorkers) stops.push(await worker(stack));
+
+    const local: LocalStack = { apiUrl: gateway.url, ...stack };
+    await mkdir(dirname(stateFile), { recursive: true });
+    await writeFile(stateFile, `${JSON.stringify(local, null, 2)}\n`);
+    printBanner(local);
+  } catch (error) {
+    console.error(`keyplan: could not start: ${error instanceof Error ? error.message : String(error)}`);
+    await stop();
+    process.exit(1);
+  }
+}
+
+async function startLocalEmulator(): Promise<Emulator> {
+  try {
+    return await startEmulator({ port: EMULATOR_PORT });
+  } catch (error) {
+    if (error instanceof Error && /in use/i.test(error.message)) {
+      throw new Error(
+        `Port ${EMULATOR_PORT} is in use, so the AWS emulator cannot start. Stop what uses it, or, if it is ` +
+          `an emulator you want to use, run: AWS_ENDPOINT_URL=http://127.0.0.1:${EMULATOR_PORT} npm start`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+function printBanner(local: LocalStack): void {
+  const emails =
+    `curl -s ${local.endpoint}/moto-api/data.json | python3 -c ` +
+    `'import json,sys; [print(m["destinations"]["ToAddresses"], m["subject"], m["body"], sep="\\n", end="\\n\\n") ` +
+    `for m in json.load(sys.stdin).get("ses", {}).get("Message", [])]'`;
+  console.log(`
+keyplan is running
+  API         ${local.apiUrl}   (no stage prefix)
+  AWS         ${local.endpoint}   (region ${local.region}, table ${local.tableName})
+  usage plans ${Object.entries(local.usagePlans).map(([tier, id]) => `${tier}=${id}`).join(' ')}
+  state       ${stateFile}
+
+Try it:
+  curl -s -X POST ${local.apiUrl}/registrations -H 'content-type: application/json' -H 'Idempotency-Key: demo-1' -d '{"customerId":"cust-demo","email":"dev@example.com","tier":"free"}'
+
+Sent emails (the emulator keeps them; also browsable at ${local.endpoint}/moto-api/):
+  ${emails}
+
+Ctrl-C stops everything.`);
+}
+
+await main();
