@@ -3,6 +3,7 @@ import { afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { functionEnvironment } from '../../infra/local/bootstrap';
 import { createAwsClients } from '../../shared/aws/clients';
 import { loadConfig } from '../../shared/config';
+import { logger } from '../../shared/logger';
 import { httpHandler } from '../../shared/http/handler';
 import { createProvisioningDeps } from '../../shared/provisioning/compose';
 import { keyNameFor } from '../../shared/provisioning/registration';
@@ -32,7 +33,8 @@ async function captureOutput(work: () => Promise<unknown>): Promise<string[]> {
 
 describe('logs of a registration', () => {
   beforeAll(() => {
-    Object.assign(process.env, functionEnvironment(stack), { POWERTOOLS_LOG_LEVEL: 'DEBUG' });
+    Object.assign(process.env, functionEnvironment(stack));
+    logger.setLogLevel('DEBUG');
   });
   afterEach(() => vi.restoreAllMocks());
 
