@@ -18,6 +18,13 @@ export interface Config {
   /** How long a finished registration is kept for replays before its TTL removes it. */
   registrationRetentionDays: number;
   queueUrl: string | undefined;
+  /**
+   * API Gateway management calls per second that the provisioning workers may make together: the
+   * account has 10/s (burst 40) for every caller, and the limit cannot be raised.
+   */
+  managementCallsPerSecond: number;
+  /** The queue trigger's MaximumConcurrency; each worker paces itself to its share of the budget. */
+  workerConcurrency: number;
 }
 
 export class ConfigError extends Error {
@@ -51,6 +58,8 @@ const envSchema = z.object({
   LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
   REGISTRATION_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   QUEUE_URL: z.url().optional(),
+  MANAGEMENT_CALLS_PER_SECOND: z.coerce.number().min(0.1).max(1000).default(10),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(2).max(1000).default(2),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -74,5 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaseSeconds: e.LEASE_SECONDS,
     registrationRetentionDays: e.REGISTRATION_RETENTION_DAYS,
     queueUrl: e.QUEUE_URL,
+    managementCallsPerSecond: e.MANAGEMENT_CALLS_PER_SECOND,
+    workerConcurrency: e.WORKER_CONCURRENCY,
   };
 }

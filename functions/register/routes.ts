@@ -1,13 +1,19 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { NotFoundError } from '../../shared/errors';
 import { jsonResponse } from '../../shared/http/problem';
-import { headerValue, parseJsonBody, validate } from '../../shared/http/request';
+import { headerValue, parseJsonBody } from '../../shared/http/request';
+import { validate } from '../../shared/validation';
+import { type EnqueueDeps, enqueueRegistration } from '../../shared/provisioning/enqueue-registration';
 import { type ProvisioningDeps, provisionKey } from '../../shared/provisioning/provision-key';
 import { describeCustomer, getRegistrationStatus, toRegistrationView } from '../../shared/provisioning/queries';
-import { customerIdSchema, registrationIdSchema, registrationRequestSchema } from './schema';
+import {
+  customerIdSchema,
+  registrationIdSchema,
+  registrationRequestSchema,
+} from '../../shared/provisioning/request-schema';
 
 /** The onboarding routes of DESIGN §3: parse, call one use case, map its result. */
-export function registerRoutes(deps: ProvisioningDeps) {
+export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps) {
   const requestSchema = registrationRequestSchema(Object.keys(deps.settings.tierMap));
 
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
@@ -20,9 +26,20 @@ export function registerRoutes(deps: ProvisioningDeps) {
           idempotencyKey === undefined
             ? request.customerId
             : validate(registrationIdSchema, idempotencyKey, 'Idempotency-Key');
-        const result = await provisionKey({ registrationId, request, now: new Date() }, deps);
+        const location = `/registrations/${encodeURIComponent(registrationId)}`;
+        const command = { registrationId, request, now: new Date() };
+        if (prefersAsync(headerValue(event, 'Prefer'))) {
+          const queued = await enqueueRegistration(command, deps);
+          return queued.outcome === 'replayed'
+            ? jsonResponse(200, toRegistrationView(queued.registration), { location })
+            : jsonResponse(202, toRegistrationView(queued.registration), {
+                location,
+                'preference-applied': 'respond-async',
+              });
+        }
+        const result = await provisionKey(command, deps);
         return jsonResponse(result.outcome === 'created' ? 201 : 200, toRegistrationView(result.registration), {
-          location: `/registrations/${encodeURIComponent(registrationId)}`,
+          location,
         });
       }
       case 'GET /registrations/{id}': {
@@ -37,4 +54,9 @@ export function registerRoutes(deps: ProvisioningDeps) {
         throw new NotFoundError(`no route ${event.httpMethod} ${event.resource}`);
     }
   };
+}
+
+/** RFC 7240: `Prefer: respond-async` (among other preferences, in any case). */
+function prefersAsync(prefer: string | undefined): boolean {
+  return (prefer ?? '').split(',').some((preference) => preference.trim().toLowerCase().startsWith('respond-async'));
 }

@@ -68,7 +68,8 @@ type TableDefinition = Omit<CreateTableCommandInput, 'TableName'> & {
 
 const DLQ_RETENTION_SECONDS = 14 * 24 * 60 * 60;
 // Longer than the worker's timeout, so a message is not redelivered while it is being handled.
-const QUEUE_VISIBILITY_TIMEOUT_SECONDS = 180;
+// As deployed: 6 x the worker's 60 s timeout.
+const QUEUE_VISIBILITY_TIMEOUT_SECONDS = 360;
 const MAX_RECEIVE_COUNT = 5;
 
 async function readJson<T>(relativePath: string): Promise<T> {
@@ -145,9 +146,9 @@ async function ensureTable(dynamo: DynamoDBClient, tableName: string): Promise<v
 }
 
 async function ensureQueues(sqs: SQSClient, prefix: string): Promise<{ queueUrl: string; dlqUrl: string }> {
-  const dlqUrl = await ensureQueue(sqs, `${prefix}-dlq`, { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) });
+  const dlqUrl = await ensureQueue(sqs, `${prefix}-provisioning-dlq`, { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) });
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
-  const queueUrl = await ensureQueue(sqs, `${prefix}-queue`, {
+  const queueUrl = await ensureQueue(sqs, `${prefix}-provisioning`, {
     VisibilityTimeout: String(QUEUE_VISIBILITY_TIMEOUT_SECONDS),
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: MAX_RECEIVE_COUNT }),
   });

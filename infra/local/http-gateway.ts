@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type Tags, parse } from 'yaml';
+import { localLambdaContext } from './lambda-context';
 
 export interface HttpGatewayOptions {
   port: number;
@@ -35,6 +36,8 @@ interface Route {
 type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
 const STAGE = 'local';
+/** API Gateway's integration timeout. */
+const API_GATEWAY_TIMEOUT_MS = 29_000;
 const MAX_BODY_BYTES = 10 * 1024 * 1024; // API Gateway's payload limit
 const HANDLER_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
 
@@ -131,7 +134,7 @@ async function handle(
   const requestId = randomUUID();
   const event = toEvent(req, url, match.route, match.pathParameters, body, requestId);
   const handler = await loadHandler(match.route);
-  const result: unknown = await handler(event, toContext(match.route.functionName, requestId));
+  const result: unknown = await handler(event, localLambdaContext(match.route.functionName, requestId, API_GATEWAY_TIMEOUT_MS));
   if (!isProxyResult(result)) throw new Error(`${match.route.functionName} returned no statusCode`);
 
   res.statusCode = result.statusCode;
@@ -205,27 +208,6 @@ function toEvent(
         userArn: null,
       },
     },
-  };
-}
-
-function toContext(functionName: string, awsRequestId: string): Context {
-  const deadline = Date.now() + 30_000; // API Gateway's integration timeout
-  const unsupported = (): never => {
-    throw new Error('callback-style completion is not supported; return a promise');
-  };
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: `keyplan-${STAGE}-${functionName}`,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:keyplan-${STAGE}-${functionName}`,
-    memoryLimitInMB: '1024',
-    awsRequestId,
-    logGroupName: `/aws/lambda/keyplan-${STAGE}-${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: unsupported,
-    fail: unsupported,
-    succeed: unsupported,
   };
 }
 

@@ -6,12 +6,28 @@ import { fileURLToPath } from 'node:url';
 import { type LocalStack, bootstrapLocalStack, functionEnvironment } from './bootstrap';
 import { type Emulator, startEmulator } from './emulator';
 import { startHttpGateway } from './http-gateway';
+import { startQueuePoller } from './queue-poller';
+import { createAwsClients } from '../../shared/aws/clients';
 
 /** A local stand-in for an event source (e.g. the queue's trigger); returns how to stop it. */
 type BackgroundWorker = (stack: LocalStack) => Promise<() => Promise<void>>;
 
 /** Started after the gateway, stopped before it, in this order. */
-const backgroundWorkers: BackgroundWorker[] = [];
+const backgroundWorkers: BackgroundWorker[] = [
+  // The provisioning queue into the worker, as Lambda's event source mapping does in AWS. The
+  // handler is imported here, after process.env points at the stack: it reads config at import.
+  async (stack) => {
+    const { handler } = await import('../../functions/provision-worker/handler');
+    const poller = startQueuePoller({
+      sqs: createAwsClients().sqs,
+      queueUrl: stack.queueUrl,
+      handler,
+      region: stack.region,
+      log: (line) => console.log(`  ${line}`),
+    });
+    return () => poller.stop();
+  },
+];
 
 const EMULATOR_PORT = 4566;
 const stateFile = fileURLToPath(new URL('../../.keyplan/local.json', import.meta.url));

@@ -1,105 +1,23 @@
-import { apiGatewayArn, lambdaRole, logsStatement, sub } from './iam.js';
-import { readTiers, resolveParam, usagePlanLogicalIds } from './source.js';
+import { lambdaRole, logsStatement } from './iam.js';
+import { PROVISIONING_QUEUE } from './provisioning-queue.js';
+import { provisioningStatements } from './provisioning-statements.js';
 
 /**
- * The register function's role: exactly the calls of the provisioning saga (claim, create key,
- * associate, record, email, rollback), on this stage's table, plans and sender.
+ * The register function's role: the provisioning saga for synchronous requests, and enqueueing
+ * the registrations that ask for `Prefer: respond-async`.
  */
 export async function resources({ resolveVariable }) {
   const service = await resolveVariable('self:service');
   const stage = await resolveVariable('sls:stage');
-  const sender = await resolveParam(resolveVariable, 'senderEmail');
-  const senderDomain = String(sender).split('@')[1];
-  if (!senderDomain) throw new Error(`param senderEmail is not an address: "${sender}"`);
-  const configurationSet = await resolveParam(resolveVariable, 'sesConfigurationSet');
-  const planIds = Object.values(usagePlanLogicalIds(readTiers()));
-  const plan = (id, suffix) => sub(
-    `arn:\${AWS::Partition}:apigateway:\${AWS::Region}::/usageplans/\${${id}}${suffix}`,
-  );
 
   const statements = [
     logsStatement(`${service}-${stage}-register`),
+    ...(await provisioningStatements(resolveVariable)),
     {
-      // TransactWriteItems has no IAM action of its own: each item is checked as ConditionCheckItem,
-      // PutItem or UpdateItem. The 'due' index is not granted: register reads the base table only.
-      Sid: 'RegistrationTable',
+      Sid: 'EnqueueRegistration',
       Effect: 'Allow',
-      Action: [
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:UpdateItem',
-        'dynamodb:Query',
-        'dynamodb:ConditionCheckItem',
-      ],
-      Resource: { 'Fn::GetAtt': ['KeyplanTable', 'Arn'] },
-    },
-    {
-      Sid: 'CreateApiKey',
-      Effect: 'Allow',
-      Action: 'apigateway:POST',
-      Resource: apiGatewayArn('/apikeys'),
-    },
-    {
-      // CreateApiKey with tags is authorized as apigateway:POST on /apikeys plus apigateway:PUT on
-      // the tags of the new key (tag-on-create), see the "API operations" table of
-      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonapigatewaymanagement.html
-      // and TagResource = PUT /tags/{resource_arn}:
-      // https://docs.aws.amazon.com/apigateway/latest/api/API_TagResource.html
-      // The tagged resource's ARN appears URL-encoded in the path; the key id is not known before
-      // the call, so only the /apikeys/ prefix can be fixed.
-      Sid: 'TagApiKeyOnCreate',
-      Effect: 'Allow',
-      Action: 'apigateway:PUT',
-      Resource: sub(
-        'arn:${AWS::Partition}:apigateway:${AWS::Region}::/tags/arn%3A${AWS::Partition}%3Aapigateway%3A${AWS::Region}%3A%3A%2Fapikeys%2F*',
-      ),
-    },
-    {
-      // GetApiKeys (nameQuery, to find a key a crashed attempt created) and GetApiKey.
-      Sid: 'ReadApiKeys',
-      Effect: 'Allow',
-      Action: 'apigateway:GET',
-      Resource: [apiGatewayArn('/apikeys'), apiGatewayArn('/apikeys/*')],
-    },
-    {
-      // Rollback of a key whose association failed for good.
-      Sid: 'DeleteApiKey',
-      Effect: 'Allow',
-      Action: 'apigateway:DELETE',
-      Resource: apiGatewayArn('/apikeys/*'),
-    },
-    {
-      Sid: 'AssociateKeyWithStagePlans',
-      Effect: 'Allow',
-      Action: 'apigateway:POST',
-      Resource: planIds.map((id) => plan(id, '/keys')),
-    },
-    {
-      // GetUsagePlan and GetUsagePlanKey ("already associated" counts as success).
-      Sid: 'ReadStagePlans',
-      Effect: 'Allow',
-      Action: 'apigateway:GET',
-      Resource: planIds.flatMap((id) => [plan(id, ''), plan(id, '/keys/*')]),
-    },
-    {
-      // The identity checked is the sender's address or its domain, whichever SES verified; the
-      // condition keeps a domain identity from letting the function send as anyone else there.
-      Sid: 'SendKeyEmail',
-      Effect: 'Allow',
-      Action: ['ses:SendEmail', 'ses:SendRawEmail'],
-      Resource: [
-        sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sender}`),
-        sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${senderDomain}`),
-        // A configuration set named in the call is authorized as a resource of its own.
-        ...(configurationSet
-          ? [
-              sub(
-                `arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:configuration-set/${configurationSet}`,
-              ),
-            ]
-          : []),
-      ],
-      Condition: { StringEquals: { 'ses:FromAddress': sender } },
+      Action: 'sqs:SendMessage',
+      Resource: { 'Fn::GetAtt': [PROVISIONING_QUEUE, 'Arn'] },
     },
   ];
 

@@ -2,6 +2,7 @@ import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SESClient } from '@aws-sdk/client-ses';
+import { SQSClient } from '@aws-sdk/client-sqs';
 
 export interface AwsClients {
   apiGateway: APIGatewayClient;
@@ -9,6 +10,7 @@ export interface AwsClients {
   apiGatewaySingleAttempt: APIGatewayClient;
   dynamo: DynamoDBDocumentClient;
   ses: SESClient;
+  sqs: SQSClient;
 }
 
 /**
@@ -25,5 +27,6 @@ export function createAwsClients(): AwsClients {
       marshallOptions: { removeUndefinedValues: true },
     }),
     ses: new SESClient({}),
+    sqs: new SQSClient({}),
   };
 }

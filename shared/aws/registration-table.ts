@@ -102,10 +102,15 @@ export class RegistrationTable implements RegistrationStore {
         new UpdateCommand({
           TableName: this.#table,
           Key: regKey(registration.registrationId),
-          UpdateExpression: 'SET attemptId = :attemptId, leaseExpiresAt = :lease, updatedAt = :now',
+          // A QUEUED registration becomes PENDING: from now on a crash may leave a key behind,
+          // and the next attempt must look for it.
+          UpdateExpression: 'SET attemptId = :attemptId, leaseExpiresAt = :lease, updatedAt = :now, #state = :state',
           // Only the attempt that saw the expired lease of `registration.attemptId` wins.
-          ConditionExpression: 'attemptId = :previous AND leaseExpiresAt < :nowMs',
+          ConditionExpression: 'attemptId = :previous AND leaseExpiresAt < :nowMs AND #state = :seen',
+          ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: {
+            ':state': registration.state === 'QUEUED' ? 'PENDING' : registration.state,
+            ':seen': registration.state,
             ':attemptId': attempt.attemptId,
             ':lease': attempt.leaseExpiresAt,
             ':now': now.toISOString(),
@@ -275,6 +280,36 @@ export class RegistrationTable implements RegistrationStore {
       if (cancellationReasons(error)?.[0]?.Code === 'ConditionalCheckFailed') {
         throw new RegistrationInProgressError('another attempt took over this registration', 1);
       }
+      throw this.#translate(error);
+    }
+  }
+
+  async failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean> {
+    try {
+      await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: regKey(registrationId),
+          UpdateExpression:
+            'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt',
+          ConditionExpression: 'attribute_exists(pk) AND (#state = :queued OR (#state = :pending AND leaseExpiresAt < :nowMs))',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':failed': 'FAILED',
+            ':reason': failure.reason,
+            ':detail': failure.detail,
+            ':zero': 0,
+            ':at': now.toISOString(),
+            ':expiresAt': this.#expiry(now),
+            ':queued': 'QUEUED',
+            ':pending': 'PENDING',
+            ':nowMs': now.getTime(),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
       throw this.#translate(error);
     }
   }

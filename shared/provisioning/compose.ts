@@ -1,8 +1,11 @@
 import { ApiKeyGateway } from '../aws/api-key-gateway';
 import { type AwsClients, createAwsClients } from '../aws/clients';
+import { paceManagementCalls, TokenBucket } from '../aws/management-budget';
 import { RegistrationTable } from '../aws/registration-table';
 import { SesMailer } from '../aws/ses-mailer';
-import type { Config } from '../config';
+import { SqsRegistrationQueue } from '../aws/sqs-registration-queue';
+import { type Config, ConfigError } from '../config';
+import type { EnqueueDeps } from './enqueue-registration';
 import type { ProvisioningDeps } from './provision-key';
 
 /** Wires the saga's adapters to AWS clients; handlers call this once, at cold start. */
@@ -28,3 +31,27 @@ export function createProvisioningDeps(config: Config, clients: AwsClients = cre
   };
 }
 
+/** The saga plus the queue, for the paths that accept registrations asynchronously. */
+export function createEnqueueDeps(
+  config: Config,
+  clients: AwsClients = createAwsClients(),
+): ProvisioningDeps & EnqueueDeps {
+  if (!config.queueUrl) throw new ConfigError('keyplan configuration is invalid: QUEUE_URL is not set');
+  return {
+    ...createProvisioningDeps(config, clients),
+    queue: new SqsRegistrationQueue({ client: clients.sqs, queueUrl: config.queueUrl }),
+  };
+}
+
+/**
+ * The saga for the queue worker: its API Gateway calls are paced to this container's share of the
+ * management budget (budget / MaximumConcurrency), with a burst of one second's worth.
+ */
+export function createWorkerDeps(config: Config, clients: AwsClients = createAwsClients()): ProvisioningDeps {
+  const share = config.managementCallsPerSecond / config.workerConcurrency;
+  paceManagementCalls(
+    [clients.apiGateway, clients.apiGatewaySingleAttempt],
+    new TokenBucket(share, Math.max(1, Math.floor(share))),
+  );
+  return createProvisioningDeps(config, clients);
+}

@@ -1,5 +1,5 @@
 import type { ApiKeySecret } from '../api-key-secret';
-import type { Customer, Registration, RegistrationState } from './registration';
+import type { Customer, Registration, RegistrationRequest, RegistrationState } from './registration';
 
 export interface IssuedKey {
   id: string;
@@ -82,10 +82,26 @@ export interface RegistrationStore {
    */
   recordKey(input: RecordKeyInput): Promise<Registration>;
   recordFailure(input: RecordFailureInput): Promise<Registration>;
+  /**
+   * Marks a registration that nobody is working on (QUEUED, or PENDING with an expired lease)
+   * FAILED, for a message the worker cannot process. Returns false when there is no such
+   * registration.
+   */
+  failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean>;
   /** Lets the next attempt start at once instead of waiting for the lease to expire. */
   releaseLease(registration: Registration, now: Date): Promise<void>;
   getRegistration(registrationId: string): Promise<Registration | undefined>;
   getCustomer(customerId: string): Promise<Customer | undefined>;
+}
+
+/** What the SQS worker receives: the validated request and the registration it belongs to. */
+export interface ProvisioningMessage {
+  registrationId: string;
+  request: RegistrationRequest;
+}
+
+export interface RegistrationQueue {
+  send(message: ProvisioningMessage): Promise<void>;
 }
 
 export interface OutgoingEmail {

@@ -63,37 +63,22 @@ export async function provisionKey(
   command: { registrationId: string; request: RegistrationRequest; now: Date },
   deps: ProvisioningDeps,
 ): Promise<ProvisionResult> {
-  const { registrationId, request, now } = command;
+  const { registrationId, now } = command;
   const { store, settings } = deps;
-  const usagePlanId = settings.tierMap[request.tier];
-  if (!usagePlanId) throw new ValidationError('tier', `unknown tier "${request.tier}"`);
-
   const attempt = { attemptId: randomUUID(), leaseExpiresAt: now.getTime() + settings.leaseSeconds * 1000 };
-  const fresh: Registration = {
-    ...request,
-    registrationId,
-    payloadHash: hashRegistrationRequest(request),
-    usagePlanId,
-    state: 'PENDING',
-    ...attempt,
-    createdAt: now.toISOString(),
-    updatedAt: now.toISOString(),
-  };
-
-  const claim = await store.claim(fresh, now);
-  if (claim.kind === 'customer-taken') {
-    throw new CustomerAlreadyRegisteredError(`customer ${request.customerId} is registered under another id`);
-  }
+  const claim = await claimRegistration({ ...command, state: 'PENDING', ...attempt }, deps);
   let registration = claim.registration;
-  const resumed = claim.kind === 'exists';
-  if (resumed) {
-    const owned = await resume(claim.registration, fresh, attempt, now, store);
-    if (owned.kind === 'replayed') return { outcome: 'replayed', registration: owned.registration };
-    registration = owned.registration;
+  // Only an attempt that follows another may find a key left behind; a fresh claim, or the first
+  // attempt on a QUEUED registration, saves the lookup (a management call on a shared budget).
+  let mayHaveKey = false;
+  if (claim.kind === 'exists') {
+    if (isFinished(claim.registration)) return { outcome: 'replayed', registration: claim.registration };
+    mayHaveKey = claim.registration.state !== 'QUEUED';
+    registration = await takeOver(claim.registration, attempt, now, store);
   }
 
   try {
-    return { outcome: 'created', registration: await runSteps(registration, { resumed, now }, deps) };
+    return { outcome: 'created', registration: await runSteps(registration, { mayHaveKey, now }, deps) };
   } catch (error) {
     if (error instanceof TransientAwsError) {
       // Progress lives in AWS and the table; let the caller's retry start at once.
@@ -105,18 +90,57 @@ export async function provisionKey(
   }
 }
 
-async function resume(
+/**
+ * Claims the registration, or finds the existing one with the same payload.
+ * @throws ValidationError, CustomerAlreadyRegisteredError, IdempotencyKeyReusedError,
+ *   ProvisioningFailedError (a FAILED registration replayed)
+ */
+export async function claimRegistration(
+  command: {
+    registrationId: string;
+    request: RegistrationRequest;
+    now: Date;
+    state: 'PENDING' | 'QUEUED';
+    attemptId: string;
+    leaseExpiresAt: number;
+  },
+  deps: { store: RegistrationStore; settings: ProvisioningSettings },
+): Promise<{ kind: 'claimed' | 'exists'; registration: Registration }> {
+  const { registrationId, request, now } = command;
+  const usagePlanId = deps.settings.tierMap[request.tier];
+  if (!usagePlanId) throw new ValidationError('tier', `unknown tier "${request.tier}"`);
+  const fresh: Registration = {
+    ...request,
+    registrationId,
+    payloadHash: hashRegistrationRequest(request),
+    usagePlanId,
+    state: command.state,
+    attemptId: command.attemptId,
+    leaseExpiresAt: command.leaseExpiresAt,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
+  const claim = await deps.store.claim(fresh, now);
+  if (claim.kind === 'customer-taken') {
+    throw new CustomerAlreadyRegisteredError(`customer ${request.customerId} is registered under another id`);
+  }
+  if (claim.kind === 'claimed') return claim;
+  const existing = claim.registration;
+  if (existing.payloadHash !== fresh.payloadHash) {
+    throw new IdempotencyKeyReusedError(`registration ${registrationId} was made with another payload`);
+  }
+  if (existing.state === 'FAILED') throw new ProvisioningFailedError(existing.failureReason ?? 'unknown');
+  return claim;
+}
+
+export const isFinished = (registration: Registration) => registration.state === 'ACTIVE';
+
+async function takeOver(
   existing: Registration,
-  fresh: Registration,
   attempt: { attemptId: string; leaseExpiresAt: number },
   now: Date,
   store: RegistrationStore,
-): Promise<{ kind: 'replayed' | 'owned'; registration: Registration }> {
-  if (existing.payloadHash !== fresh.payloadHash) {
-    throw new IdempotencyKeyReusedError(`registration ${existing.registrationId} was made with another payload`);
-  }
-  if (existing.state === 'ACTIVE') return { kind: 'replayed', registration: existing };
-  if (existing.state === 'FAILED') throw new ProvisioningFailedError(existing.failureReason ?? 'unknown');
+): Promise<Registration> {
   if (existing.leaseExpiresAt > now.getTime()) {
     throw new RegistrationInProgressError(
       `registration ${existing.registrationId} is being provisioned`,
@@ -128,12 +152,12 @@ async function resume(
     throw new RegistrationInProgressError(`registration ${existing.registrationId} is being provisioned`, 1);
   }
   logger.info('resuming registration', { registrationId: existing.registrationId, state: existing.state });
-  return { kind: 'owned', registration: taken };
+  return taken;
 }
 
 async function runSteps(
   registration: Registration,
-  context: { resumed: boolean; now: Date },
+  context: { mayHaveKey: boolean; now: Date },
   deps: ProvisioningDeps,
 ): Promise<Registration> {
   const { store, keys, settings } = deps;
@@ -156,8 +180,7 @@ async function runSteps(
           'keyplan:registration': registration.registrationId,
         },
       },
-      // A fresh claim cannot have a key yet; only a resumed one needs the lookup.
-      { lookupFirst: context.resumed },
+      { lookupFirst: context.mayHaveKey },
     );
     logger.info('api key ready', { ...log, keyId: key.id });
     await associateOrRollBack(registration, key.id, now, deps);

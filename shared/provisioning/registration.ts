@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
 
-export type RegistrationState = 'PENDING' | 'EMAIL_PENDING' | 'ACTIVE' | 'FAILED';
+/**
+ * QUEUED: accepted for the SQS worker, no attempt yet. PENDING: an attempt owns it (or crashed
+ * owning it). EMAIL_PENDING: the key works, the email is owed. ACTIVE and FAILED are final.
+ */
+export type RegistrationState = 'QUEUED' | 'PENDING' | 'EMAIL_PENDING' | 'ACTIVE' | 'FAILED';
 
 /** What the portal asks for; validated before it gets here. */
 export interface RegistrationRequest {

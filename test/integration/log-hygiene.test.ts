@@ -5,7 +5,7 @@ import { createAwsClients } from '../../shared/aws/clients';
 import { loadConfig } from '../../shared/config';
 import { logger } from '../../shared/logger';
 import { httpHandler } from '../../shared/http/handler';
-import { createProvisioningDeps } from '../../shared/provisioning/compose';
+import { createEnqueueDeps } from '../../shared/provisioning/compose';
 import { keyNameFor } from '../../shared/provisioning/registration';
 import { registerRoutes } from '../../functions/register/routes';
 import { lambdaContext, postRegistration } from '../support/api-events';
@@ -46,7 +46,7 @@ describe('logs of a registration', () => {
       1,
     );
     const { handler } = await import('../../functions/register/handler');
-    const failingEmail = httpHandler(registerRoutes(createProvisioningDeps(config, clients)));
+    const failingEmail = httpHandler(registerRoutes(createEnqueueDeps(config, clients)));
     const happy = `logs-${Date.now()}`;
     const emailFails = `logs-mail-${Date.now()}`;
 

@@ -29,6 +29,7 @@ interface Resource {
   Type: string;
   Properties: Record<string, unknown>;
   DeletionPolicy?: string;
+  Condition?: string;
 }
 interface Template {
   Resources: Record<string, Resource>;
@@ -159,7 +160,29 @@ function zipEntries(path: string): string[] {
   return names;
 }
 
+function environmentOf(template: Template, functionId: string): Record<string, unknown> {
+  return (
+    resourceNamed(template, functionId, 'AWS::Lambda::Function').Properties.Environment as {
+      Variables: Record<string, unknown>;
+    }
+  ).Variables;
+}
+
 const apiGateway = (path: string) => `arn:\${AWS::Partition}:apigateway:\${AWS::Region}::${path}`;
+const getAtt = (logicalId: string, attribute: string) => ({ 'Fn::GetAtt': [logicalId, attribute] });
+const WORKER = 'ProvisionWorkerLambdaFunction';
+const QUEUE = 'ProvisioningQueue';
+const DLQ = 'ProvisioningDeadLetterQueue';
+/** The saga's configuration, which every function reads (shared/config.ts). */
+const SAGA_SETTINGS = [
+  'TABLE_NAME',
+  'TIER_MAP',
+  'SENDER_EMAIL',
+  'SES_CONFIGURATION_SET',
+  'ROTATION_DAYS',
+  'GRACE_DAYS',
+  'KEY_NAME_PREFIX',
+];
 
 describe('packaged deployment (osls package, offline)', () => {
   let dev: Packaged;
@@ -167,8 +190,13 @@ describe('packaged deployment (osls package, offline)', () => {
 
   beforeAll(() => {
     dev = packageStage('dev');
-    // prod with a customer API stage, to see the protected and the attached variants too.
-    prod = packageStage('prod', ['--param=apiId=a1b2c3d4e5', '--param=apiStage=v1']);
+    // prod with a customer API stage and an alarm address, to see the protected, attached and
+    // subscribed variants too.
+    prod = packageStage('prod', [
+      '--param=apiId=a1b2c3d4e5',
+      '--param=apiStage=v1',
+      '--param=alarmEmail=ops@example.com',
+    ]);
   }, 2 * PACKAGE_TIMEOUT_MS);
 
   afterAll(() => {
@@ -201,10 +229,7 @@ describe('packaged deployment (osls package, offline)', () => {
     });
 
     it('give register its configuration, with TIER_MAP naming every tier', () => {
-      const variables = (
-        resourceNamed(dev.template, 'RegisterLambdaFunction', 'AWS::Lambda::Function').Properties
-          .Environment as { Variables: Record<string, unknown> }
-      ).Variables;
+      const variables = environmentOf(dev.template, 'RegisterLambdaFunction');
       expect(variables.TABLE_NAME).toEqual({ Ref: 'KeyplanTable' });
       expect(variables.KEY_NAME_PREFIX).toBe('keyplan-dev');
       expect(variables.SENDER_EMAIL).toBe(paramsOf('dev').senderEmail);
@@ -220,12 +245,132 @@ describe('packaged deployment (osls package, offline)', () => {
       }
     });
 
+    it('give register the provisioning queue, for Prefer: respond-async', () => {
+      expect(environmentOf(dev.template, 'RegisterLambdaFunction').QUEUE_URL).toEqual({ Ref: QUEUE });
+    });
+
+    it('give the worker the saga configuration of register and the management budget', () => {
+      const register = environmentOf(dev.template, 'RegisterLambdaFunction');
+      const worker = environmentOf(dev.template, WORKER);
+      const saga = (variables: Record<string, unknown>) =>
+        Object.fromEntries(SAGA_SETTINGS.map((name) => [name, variables[name]]));
+      expect(saga(worker)).toEqual(saga(register));
+      expect(Object.values(saga(worker))).not.toContain(undefined);
+      // CloudFormation environment values are strings.
+      expect(worker.MANAGEMENT_CALLS_PER_SECOND).toBe(String(paramsOf('dev').managementCallsPerSecond));
+      expect(worker.WORKER_CONCURRENCY).toBe(String(paramsOf('dev').workerConcurrency));
+    });
+
+    it('give every function a claim lease longer than the longest function timeout', () => {
+      const timeouts = ['RegisterLambdaFunction', WORKER].map((id) =>
+        Number(resourceNamed(dev.template, id, 'AWS::Lambda::Function').Properties.Timeout),
+      );
+      for (const id of ['RegisterLambdaFunction', WORKER]) {
+        expect(Number(environmentOf(dev.template, id).LEASE_SECONDS)).toBeGreaterThan(Math.max(...timeouts));
+      }
+    });
+
     it('use the per-function role, not the framework-wide one', () => {
       const register = resourceNamed(dev.template, 'RegisterLambdaFunction', 'AWS::Lambda::Function');
-      expect(register.Properties.Role).toEqual({
-        'Fn::GetAtt': ['RegisterRole', 'Arn'],
-      });
+      expect(register.Properties.Role).toEqual(getAtt('RegisterRole', 'Arn'));
+      const worker = resourceNamed(dev.template, WORKER, 'AWS::Lambda::Function');
+      expect(worker.Properties.Role).toEqual(getAtt('ProvisionWorkerRole', 'Arn'));
       expect(dev.template.Resources.IamRoleLambdaExecution).toBeUndefined();
+    });
+  });
+
+  describe('provisioning worker', () => {
+    const mappings = () => resourcesOfType(dev.template, 'AWS::Lambda::EventSourceMapping');
+
+    it('exists with a 60 s timeout', () => {
+      const worker = resourceNamed(dev.template, WORKER, 'AWS::Lambda::Function');
+      expect(worker.Properties).toMatchObject({
+        Handler: 'functions/provision-worker/handler.handler',
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Timeout: 60,
+        MemorySize: 512,
+      });
+    });
+
+    it('is fed by the provisioning queue in batches, reporting partial failures', () => {
+      expect(mappings()).toHaveLength(1);
+      const [, mapping] = mappings()[0] ?? [];
+      expect(mapping?.Properties).toMatchObject({
+        EventSourceArn: getAtt(QUEUE, 'Arn'),
+        FunctionName: getAtt(WORKER, 'Arn'),
+        BatchSize: 10,
+        MaximumBatchingWindowInSeconds: 1,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        Enabled: true,
+      });
+    });
+
+    it('runs at most workerConcurrency containers, the share the budget is divided by', () => {
+      const [, mapping] = mappings()[0] ?? [];
+      const concurrency = paramsOf('dev').workerConcurrency;
+      expect(concurrency).toBe(2);
+      expect(mapping?.Properties.ScalingConfig).toEqual({ MaximumConcurrency: concurrency });
+    });
+  });
+
+  describe('provisioning queue', () => {
+    const queue = () => resourceNamed(dev.template, QUEUE, 'AWS::SQS::Queue').Properties;
+    const dlq = () => resourceNamed(dev.template, DLQ, 'AWS::SQS::Queue').Properties;
+
+    it('hides a message for at least six worker timeouts', () => {
+      const workerTimeout = Number(
+        resourceNamed(dev.template, WORKER, 'AWS::Lambda::Function').Properties.Timeout,
+      );
+      expect(queue().VisibilityTimeout).toBeGreaterThanOrEqual(6 * workerTimeout);
+    });
+
+    it('moves a message to the DLQ after 5 receives; the DLQ keeps it 14 days', () => {
+      expect(queue().RedrivePolicy).toEqual({ deadLetterTargetArn: getAtt(DLQ, 'Arn'), maxReceiveCount: 5 });
+      expect(dlq().MessageRetentionPeriod).toBe(1_209_600);
+    });
+
+    it('are named per stage and encrypted at rest', () => {
+      expect(queue()).toMatchObject({ QueueName: `${config.service}-dev-provisioning`, SqsManagedSseEnabled: true });
+      expect(dlq()).toMatchObject({ QueueName: `${config.service}-dev-provisioning-dlq`, SqsManagedSseEnabled: true });
+    });
+  });
+
+  describe('dead-letter alarm', () => {
+    it('fires on one visible message in the DLQ and notifies the alarms topic', () => {
+      const alarms = resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm');
+      expect(alarms).toHaveLength(1);
+      const [, alarm] = alarms[0] ?? [];
+      expect(alarm?.Properties).toMatchObject({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: getAtt(DLQ, 'QueueName') }],
+        Period: 60,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: 'AlarmTopic' }],
+      });
+      expect(String(alarm?.Properties.AlarmDescription)).toMatch(/StartMessageMoveTask/);
+      expect(resourceNamed(dev.template, 'AlarmTopic', 'AWS::SNS::Topic').Properties.TopicName).toBe(
+        `${config.service}-dev-alarms`,
+      );
+    });
+
+    it('emails alarmEmail only when one is configured', () => {
+      const subscription = resourceNamed(prod.template, 'AlarmEmailSubscription', 'AWS::SNS::Subscription');
+      expect(subscription.Condition).toBe('HasAlarmEmail');
+      expect(subscription.Properties).toEqual({
+        TopicArn: { Ref: 'AlarmTopic' },
+        Protocol: 'email',
+        Endpoint: 'ops@example.com',
+      });
+      expect(prod.template.Conditions?.HasAlarmEmail).toEqual({
+        'Fn::Not': [{ 'Fn::Equals': ['ops@example.com', ''] }],
+      });
+      expect(paramsOf('dev').alarmEmail).toBe('');
+      expect(dev.template.Conditions?.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
     });
   });
 
@@ -289,12 +434,25 @@ describe('packaged deployment (osls package, offline)', () => {
     });
   });
 
-  describe('register role', () => {
+  // register runs the saga for synchronous requests and the worker for queued ones: both roles get
+  // exactly the saga's grants, plus their own log group and their side of the queue.
+  describe.each([
+    {
+      roleId: 'RegisterRole',
+      functionName: 'register',
+      queueActions: ['sqs:SendMessage'],
+    },
+    {
+      roleId: 'ProvisionWorkerRole',
+      functionName: 'provisionWorker',
+      queueActions: ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+    },
+  ])('$roleId', ({ roleId, functionName, queueActions }) => {
     const planIds = () =>
       resourcesOfType(dev.template, 'AWS::ApiGateway::UsagePlan').map(([logicalId]) => logicalId);
 
     it('allows no wildcard action and no bare wildcard resource', () => {
-      for (const statement of roleStatements(dev.template, 'RegisterRole')) {
+      for (const statement of roleStatements(dev.template, roleId)) {
         expect(statement.Effect).toBe('Allow');
         for (const action of asArray(statement.Action)) {
           expect(action).not.toContain('*');
@@ -305,21 +463,28 @@ describe('packaged deployment (osls package, offline)', () => {
       }
     });
 
-    it('touches only logs, DynamoDB, API Gateway and SES', () => {
+    it('touches only logs, DynamoDB, API Gateway, SES and SQS', () => {
       const services = new Set(
-        roleStatements(dev.template, 'RegisterRole').flatMap((statement) =>
+        roleStatements(dev.template, roleId).flatMap((statement) =>
           asArray(statement.Action).map((action) => action.split(':')[0]),
         ),
       );
-      expect([...services].sort()).toEqual(['apigateway', 'dynamodb', 'logs', 'ses']);
+      expect([...services].sort()).toEqual(['apigateway', 'dynamodb', 'logs', 'ses', 'sqs']);
     });
 
     it('writes only to its own log group', () => {
-      const logGroup = `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${config.service}-dev-register:*`;
-      expect(grants(roleStatements(dev.template, 'RegisterRole'), 'logs').sort()).toEqual([
+      const logGroup = `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${config.service}-dev-${functionName}:*`;
+      expect(grants(roleStatements(dev.template, roleId), 'logs').sort()).toEqual([
         `logs:CreateLogStream ${logGroup}`,
         `logs:PutLogEvents ${logGroup}`,
       ]);
+    });
+
+    it(`reaches SQS only for ${queueActions.join(', ')} on the provisioning queue`, () => {
+      const queueArn = JSON.stringify(getAtt(QUEUE, 'Arn'));
+      expect(grants(roleStatements(dev.template, roleId), 'sqs').sort()).toEqual(
+        queueActions.map((action) => `${action} ${queueArn}`),
+      );
     });
 
     it('reaches API Gateway only on key paths and the generated plans', () => {
@@ -338,14 +503,12 @@ describe('packaged deployment (osls package, offline)', () => {
         ]),
       ];
       expect(planIds()).toHaveLength(tiers.length);
-      expect(grants(roleStatements(dev.template, 'RegisterRole'), 'apigateway').sort()).toEqual(
-        expected.sort(),
-      );
+      expect(grants(roleStatements(dev.template, roleId), 'apigateway').sort()).toEqual(expected.sort());
     });
 
     it('reaches DynamoDB only on the table (not its index) with the saga item actions', () => {
-      const tableArn = JSON.stringify({ 'Fn::GetAtt': ['KeyplanTable', 'Arn'] });
-      expect(grants(roleStatements(dev.template, 'RegisterRole'), 'dynamodb').sort()).toEqual(
+      const tableArn = JSON.stringify(getAtt('KeyplanTable', 'Arn'));
+      expect(grants(roleStatements(dev.template, roleId), 'dynamodb').sort()).toEqual(
         [
           'dynamodb:ConditionCheckItem',
           'dynamodb:GetItem',
@@ -370,7 +533,7 @@ describe('packaged deployment (osls package, offline)', () => {
           `arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:configuration-set/${String(params.sesConfigurationSet)}`,
         );
       }
-      const statements = roleStatements(get().template, 'RegisterRole');
+      const statements = roleStatements(get().template, roleId);
       expect(grants(statements, 'ses').sort()).toEqual(
         ['ses:SendEmail', 'ses:SendRawEmail']
           .flatMap((action) => resources.map((resource) => `${action} ${resource}`))

@@ -5,7 +5,7 @@ import { functionEnvironment } from '../../infra/local/bootstrap';
 import { createAwsClients } from '../../shared/aws/clients';
 import { loadConfig, type Config } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
-import { createProvisioningDeps } from '../../shared/provisioning/compose';
+import { createEnqueueDeps, createProvisioningDeps } from '../../shared/provisioning/compose';
 import { provisionKey } from '../../shared/provisioning/provision-key';
 import { keyNameFor } from '../../shared/provisioning/registration';
 import { registerRoutes } from '../../functions/register/routes';
@@ -34,7 +34,7 @@ const parse = (response: APIGatewayProxyResult) => JSON.parse(response.body) as 
 function registerHandler(inject?: (clients: ReturnType<typeof createAwsClients>) => void) {
   const clients = createAwsClients();
   inject?.(clients);
-  return httpHandler(registerRoutes(createProvisioningDeps(config, clients)));
+  return httpHandler(registerRoutes(createEnqueueDeps(config, clients)));
 }
 
 beforeAll(() => {

@@ -4,6 +4,7 @@ import {
   GetUsagePlansCommand,
 } from '@aws-sdk/client-api-gateway';
 import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { MiddlewareStack } from '@smithy/types';
 
 /** What the emulator saw, read back for assertions. */
@@ -107,4 +108,57 @@ export function failAttempts(client: AnyClient, commandName: string, error: () =
     { step: 'finalizeRequest', priority: 'low', name: `fail${commandName}` },
   );
   return attempts;
+}
+
+/** Answers every command that `shouldFail` picks with `error`, below the SDK's retry layer. */
+export function failWhile(client: AnyClient, shouldFail: (commandName: string) => boolean, error: () => Error) {
+  const counts = { failed: 0 };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (shouldFail(String(context.commandName))) {
+        counts.failed++;
+        throw error();
+      }
+      return next(args);
+    },
+    { step: 'finalizeRequest', priority: 'low', name: 'failWhile' },
+  );
+  return counts;
+}
+
+/** A queue and its DLQ of the test's own, redriving after 5 receives as the deployed queue does. */
+export async function createQueuePair(sqs: SQSClient, name: string): Promise<{ queueUrl: string; dlqUrl: string }> {
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+  const dlqUrl = String(dlq.QueueUrl);
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: {
+        VisibilityTimeout: '30',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: 5 }),
+      },
+    }),
+  );
+  return { queueUrl: String(queue.QueueUrl), dlqUrl };
+}
+
+/** Messages in the queue, visible or in flight. */
+export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return Number(Attributes.ApproximateNumberOfMessages ?? 0) + Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs: number, everyMs = 250): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
 }

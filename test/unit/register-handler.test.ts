@@ -56,6 +56,7 @@ describe('register handler', () => {
     process.env.TIER_MAP = JSON.stringify({ free: 'plan-free', pro: 'plan-pro' });
     process.env.SENDER_EMAIL = 'keys@example.com';
     process.env.AWS_REGION = 'us-east-1';
+    process.env.QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/keyplan-test';
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     ({ handler } = (await import('../../functions/register/handler')) as unknown as { handler: typeof handler });
   });

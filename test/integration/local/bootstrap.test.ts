@@ -25,7 +25,7 @@ describe('bootstrapLocalStack', () => {
     const { TableNames = [] } = await dynamo.send(new ListTablesCommand({}));
     expect(TableNames.filter((name) => name === stack.tableName)).toHaveLength(1);
     const { QueueUrls = [] } = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: 'keyplan-local' }));
-    expect(QueueUrls.toSorted()).toEqual([stack.dlqUrl, stack.queueUrl]);
+    expect(QueueUrls.toSorted()).toEqual([stack.dlqUrl, stack.queueUrl].toSorted());
     const { items: apis = [] } = await apiGateway.send(new GetRestApisCommand({}));
     expect(apis.filter((api) => api.name === 'keyplan-local').map((api) => api.id)).toEqual([stack.restApiId]);
     const { item: stages = [] } = await apiGateway.send(new GetStagesCommand({ restApiId: stack.restApiId }));
@@ -53,7 +53,7 @@ describe('bootstrapLocalStack', () => {
 
     // Assess
     expect(ttl.TimeToLiveDescription).toMatchObject({ TimeToLiveStatus: 'ENABLED', AttributeName: 'expiresAt' });
-    expect(queue.Attributes?.VisibilityTimeout).toBe('180');
+    expect(queue.Attributes?.VisibilityTimeout).toBe('360');
     expect(JSON.parse(queue.Attributes?.RedrivePolicy ?? '{}')).toEqual({
       deadLetterTargetArn: dlq.Attributes?.QueueArn,
       maxReceiveCount: 5,

@@ -1,0 +1,51 @@
+import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * A token bucket: `ratePerSecond` on average, at most `burst` at once. Waiters are served as
+ * tokens arrive; nothing is refused.
+ */
+export class TokenBucket {
+  #tokens: number;
+  #updatedAt: number;
+
+  constructor(
+    readonly ratePerSecond: number,
+    readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.#tokens = burst;
+    this.#updatedAt = now();
+  }
+
+  async take(): Promise<void> {
+    for (;;) {
+      const now = this.now();
+      this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#updatedAt) / 1000) * this.ratePerSecond);
+      this.#updatedAt = now;
+      if (this.#tokens >= 1) {
+        this.#tokens -= 1;
+        return;
+      }
+      await sleep(((1 - this.#tokens) / this.ratePerSecond) * 1000);
+    }
+  }
+}
+
+/**
+ * Paces every attempt of every API Gateway call the client makes, retries included (the bucket
+ * sits below the SDK's retry layer), to this container's share of the account's management
+ * budget. With the queue trigger's MaximumConcurrency as the number of containers, the workers
+ * together stay within the budget by construction instead of by throttling.
+ */
+export function paceManagementCalls(clients: APIGatewayClient[], bucket: TokenBucket): void {
+  for (const client of clients) {
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        await bucket.take();
+        return next(args);
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 'keyplanManagementBudget' },
+    );
+  }
+}
