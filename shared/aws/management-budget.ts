@@ -1,5 +1,4 @@
 import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * A token bucket: `ratePerSecond` on average, at most `burst` at once. Waiters are served as
@@ -27,7 +26,7 @@ export class TokenBucket {
         this.#tokens -= 1;
         return;
       }
-      await sleep(((1 - this.#tokens) / this.ratePerSecond) * 1000);
+      await new Promise((resolve) => setTimeout(resolve, ((1 - this.#tokens) / this.ratePerSecond) * 1000));
     }
   }
 }

@@ -1,9 +1,10 @@
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { SESClient } from '@aws-sdk/client-ses';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { apiEvent, lambdaContext, postRegistration } from '../support/api-events';
 
 const valid = { customerId: 'cust-1', email: 'ada@example.com', tier: 'free' };
@@ -47,8 +48,9 @@ const malformed: [string, unknown, Record<string, string>, string][] = [
 
 describe('register handler', () => {
   const apiGateway = mockClient(APIGatewayClient);
-  const dynamo = mockClient(DynamoDBClient);
+  const dynamo = mockClient(DynamoDBDocumentClient);
   const ses = mockClient(SESClient);
+  const sqs = mockClient(SQSClient);
   let handler: (event: unknown, context: unknown) => Promise<APIGatewayProxyResult>;
 
   beforeAll(async () => {
@@ -57,14 +59,19 @@ describe('register handler', () => {
     process.env.SENDER_EMAIL = 'keys@example.com';
     process.env.AWS_REGION = 'us-east-1';
     process.env.QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/keyplan-test';
-    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+    process.env.POWERTOOLS_LOG_LEVEL = process.env.DEBUG_LOGS ? 'DEBUG' : 'SILENT';
     ({ handler } = (await import('../../functions/register/handler')) as unknown as { handler: typeof handler });
+  });
+
+  beforeEach(() => {
+    for (const mock of [apiGateway, dynamo, ses, sqs]) mock.reset();
   });
 
   afterAll(() => {
     apiGateway.restore();
     dynamo.restore();
     ses.restore();
+    sqs.restore();
   });
 
   it.each(malformed)('answers 400 problem+json naming the field for %s, with no AWS call', async (_, body, headers, field) => {
@@ -76,11 +83,27 @@ describe('register handler', () => {
     expect(problem).toMatchObject({ status: 400, field, type: 'urn:keyplan:problem:validation-failed' });
     expect(typeof problem.detail).toBe('string');
     expect(response.body).not.toMatch(/at .+\.ts:\d+/);
-    expect(apiGateway.calls().length + dynamo.calls().length + ses.calls().length).toBe(0);
+    expect(apiGateway.calls().length + dynamo.calls().length + ses.calls().length + sqs.calls().length).toBe(0);
   });
 
   it('has at least 25 malformed cases', () => {
     expect(malformed.length).toBeGreaterThanOrEqual(25);
+  });
+
+  it('accepts Prefer: respond-async with 202, a status URL, and the registration QUEUED', async () => {
+    dynamo.on(TransactWriteCommand).resolves({});
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
+
+    const response = await handler(
+      postRegistration(valid, { Prefer: 'wait=5, respond-async', 'Idempotency-Key': 'async-1' }),
+      lambdaContext(),
+    );
+
+    expect(response.statusCode).toBe(202);
+    expect(response.headers).toMatchObject({ location: '/registrations/async-1', 'preference-applied': 'respond-async' });
+    expect(JSON.parse(response.body)).toMatchObject({ registrationId: 'async-1', status: 'QUEUED' });
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(1);
+    expect(apiGateway.calls()).toHaveLength(0);
   });
 
   it('validates path parameters before reading the table', async () => {
@@ -103,6 +126,7 @@ describe('register handler', () => {
 
     expect(response.statusCode).toBe(500);
     expect(response.headers?.['content-type']).toBe('application/problem+json');
+    expect(dynamo.calls()).toHaveLength(1);
     expect(response.body).not.toContain('secret-internal-detail');
     expect(JSON.parse(response.body)).toMatchObject({ status: 500, title: 'Internal error' });
   });

@@ -1,0 +1,91 @@
+import { CreateApiKeyCommand, CreateUsagePlanKeyCommand } from '@aws-sdk/client-api-gateway';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { RegistrationInProgressError, TransientAwsError } from '../../shared/errors';
+import { provisionFromMessage } from '../../shared/provisioning/provision-from-message';
+import { hashRegistrationRequest } from '../../shared/provisioning/registration';
+import { aRequest, awsError, mockedProvisioning, type MockedProvisioning } from '../support/provisioning-fakes';
+
+const NOW = new Date('2026-03-01T12:00:00.000Z');
+const body = (overrides: Record<string, unknown> = {}) =>
+  JSON.stringify({ registrationId: 'reg-1', request: aRequest(), ...overrides });
+
+describe('provisionFromMessage', () => {
+  let m: MockedProvisioning;
+  beforeEach(() => {
+    m = mockedProvisioning();
+  });
+
+  it('provisions a valid message', async () => {
+    expect(await provisionFromMessage(body(), NOW, m.deps)).toBe('provisioned');
+    expect(m.apiGatewayMock.commandCalls(CreateApiKeyCommand)).toHaveLength(1);
+  });
+
+  it.each([
+    ['not JSON', '{"registrationId":"reg-1",'],
+    ['a missing request', JSON.stringify({ registrationId: 'reg-1' })],
+    ['an extra field', body({ extra: true })],
+    ['a bad email', body({ request: aRequest({ email: 'not-an-address' }) })],
+  ])('rejects %s without an API Gateway call, recording it where it can', async (_, raw) => {
+    expect(await provisionFromMessage(raw, NOW, m.deps)).toBe('rejected');
+    expect(m.apiGatewayMock.calls()).toHaveLength(0);
+  });
+
+  it('records a malformed message on the registration it names', async () => {
+    await provisionFromMessage(body({ request: { customerId: 42 } }), NOW, m.deps);
+
+    const update = m.dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(update?.Key).toEqual({ pk: 'REG#reg-1', sk: 'REG' });
+    expect(update?.ExpressionAttributeValues).toMatchObject({ ':failed': 'FAILED', ':reason': 'invalid-message' });
+  });
+
+  it('rejects and records a tier that is no longer in the tier map', async () => {
+    expect(await provisionFromMessage(body({ request: aRequest({ tier: 'legacy' }) }), NOW, m.deps)).toBe('rejected');
+    expect(m.dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input.ExpressionAttributeValues).toMatchObject({
+      ':reason': 'unknown-tier',
+    });
+  });
+
+  it('acknowledges a registration that API Gateway refused (rolled back and recorded)', async () => {
+    m.apiGatewayMock.on(CreateUsagePlanKeyCommand).rejects(awsError('NotFoundException', 404));
+
+    expect(await provisionFromMessage(body(), NOW, m.deps)).toBe('rejected');
+  });
+
+  it('throws on throttling, so the message returns to the queue', async () => {
+    m.apiGatewayMock.on(CreateUsagePlanKeyCommand).rejects(awsError('TooManyRequestsException', 429));
+
+    await expect(provisionFromMessage(body(), NOW, m.deps)).rejects.toBeInstanceOf(TransientAwsError);
+  });
+
+  it('throws while another attempt holds the lease', async () => {
+    m.dynamoMock.on(TransactWriteCommand).rejects(
+      new TransactionCanceledException({
+        message: 'cancelled',
+        $metadata: {},
+        CancellationReasons: [
+          {
+            Code: 'ConditionalCheckFailed',
+            Item: {
+              registrationId: { S: 'reg-1' },
+              customerId: { S: 'cust-1' },
+              email: { S: 'ada@example.com' },
+              tier: { S: 'free' },
+              payloadHash: { S: hashRegistrationRequest(aRequest()) },
+              usagePlanId: { S: 'plan-free' },
+              state: { S: 'PENDING' },
+              attemptId: { S: 'other' },
+              leaseExpiresAt: { N: String(NOW.getTime() + 30_000) },
+              createdAt: { S: NOW.toISOString() },
+              updatedAt: { S: NOW.toISOString() },
+            },
+          },
+          { Code: 'None' },
+        ],
+      }),
+    );
+
+    await expect(provisionFromMessage(body(), NOW, m.deps)).rejects.toBeInstanceOf(RegistrationInProgressError);
+  });
+});
