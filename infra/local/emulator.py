@@ -13,6 +13,11 @@ import signal
 import sys
 import threading
 
+import copy
+
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
@@ -33,15 +38,75 @@ class SerializedApp:
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        if environ.get("HTTP_X_AMZ_TARGET") in UNSERIALIZED_TARGETS:
+            return self._run(environ, start_response)
         with self._lock:
-            result = self._app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        return [body]
+            return self._run(environ, start_response)
+
+    def _run(self, environ, start_response):
+        result = self._app(environ, start_response)
+        try:
+            return [b"".join(result)]
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+
+# An SQS long poll waits inside moto for up to WaitTimeSeconds; holding the lock meanwhile would
+# stall every other request behind it. It writes nothing a conditional write depends on.
+UNSERIALIZED_TARGETS = {"AmazonSQS.ReceiveMessage"}
+
+
+class _CopyExceptTables:
+    """Stands in for the `copy` module inside moto's DynamoDB backend during a transaction."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def snapshot_only_touched_items():
+    """Makes TransactWriteItems cost what the transaction touches, not what the table holds.
+
+    moto 5.2.5 deep-copies every table a transaction names, once per item, to roll back a cancelled
+    transaction; past a few thousand items each transaction takes tens of milliseconds and a bulk
+    import slows to a crawl. Here the transaction snapshots just the items it names and, if it is
+    cancelled, puts those back. Correct because requests are serialized (SerializedApp), so
+    nothing else writes while a transaction runs; checked by test/integration/local/emulator.test.ts.
+    """
+    original = dynamodb_models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        touched = []
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = op["Item"] if op_type == "Put" else op["Key"]
+            hash_value = DynamoType(key[table.hash_key_attr])
+            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            before = table.get_item(hash_value, range_value)
+            touched.append((table, hash_value, range_value, copy.deepcopy(before)))
+        real_copy = dynamodb_models.copy
+        dynamodb_models.copy = _CopyExceptTables
+        try:
+            return original(self, transact_items)
+        except Exception:
+            # moto "restored" each table to itself; put the touched items back as they were.
+            for table, hash_value, range_value, before in reversed(touched):
+                if before is None:
+                    table.delete_item(hash_value, range_value)
+                elif range_value is not None:
+                    table.items[hash_value][range_value] = before
+                else:
+                    table.items[hash_value] = before
+            raise
+        finally:
+            dynamodb_models.copy = real_copy
+
+    dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def main(argv):
@@ -50,6 +115,7 @@ def main(argv):
     # Werkzeug logs every request; nobody reads those lines and an unread pipe would block us.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+    snapshot_only_touched_items()
     app = SerializedApp(DomainDispatcherApplication(create_backend_app))
     # A port in use makes werkzeug print "Port N is in use by another program" and exit 1.
     server = make_server(HOST, port, app, threaded=True)

@@ -1,6 +1,12 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { type AttributeValue, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+} from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { startEmulator } from '../../../infra/local/emulator';
 import { useLocalStack } from '../../support/local-env';
@@ -8,6 +14,50 @@ import { useLocalStack } from '../../support/local-env';
 const WRITERS = 4;
 
 describe('local emulator', () => {
+  it('rolls a cancelled transaction back completely, items updated before the failing one included', async () => {
+    const stack = useLocalStack();
+    const dynamo = new DynamoDBClient({
+      endpoint: stack.endpoint,
+      region: stack.region,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const pk = `tx-${process.pid}-${Date.now()}`;
+    await dynamo.send(new PutItemCommand({ TableName: stack.tableName, Item: { pk: { S: pk }, sk: { S: 'a' }, v: { N: '1' } } }));
+
+    const cancelled = dynamo.send(
+      new TransactWriteItemsCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: stack.tableName,
+              Key: { pk: { S: pk }, sk: { S: 'a' } },
+              UpdateExpression: 'SET v = :two',
+              ExpressionAttributeValues: { ':two': { N: '2' } },
+            },
+          },
+          { Put: { TableName: stack.tableName, Item: { pk: { S: pk }, sk: { S: 'new' } } } },
+          {
+            ConditionCheck: {
+              TableName: stack.tableName,
+              Key: { pk: { S: pk }, sk: { S: 'missing' } },
+              ConditionExpression: 'attribute_exists(pk)',
+            },
+          },
+        ],
+      }),
+    );
+
+    await expect(cancelled).rejects.toMatchObject({ name: 'TransactionCanceledException' });
+    const after = await dynamo.send(
+      new QueryCommand({
+        TableName: stack.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: pk } },
+      }),
+    );
+    expect(after.Items).toEqual([{ pk: { S: pk }, sk: { S: 'a' }, v: { N: '1' } }]);
+  });
+
   it('lets exactly one of several concurrent conditional writes to one key succeed', async () => {
     // Prepare: moto takes long to build a large item between its condition check and its write,
     // which is where an unserialized emulator lets several writers through.
