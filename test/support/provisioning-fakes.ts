@@ -5,15 +5,20 @@ import {
   DeleteApiKeyCommand,
   GetUsagePlanCommand,
 } from '@aws-sdk/client-api-gateway';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SendEmailCommand, SESClient } from '@aws-sdk/client-ses';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ApiKeyGateway } from '../../shared/aws/api-key-gateway';
 import { RegistrationTable } from '../../shared/aws/registration-table';
 import { SesMailer } from '../../shared/aws/ses-mailer';
 import type { ProvisioningDeps } from '../../shared/provisioning/provision-key';
-import type { RegistrationRequest } from '../../shared/provisioning/registration';
+import {
+  hashRegistrationRequest,
+  type Registration,
+  type RegistrationRequest,
+} from '../../shared/provisioning/registration';
 
 export const KEY_ID = 'key-id-1';
 export const KEY_VALUE = 'Zq3vR8sT1uW4xY7zA0bC2dE5fG9hJ6kL';
@@ -69,3 +74,37 @@ export function mockedProvisioning() {
 }
 
 export type MockedProvisioning = ReturnType<typeof mockedProvisioning>;
+
+/** A registration as an earlier attempt left it in the table (cust-1, reg-1, free). */
+export function existingRegistration(overrides: Partial<Registration> = {}): Registration {
+  const request = aRequest();
+  return {
+    ...request,
+    registrationId: 'reg-1',
+    payloadHash: hashRegistrationRequest(request),
+    usagePlanId: PLAN_FREE,
+    state: 'PENDING',
+    leaseExpiresAt: 0,
+    attemptId: 'earlier-attempt',
+    createdAt: '2026-03-01T11:00:00.000Z',
+    updatedAt: '2026-03-01T11:00:00.000Z',
+    ...overrides,
+  };
+}
+
+/** The claim transaction fails because the registration exists; DynamoDB hands back the item. */
+export function claimFindsExisting(m: MockedProvisioning, registration: Registration): void {
+  m.dynamoMock
+    .on(TransactWriteCommand)
+    .rejectsOnce(
+      new TransactionCanceledException({
+        message: 'Transaction cancelled',
+        $metadata: {},
+        CancellationReasons: [
+          { Code: 'ConditionalCheckFailed', Item: marshall(registration, { removeUndefinedValues: true }) },
+          { Code: 'None' },
+        ],
+      }),
+    )
+    .resolves({});
+}

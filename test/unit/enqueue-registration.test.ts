@@ -1,14 +1,19 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SqsRegistrationQueue } from '../../shared/aws/sqs-registration-queue';
 import { TransientAwsError } from '../../shared/errors';
 import { enqueueRegistration } from '../../shared/provisioning/enqueue-registration';
-import { hashRegistrationRequest } from '../../shared/provisioning/registration';
-import { aRequest, awsError, mockedProvisioning, type MockedProvisioning } from '../support/provisioning-fakes';
+import type { Registration } from '../../shared/provisioning/registration';
+import {
+  aRequest,
+  awsError,
+  claimFindsExisting,
+  existingRegistration,
+  mockedProvisioning,
+  type MockedProvisioning,
+} from '../support/provisioning-fakes';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 
@@ -21,30 +26,7 @@ describe('enqueueRegistration', () => {
       { registrationId: 'reg-1', request: aRequest(), now: NOW },
       { ...m.deps, queue: new SqsRegistrationQueue({ client: sqs, queueUrl: 'https://sqs.test/q' }) },
     );
-  const existing = (state: string) =>
-    m.dynamoMock.on(TransactWriteCommand).rejects(
-      new TransactionCanceledException({
-        message: 'cancelled',
-        $metadata: {},
-        CancellationReasons: [
-          {
-            Code: 'ConditionalCheckFailed',
-            Item: marshall({
-              ...aRequest(),
-              registrationId: 'reg-1',
-              payloadHash: hashRegistrationRequest(aRequest()),
-              usagePlanId: 'plan-free',
-              state,
-              attemptId: 'queued-1',
-              leaseExpiresAt: 0,
-              createdAt: NOW.toISOString(),
-              updatedAt: NOW.toISOString(),
-            }),
-          },
-          { Code: 'None' },
-        ],
-      }),
-    );
+  const existing = (state: Registration['state']) => claimFindsExisting(m, existingRegistration({ state }));
 
   beforeEach(() => {
     m = mockedProvisioning();

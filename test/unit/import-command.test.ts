@@ -1,11 +1,11 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type ImportCommandIo, runImportCommand } from '../../cli/import-command';
 import type { Config } from '../../shared/config';
 import type { ImportDeps } from '../../shared/provisioning/import-registrations';
 import type { ProvisioningMessage, RegistrationStore } from '../../shared/provisioning/ports';
+import { useTempFiles } from '../support/temp-files';
 
 const DEPLOYED_ENV = {
   TABLE_NAME: 'keyplan-prod',
@@ -15,19 +15,7 @@ const DEPLOYED_ENV = {
   AWS_REGION: 'eu-west-1',
 };
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'keyplan-import-command-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function fileWith(name: string, content: string): Promise<string> {
-  const path = join(dir, name);
-  await writeFile(path, content);
-  return path;
-}
+const { folder, fileWith } = useTempFiles('import-command');
 
 /** A table that accepts every claim and a queue that keeps what it is sent. */
 function fakeDeps(config: Config) {
@@ -50,7 +38,7 @@ function run(argv: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; t
   const io: ImportCommandIo = {
     argv,
     env: options.env ?? { ...DEPLOYED_ENV },
-    cwd: options.cwd ?? dir,
+    cwd: options.cwd ?? folder.path,
     stdout: { write: (text: string) => (stdout += text) },
     stderr: Object.assign(
       { write: (text: string) => (stderr += String(text)), isTTY: options.tty ?? false },
@@ -152,7 +140,7 @@ describe('npm run import', () => {
     [['missing.csv'], /missing\.csv: no such file/],
   ])('exits 2 for %j with a message and no stack trace', async (argv, message) => {
     // Act
-    const result = await run(argv.map((arg) => (arg.endsWith('.csv') ? join(dir, arg) : arg)));
+    const result = await run(argv.map((arg) => (arg.endsWith('.csv') ? join(folder.path, arg) : arg)));
 
     // Assess
     expect(result.code).toBe(2);
@@ -189,7 +177,7 @@ describe('npm run import', () => {
   it('exits 2 without TABLE_NAME when there is no local stack either', async () => {
     // Prepare
     const file = await fileWith('nostack.csv', 'customerId,email,tier\n');
-    const cwd = await mkdtemp(join(dir, 'empty-'));
+    const cwd = await mkdtemp(join(folder.path, 'empty-'));
 
     // Act
     const result = await run([file], { env: {}, cwd });
@@ -201,7 +189,7 @@ describe('npm run import', () => {
 
   it('without TABLE_NAME uses the local stack of npm start, and points the SDK at its endpoint', async () => {
     // Prepare
-    const cwd = await mkdtemp(join(dir, 'local-'));
+    const cwd = await mkdtemp(join(folder.path, 'local-'));
     await mkdir(join(cwd, '.keyplan'));
     await writeFile(
       join(cwd, '.keyplan', 'local.json'),

@@ -1,23 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { detectFormat, ImportFileError, type ImportFormat, readImportFile } from '../../cli/import-file';
 import type { ImportRow } from '../../shared/provisioning/import-registrations';
+import { useTempFiles } from '../support/temp-files';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'keyplan-import-file-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function fileWith(name: string, content: string): Promise<string> {
-  const path = join(dir, name);
-  await writeFile(path, content);
-  return path;
-}
+const { folder, fileWith } = useTempFiles('import-file');
 
 async function rowsOf(path: string, format: ImportFormat): Promise<ImportRow[]> {
   const rows: ImportRow[] = [];
@@ -57,7 +44,7 @@ describe('detectFormat', () => {
 
   it('refuses a file that does not exist, as a file error', async () => {
     // Act
-    const act = detectFormat(join(dir, 'missing.txt'));
+    const act = detectFormat(join(folder.path, 'missing.txt'));
 
     // Assess
     await expect(act).rejects.toBeInstanceOf(ImportFileError);
@@ -173,7 +160,7 @@ describe('readImportFile (CSV)', () => {
 
   it('refuses a missing file as a file error', async () => {
     // Act
-    const act = rowsOf(join(dir, 'missing.csv'), 'csv');
+    const act = rowsOf(join(folder.path, 'missing.csv'), 'csv');
 
     // Assess
     await expect(act).rejects.toThrow(ImportFileError);
@@ -203,7 +190,7 @@ describe('readImportFile (JSON lines)', () => {
 
   it('refuses a missing file as a file error', async () => {
     // Act
-    const act = rowsOf(join(dir, 'missing.jsonl'), 'jsonl');
+    const act = rowsOf(join(folder.path, 'missing.jsonl'), 'jsonl');
 
     // Assess
     await expect(act).rejects.toThrow(ImportFileError);

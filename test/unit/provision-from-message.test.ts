@@ -1,11 +1,16 @@
 import { CreateApiKeyCommand, CreateUsagePlanKeyCommand } from '@aws-sdk/client-api-gateway';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { RegistrationInProgressError, TransientAwsError } from '../../shared/errors';
 import { provisionFromMessage } from '../../shared/provisioning/provision-from-message';
-import { hashRegistrationRequest } from '../../shared/provisioning/registration';
-import { aRequest, awsError, mockedProvisioning, type MockedProvisioning } from '../support/provisioning-fakes';
+import {
+  aRequest,
+  awsError,
+  claimFindsExisting,
+  existingRegistration,
+  mockedProvisioning,
+  type MockedProvisioning,
+} from '../support/provisioning-fakes';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 const body = (overrides: Record<string, unknown> = {}) =>
@@ -60,31 +65,7 @@ describe('provisionFromMessage', () => {
   });
 
   it('throws while another attempt holds the lease', async () => {
-    m.dynamoMock.on(TransactWriteCommand).rejects(
-      new TransactionCanceledException({
-        message: 'cancelled',
-        $metadata: {},
-        CancellationReasons: [
-          {
-            Code: 'ConditionalCheckFailed',
-            Item: {
-              registrationId: { S: 'reg-1' },
-              customerId: { S: 'cust-1' },
-              email: { S: 'ada@example.com' },
-              tier: { S: 'free' },
-              payloadHash: { S: hashRegistrationRequest(aRequest()) },
-              usagePlanId: { S: 'plan-free' },
-              state: { S: 'PENDING' },
-              attemptId: { S: 'other' },
-              leaseExpiresAt: { N: String(NOW.getTime() + 30_000) },
-              createdAt: { S: NOW.toISOString() },
-              updatedAt: { S: NOW.toISOString() },
-            },
-          },
-          { Code: 'None' },
-        ],
-      }),
-    );
+    claimFindsExisting(m, existingRegistration({ attemptId: 'other', leaseExpiresAt: NOW.getTime() + 30_000 }));
 
     await expect(provisionFromMessage(body(), NOW, m.deps)).rejects.toBeInstanceOf(RegistrationInProgressError);
   });

@@ -10,7 +10,6 @@ import {
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SendEmailCommand } from '@aws-sdk/client-ses';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -22,14 +21,12 @@ import {
   ValidationError,
 } from '../../shared/errors';
 import { provisionKey } from '../../shared/provisioning/provision-key';
-import {
-  hashRegistrationRequest,
-  keyNameFor,
-  type Registration,
-} from '../../shared/provisioning/registration';
+import { keyNameFor } from '../../shared/provisioning/registration';
 import {
   aRequest,
   awsError,
+  claimFindsExisting,
+  existingRegistration,
   KEY_ID,
   KEY_VALUE,
   mockedProvisioning,
@@ -40,39 +37,6 @@ import {
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 const run = (m: MockedProvisioning, request = aRequest(), registrationId = 'reg-1') =>
   provisionKey({ registrationId, request, now: NOW }, m.deps);
-
-function existingRegistration(overrides: Partial<Registration> = {}): Registration {
-  const request = aRequest();
-  return {
-    ...request,
-    registrationId: 'reg-1',
-    payloadHash: hashRegistrationRequest(request),
-    usagePlanId: PLAN_FREE,
-    state: 'PENDING',
-    leaseExpiresAt: 0,
-    attemptId: 'earlier-attempt',
-    createdAt: '2026-03-01T11:00:00.000Z',
-    updatedAt: '2026-03-01T11:00:00.000Z',
-    ...overrides,
-  };
-}
-
-/** The claim transaction fails because the registration exists; DynamoDB hands back the item. */
-function claimFindsExisting(m: MockedProvisioning, registration: Registration) {
-  m.dynamoMock
-    .on(TransactWriteCommand)
-    .rejectsOnce(
-      new TransactionCanceledException({
-        message: 'Transaction cancelled',
-        $metadata: {},
-        CancellationReasons: [
-          { Code: 'ConditionalCheckFailed', Item: marshall(registration, { removeUndefinedValues: true }) },
-          { Code: 'None' },
-        ],
-      }),
-    )
-    .resolves({});
-}
 
 const transactions = (m: MockedProvisioning) =>
   m.dynamoMock.commandCalls(TransactWriteCommand).map((call) => call.args[0].input);
