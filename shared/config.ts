@@ -25,6 +25,14 @@ export interface Config {
   managementCallsPerSecond: number;
   /** The queue trigger's MaximumConcurrency; each worker paces itself to its share of the budget. */
   workerConcurrency: number;
+  /** Days before a rotated key stops working that its customer is reminded. */
+  reminderDays: number;
+  /** Days a disabled key is kept (still counting against the 10,000-key quota) before deletion. */
+  keyRetentionDays: number;
+  /** Keys one rotation run handles at most; the rest wait for the next run. */
+  rotationBatchSize: number;
+  /** Keys one retirement run handles at most, per step. */
+  retirementBatchSize: number;
 }
 
 export class ConfigError extends Error {
@@ -60,6 +68,10 @@ const envSchema = z.object({
   QUEUE_URL: z.url().optional(),
   MANAGEMENT_CALLS_PER_SECOND: z.coerce.number().min(0.1).max(1000).default(10),
   WORKER_CONCURRENCY: z.coerce.number().int().min(2).max(1000).default(2),
+  REMINDER_DAYS: z.coerce.number().int().min(0).max(365).default(2),
+  KEY_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+  ROTATION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(50),
+  RETIREMENT_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -85,5 +97,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queueUrl: e.QUEUE_URL,
     managementCallsPerSecond: e.MANAGEMENT_CALLS_PER_SECOND,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    reminderDays: e.REMINDER_DAYS,
+    keyRetentionDays: e.KEY_RETENTION_DAYS,
+    rotationBatchSize: e.ROTATION_BATCH_SIZE,
+    retirementBatchSize: e.RETIREMENT_BATCH_SIZE,
   };
 }

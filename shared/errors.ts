@@ -85,3 +85,9 @@ export class ProvisioningFailedError extends KeyplanError {
     super(`provisioning failed: ${reason}`, options);
   }
 }
+
+/** A rotation could not finish; the old key stays ACTIVE and the next run retries it. */
+export class RotationIncompleteError extends KeyplanError {
+  override readonly name = 'RotationIncompleteError';
+  readonly code = 'rotation-incomplete';
+}

@@ -7,6 +7,7 @@ import {
   GetApiKeysCommand,
   GetUsagePlanCommand,
   GetUsagePlanKeyCommand,
+  UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiKeySecret } from '../api-key-secret';
@@ -114,6 +115,17 @@ export class ApiKeyGateway implements KeyGateway {
     } catch (error) {
       if (awsErrorName(error) === 'NotFoundException') return;
       throw this.#translate(error, 'DeleteApiKey');
+    }
+  }
+
+  async disableKey(keyId: string): Promise<void> {
+    try {
+      await this.#client.send(
+        new UpdateApiKeyCommand({ apiKey: keyId, patchOperations: [{ op: 'replace', path: '/enabled', value: 'false' }] }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) === 'NotFoundException') return;
+      throw this.#translate(error, 'UpdateApiKey');
     }
   }
 

@@ -1,3 +1,5 @@
+import { TransientAwsError } from '../errors';
+
 /** Names the SDK gives AWS throttling answers; a throttled call did not happen and is safe to repeat. */
 const THROTTLING = new Set([
   'TooManyRequestsException',
@@ -47,4 +49,19 @@ export function isTransient(error: unknown): boolean {
   if (isThrottling(error) || SERVER_SIDE.has(e.name ?? '')) return true;
   if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
   return NETWORK_CODES.has(e.code ?? '') || e.name === 'TimeoutError' || e.name === 'AbortError';
+}
+
+/** DynamoDB's transient failures become TransientAwsError; anything else passes unchanged. */
+export function translateDynamoError(error: unknown): unknown {
+  return isTransient(error)
+    ? new TransientAwsError(`DynamoDB is unavailable: ${awsErrorName(error)}`, 2, { cause: error })
+    : error;
+}
+
+export async function guardDynamo<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    throw translateDynamoError(error);
+  }
 }

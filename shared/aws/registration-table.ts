@@ -15,17 +15,13 @@ import type {
   RecordKeyInput,
   RegistrationStore,
 } from '../provisioning/ports';
-import type { Customer, CustomerKey, Registration } from '../provisioning/registration';
-import { awsErrorName, isTransient } from './aws-errors';
+import type { Customer, Registration } from '../provisioning/registration';
+import { awsErrorName, guardDynamo, translateDynamoError } from './aws-errors';
+import { customerPk, DUE, PROFILE_SK, regKey } from './table-keys';
+import { toCustomerKey } from './key-table';
 
-const REG_SK = 'REG';
-const PROFILE_SK = 'PROFILE';
-const regKey = (registrationId: string) => ({ pk: `REG#${registrationId}`, sk: REG_SK });
-const customerPk = (customerId: string) => `CUSTOMER#${customerId}`;
 const DAY_S = 86_400;
 
-/** Index partitions of the sparse `due` GSI: an item is in it only while a job has work on it. */
-export const DUE = { rotate: 'ROTATE', cleanup: 'CLEANUP' } as const;
 
 type Item = Record<string, NativeAttributeValue>;
 
@@ -80,7 +76,7 @@ export class RegistrationTable implements RegistrationStore {
       return { kind: 'claimed', registration };
     } catch (error) {
       const reasons = cancellationReasons(error);
-      if (!reasons) throw this.#translate(error);
+      if (!reasons) throw translateDynamoError(error);
       if (reasons[0]?.Code === 'ConditionalCheckFailed') {
         const existing = reasons[0].Item
           ? toRegistration(unmarshall(reasons[0].Item))
@@ -123,7 +119,7 @@ export class RegistrationTable implements RegistrationStore {
       return toRegistration(result.Attributes ?? {});
     } catch (error) {
       if (awsErrorName(error) === 'ConditionalCheckFailedException') return undefined;
-      throw this.#translate(error);
+      throw translateDynamoError(error);
     }
   }
 
@@ -167,7 +163,7 @@ export class RegistrationTable implements RegistrationStore {
                 TableName: this.#table,
                 Key: { pk: customerPk(registration.customerId), sk: `KEY#${keyId}` },
                 UpdateExpression:
-                  'SET customerId = :customerId, keyId = :keyId, #state = if_not_exists(#state, :active), usagePlanId = :plan, tier = :tier, fingerprint = :fp, registrationId = :registrationId, createdAt = if_not_exists(createdAt, :at), rotateAt = if_not_exists(rotateAt, :rotateAt), dueType = if_not_exists(dueType, :due), dueAt = if_not_exists(dueAt, :rotateAt)',
+                  'SET customerId = :customerId, keyId = :keyId, #state = if_not_exists(#state, :active), usagePlanId = :plan, tier = :tier, fingerprint = :fp, registrationId = :registrationId, createdAt = if_not_exists(createdAt, :at), rotateAt = if_not_exists(rotateAt, :rotateAt), dueType = if_not_exists(dueType, :due), dueAt = if_not_exists(dueAt, :rotateAt), generation = if_not_exists(generation, :one)',
                 ExpressionAttributeNames: { '#state': 'state' },
                 ExpressionAttributeValues: {
                   ':customerId': registration.customerId,
@@ -180,6 +176,7 @@ export class RegistrationTable implements RegistrationStore {
                   ':at': at,
                   ':rotateAt': rotateAt,
                   ':due': DUE.rotate,
+                  ':one': 1,
                 },
               },
             },
@@ -213,7 +210,7 @@ export class RegistrationTable implements RegistrationStore {
       if (reasons?.[0]?.Code === 'ConditionalCheckFailed') {
         throw new RegistrationInProgressError('another attempt took over this registration', 1);
       }
-      throw this.#translate(error);
+      throw translateDynamoError(error);
     }
   }
 
@@ -280,7 +277,7 @@ export class RegistrationTable implements RegistrationStore {
       if (cancellationReasons(error)?.[0]?.Code === 'ConditionalCheckFailed') {
         throw new RegistrationInProgressError('another attempt took over this registration', 1);
       }
-      throw this.#translate(error);
+      throw translateDynamoError(error);
     }
   }
 
@@ -310,7 +307,7 @@ export class RegistrationTable implements RegistrationStore {
       return true;
     } catch (error) {
       if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
-      throw this.#translate(error);
+      throw translateDynamoError(error);
     }
   }
 
@@ -327,12 +324,12 @@ export class RegistrationTable implements RegistrationStore {
       );
     } catch (error) {
       if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
-      throw this.#translate(error);
+      throw translateDynamoError(error);
     }
   }
 
   async getRegistration(registrationId: string): Promise<Registration | undefined> {
-    const result = await this.#guard(
+    const result = await guardDynamo(
       this.#client.send(new GetCommand({ TableName: this.#table, Key: regKey(registrationId), ConsistentRead: true })),
     );
     return result.Item ? toRegistration(result.Item) : undefined;
@@ -342,7 +339,7 @@ export class RegistrationTable implements RegistrationStore {
     const items: Item[] = [];
     let startKey: Item | undefined;
     do {
-      const page = await this.#guard(
+      const page = await guardDynamo(
         this.#client.send(
           new QueryCommand({
             TableName: this.#table,
@@ -376,20 +373,6 @@ export class RegistrationTable implements RegistrationStore {
   #expiry(now: Date): number {
     return Math.floor(now.getTime() / 1000) + this.#retentionSeconds;
   }
-
-  async #guard<T>(call: Promise<T>): Promise<T> {
-    try {
-      return await call;
-    } catch (error) {
-      throw this.#translate(error);
-    }
-  }
-
-  #translate(error: unknown): unknown {
-    return isTransient(error)
-      ? new TransientAwsError(`DynamoDB is unavailable: ${awsErrorName(error)}`, 2, { cause: error })
-      : error;
-  }
 }
 
 interface CancellationReason {
@@ -422,21 +405,6 @@ function toRegistration(item: Item): Registration {
     attemptId: String(item.attemptId),
     createdAt: String(item.createdAt),
     updatedAt: String(item.updatedAt),
-  };
-}
-
-function toCustomerKey(item: Item): CustomerKey {
-  return {
-    customerId: String(item.customerId),
-    keyId: String(item.keyId),
-    state: item.state as CustomerKey['state'],
-    usagePlanId: String(item.usagePlanId),
-    tier: String(item.tier),
-    fingerprint: optionalString(item.fingerprint),
-    registrationId: String(item.registrationId),
-    createdAt: String(item.createdAt),
-    rotateAt: optionalString(item.rotateAt),
-    retireAt: optionalString(item.retireAt),
   };
 }
 

@@ -6,6 +6,7 @@ import {
   NotFoundError,
   ProvisioningFailedError,
   RegistrationInProgressError,
+  RotationIncompleteError,
   TransientAwsError,
   ValidationError,
 } from '../errors';
@@ -26,6 +27,8 @@ interface Mapping {
   title: string;
   /** Whether the error's own message is safe to show; 5xx messages never are. */
   showDetail: boolean;
+  /** What a 5xx answer says instead of the error's message. */
+  safeDetail?: string;
   retryAfterSeconds?: (error: KeyplanError) => number;
 }
 
@@ -51,18 +54,28 @@ function mappingFor(error: KeyplanError): Mapping | undefined {
       status: 503,
       title: 'AWS is busy; retry later',
       showDetail: false,
+      safeDetail: 'AWS did not accept the request in time. Progress is kept; retry after the given delay.',
       retryAfterSeconds: () => error.retryAfterSeconds,
     };
   if (error instanceof ProvisioningFailedError)
-    return { status: 502, title: 'The API key could not be provisioned', showDetail: false };
+    return {
+      status: 502,
+      title: 'The API key could not be provisioned',
+      showDetail: false,
+      safeDetail:
+        'The API key could not be provisioned and has been removed. The registration is FAILED; see its status.',
+    };
+  if (error instanceof RotationIncompleteError)
+    return {
+      status: 502,
+      title: 'The key could not be rotated',
+      showDetail: false,
+      safeDetail: 'The rotation did not finish and the current key keeps working. Retry later.',
+    };
   return undefined;
 }
 
-const GENERIC_DETAIL: Record<number, string> = {
-  500: 'An internal error occurred. It has been logged; quote the request id when reporting it.',
-  502: 'The API key could not be provisioned and has been removed. The registration is FAILED; see its status.',
-  503: 'AWS did not accept the request in time. Progress is kept; retry after the given delay.',
-};
+const INTERNAL_ERROR_DETAIL = 'An internal error occurred. It has been logged; quote the request id when reporting it.';
 
 /** Maps any error to a problem+json response; internals of 5xx answers never leave the process. */
 export function problemResponse(error: unknown, requestId?: string): APIGatewayProxyResult {
@@ -75,7 +88,7 @@ export function problemResponse(error: unknown, requestId?: string): APIGatewayP
     detail:
       mapping?.showDetail && error instanceof Error
         ? error.message
-        : `${GENERIC_DETAIL[status] ?? GENERIC_DETAIL[500]}${requestId ? ` (request id ${requestId})` : ''}`,
+        : `${mapping?.safeDetail ?? INTERNAL_ERROR_DETAIL}${requestId ? ` (request id ${requestId})` : ''}`,
   };
   if (error instanceof ValidationError) problem.field = error.field;
   const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE };

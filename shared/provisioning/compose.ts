@@ -5,6 +5,8 @@ import { RegistrationTable } from '../aws/registration-table';
 import { SesMailer } from '../aws/ses-mailer';
 import { SqsRegistrationQueue } from '../aws/sqs-registration-queue';
 import { type Config, ConfigError } from '../config';
+import { KeyTable } from '../aws/key-table';
+import type { RotationDeps } from '../rotation/rotate-key';
 import type { EnqueueDeps } from './enqueue-registration';
 import type { ProvisioningDeps } from './provision-key';
 
@@ -54,4 +56,23 @@ export function createWorkerDeps(config: Config, clients: AwsClients = createAws
     new TokenBucket(share, Math.max(1, Math.floor(share))),
   );
   return createProvisioningDeps(config, clients);
+}
+
+/** The rotation and retirement jobs: the saga's adapters plus the key items of the table. */
+export function createRotationDeps(config: Config, clients: AwsClients = createAwsClients()): RotationDeps {
+  const provisioning = createProvisioningDeps(config, clients);
+  return {
+    keys: provisioning.keys,
+    store: provisioning.store,
+    mailer: provisioning.mailer,
+    keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
+    settings: {
+      keyNamePrefix: config.keyNamePrefix,
+      rotationDays: config.rotationDays,
+      graceDays: config.graceDays,
+      reminderDays: config.reminderDays,
+      keyRetentionDays: config.keyRetentionDays,
+      leaseSeconds: config.leaseSeconds,
+    },
+  };
 }

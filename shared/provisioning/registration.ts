@@ -46,6 +46,9 @@ export interface CustomerKey {
   createdAt: string;
   rotateAt?: string | undefined;
   retireAt?: string | undefined;
+  /** 1 for the registration's key, +1 with each rotation; part of the successor's name. */
+  generation: number;
+  successorKeyId?: string | undefined;
 }
 
 export interface Customer {

@@ -70,7 +70,7 @@ export function mockedProvisioning() {
       leaseSeconds: 60,
     },
   };
-  return { deps, apiGatewayMock, dynamoMock, sesMock };
+  return { deps, dynamo, apiGatewayMock, dynamoMock, sesMock };
 }
 
 export type MockedProvisioning = ReturnType<typeof mockedProvisioning>;

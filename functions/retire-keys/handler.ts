@@ -1,0 +1,16 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { ScheduledEvent } from 'aws-lambda';
+import { loadConfig } from '../../shared/config';
+import { logger } from '../../shared/logger';
+import { createRotationDeps } from '../../shared/provisioning/compose';
+import { retireDueKeys } from '../../shared/rotation/rotation-jobs';
+
+// Composition root: configuration and AWS clients are built once per container, at cold start.
+const config = loadConfig();
+const deps = createRotationDeps(config);
+
+/** The schedule's time, not the clock, is "now". */
+export const handler = middy((event: ScheduledEvent) =>
+  retireDueKeys(new Date(event.time), config.retirementBatchSize, deps),
+).use(injectLambdaContext(logger));

@@ -1,0 +1,246 @@
+import {
+  type DynamoDBDocumentClient,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
+import type { CustomerKey } from '../provisioning/registration';
+import type { ClaimedRotation, KeyStore, RecordRotationInput, RotationAttempt } from '../rotation/ports';
+import { awsErrorName, guardDynamo, translateDynamoError } from './aws-errors';
+import { customerPk, type DueType, DUE_INDEX, keyItemKey } from './table-keys';
+
+type Item = Record<string, NativeAttributeValue>;
+
+/** Key items (`CUSTOMER#<id>` / `KEY#<keyId>`) and the sparse due index over them. */
+export class KeyTable implements KeyStore {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
+    this.#client = options.client;
+    this.#table = options.tableName;
+  }
+
+  async findDue(dueType: DueType, now: Date, limit: number): Promise<CustomerKey[]> {
+    const keys: CustomerKey[] = [];
+    let startKey: Item | undefined;
+    do {
+      // The index is sparse and partitioned by job, so this reads only what is due: never a scan.
+      const page = await guardDynamo(
+        this.#client.send(
+          new QueryCommand({
+            TableName: this.#table,
+            IndexName: DUE_INDEX,
+            KeyConditionExpression: 'dueType = :dueType AND dueAt <= :now',
+            ExpressionAttributeValues: { ':dueType': dueType, ':now': now.toISOString() },
+            Limit: limit - keys.length,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      keys.push(...(page.Items ?? []).map(toCustomerKey));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && keys.length < limit);
+    return keys;
+  }
+
+  async countDue(dueType: DueType, now: Date): Promise<number> {
+    let count = 0;
+    let startKey: Item | undefined;
+    do {
+      const page = await guardDynamo(
+        this.#client.send(
+          new QueryCommand({
+            TableName: this.#table,
+            IndexName: DUE_INDEX,
+            KeyConditionExpression: 'dueType = :dueType AND dueAt <= :now',
+            ExpressionAttributeValues: { ':dueType': dueType, ':now': now.toISOString() },
+            Select: 'COUNT',
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      count += page.Count ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return count;
+  }
+
+  async keysOf(customerId: string): Promise<CustomerKey[]> {
+    const keys: CustomerKey[] = [];
+    let startKey: Item | undefined;
+    do {
+      const page = await guardDynamo(
+        this.#client.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :key)',
+            ExpressionAttributeValues: { ':pk': customerPk(customerId), ':key': 'KEY#' },
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      keys.push(...(page.Items ?? []).map(toCustomerKey));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return keys;
+  }
+
+  async claimRotation(key: CustomerKey, attempt: RotationAttempt, now: Date): Promise<ClaimedRotation | undefined> {
+    try {
+      const result = await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: keyItemKey(key.customerId, key.keyId),
+          UpdateExpression: 'SET rotation = :rotation',
+          ConditionExpression:
+            '#state = :active AND (attribute_not_exists(rotation) OR rotation.leaseExpiresAt < :nowMs)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':rotation': { ...attempt, claimedAt: now.toISOString() },
+            ':active': 'ACTIVE',
+            ':nowMs': now.getTime(),
+          },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      const before = result.Attributes ?? {};
+      return { key: toCustomerKey(before), resumed: before.rotation !== undefined };
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return undefined;
+      throw translateDynamoError(error);
+    }
+  }
+
+  async releaseRotation(key: CustomerKey, attempt: RotationAttempt): Promise<void> {
+    try {
+      await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: keyItemKey(key.customerId, key.keyId),
+          // The claim stays (with no lease) so the next attempt knows a successor may exist.
+          UpdateExpression: 'SET rotation.leaseExpiresAt = :zero',
+          ConditionExpression: 'rotation.attemptId = :attemptId',
+          ExpressionAttributeValues: { ':zero': 0, ':attemptId': attempt.attemptId },
+        }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
+      throw translateDynamoError(error);
+    }
+  }
+
+  async recordRotation(input: RecordRotationInput): Promise<void> {
+    const { oldKey, attempt, successor, retireAt, next, now } = input;
+    const at = now.toISOString();
+    try {
+      await this.#client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.#table,
+                Key: keyItemKey(oldKey.customerId, oldKey.keyId),
+                UpdateExpression:
+                  'SET #state = :retiring, retireAt = :retireAt, successorKeyId = :successor, dueType = :dueType, dueAt = :dueAt, updatedAt = :at REMOVE rotation',
+                ConditionExpression: '#state = :active AND rotation.attemptId = :attemptId',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: {
+                  ':retiring': 'RETIRING',
+                  ':active': 'ACTIVE',
+                  ':retireAt': retireAt,
+                  ':successor': successor.keyId,
+                  ':dueType': next.dueType,
+                  ':dueAt': next.dueAt,
+                  ':at': at,
+                  ':attemptId': attempt.attemptId,
+                },
+              },
+            },
+            {
+              Put: {
+                TableName: this.#table,
+                Item: {
+                  ...keyItemKey(oldKey.customerId, successor.keyId),
+                  customerId: oldKey.customerId,
+                  keyId: successor.keyId,
+                  state: 'ACTIVE',
+                  usagePlanId: oldKey.usagePlanId,
+                  tier: oldKey.tier,
+                  fingerprint: successor.fingerprint,
+                  registrationId: oldKey.registrationId,
+                  generation: successor.generation,
+                  predecessorKeyId: oldKey.keyId,
+                  createdAt: at,
+                  rotateAt: successor.rotateAt,
+                  dueType: 'ROTATE',
+                  dueAt: successor.rotateAt,
+                },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      throw translateDynamoError(error);
+    }
+  }
+
+  async advance(
+    key: CustomerKey,
+    from: DueType,
+    to: { state?: CustomerKey['state']; dueType?: DueType; dueAt?: string },
+    now: Date,
+  ): Promise<boolean> {
+    const sets = ['updatedAt = :at'];
+    const values: Item = { ':at': now.toISOString(), ':from': from };
+    if (to.state) {
+      sets.push('#state = :state');
+      values[':state'] = to.state;
+    }
+    if (to.dueType && to.dueAt) {
+      sets.push('dueType = :dueType', 'dueAt = :dueAt');
+      values[':dueType'] = to.dueType;
+      values[':dueAt'] = to.dueAt;
+    }
+    // Leaving the due index altogether is removing its attributes: the index is sparse.
+    const remove = to.dueType ? '' : ' REMOVE dueType, dueAt';
+    try {
+      await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: keyItemKey(key.customerId, key.keyId),
+          UpdateExpression: `SET ${sets.join(', ')}${remove}`,
+          ConditionExpression: 'dueType = :from',
+          ExpressionAttributeNames: to.state ? { '#state': 'state' } : undefined,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
+      throw translateDynamoError(error);
+    }
+  }
+}
+
+export function toCustomerKey(item: Item): CustomerKey {
+  return {
+    customerId: String(item.customerId),
+    keyId: String(item.keyId),
+    state: item.state as CustomerKey['state'],
+    usagePlanId: String(item.usagePlanId),
+    tier: String(item.tier),
+    fingerprint: optional(item.fingerprint),
+    registrationId: String(item.registrationId),
+    createdAt: String(item.createdAt),
+    rotateAt: optional(item.rotateAt),
+    retireAt: optional(item.retireAt),
+    generation: Number(item.generation ?? 1),
+    successorKeyId: optional(item.successorKeyId),
+  };
+}
+
+const optional = (value: unknown) => (typeof value === 'string' ? value : undefined);

@@ -1,0 +1,24 @@
+/** Item keys of the one table (DESIGN §2), shared by its adapters. */
+
+export const PROFILE_SK = 'PROFILE';
+export const regKey = (registrationId: string) => ({ pk: `REG#${registrationId}`, sk: 'REG' });
+export const customerPk = (customerId: string) => `CUSTOMER#${customerId}`;
+export const keyItemKey = (customerId: string, keyId: string) => ({ pk: customerPk(customerId), sk: `KEY#${keyId}` });
+
+/** Name of the sparse GSI over (dueType, dueAt): an item is in it only while a job has work on it. */
+export const DUE_INDEX = 'due';
+
+/**
+ * Partitions of the due index. A key moves ROTATE -> (REMIND ->) RETIRE -> DELETE; an orphan
+ * waits in CLEANUP for the reconciler.
+ */
+export const DUE = {
+  rotate: 'ROTATE',
+  remind: 'REMIND',
+  retire: 'RETIRE',
+  delete: 'DELETE',
+  cleanup: 'CLEANUP',
+} as const;
+export type DueType = (typeof DUE)[keyof typeof DUE];
+
+export const DAY_MS = 86_400_000;
