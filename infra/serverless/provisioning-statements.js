@@ -4,13 +4,10 @@ import { readTiers, resolveParam, usagePlanLogicalIds } from './source.js';
 /**
  * The calls of the provisioning saga (claim, create key, associate, record, email, rollback), on
  * this stage's table, plans and sender. register runs the saga for synchronous requests and
- * provisionWorker for queued ones, so both roles take exactly these statements.
+ * provisionWorker for queued ones, so both roles take exactly these statements; rotation makes its
+ * new keys with the same saga (rotation-statements.js).
  */
 export async function provisioningStatements(resolveVariable) {
-  const sender = await resolveParam(resolveVariable, 'senderEmail');
-  const senderDomain = String(sender).split('@')[1];
-  if (!senderDomain) throw new Error(`param senderEmail is not an address: "${sender}"`);
-  const configurationSet = await resolveParam(resolveVariable, 'sesConfigurationSet');
   const planIds = Object.values(usagePlanLogicalIds(readTiers()));
   const plan = (id, suffix) => sub(
     `arn:\${AWS::Partition}:apigateway:\${AWS::Region}::/usageplans/\${${id}}${suffix}`,
@@ -59,13 +56,8 @@ export async function provisioningStatements(resolveVariable) {
       Action: 'apigateway:GET',
       Resource: [apiGatewayArn('/apikeys'), apiGatewayArn('/apikeys/*')],
     },
-    {
-      // Rollback of a key whose association failed for good.
-      Sid: 'DeleteApiKey',
-      Effect: 'Allow',
-      Action: 'apigateway:DELETE',
-      Resource: apiGatewayArn('/apikeys/*'),
-    },
+    // Rollback of a key whose association failed for good.
+    deleteApiKeyStatement(),
     {
       Sid: 'AssociateKeyWithStagePlans',
       Effect: 'Allow',
@@ -79,25 +71,45 @@ export async function provisioningStatements(resolveVariable) {
       Action: 'apigateway:GET',
       Resource: planIds.flatMap((id) => [plan(id, ''), plan(id, '/keys/*')]),
     },
-    {
-      // The identity checked is the sender's address or its domain, whichever SES verified; the
-      // condition keeps a domain identity from letting the function send as anyone else there.
-      Sid: 'SendKeyEmail',
-      Effect: 'Allow',
-      Action: ['ses:SendEmail', 'ses:SendRawEmail'],
-      Resource: [
-        sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sender}`),
-        sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${senderDomain}`),
-        // A configuration set named in the call is authorized as a resource of its own.
-        ...(configurationSet
-          ? [
-              sub(
-                `arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:configuration-set/${configurationSet}`,
-              ),
-            ]
-          : []),
-      ],
-      Condition: { StringEquals: { 'ses:FromAddress': sender } },
-    },
+    await sendKeyEmailStatement(resolveVariable),
   ];
+}
+
+/** DeleteApiKey: the saga's rollback, and retirement's last step. */
+export function deleteApiKeyStatement() {
+  return {
+    Sid: 'DeleteApiKey',
+    Effect: 'Allow',
+    Action: 'apigateway:DELETE',
+    Resource: apiGatewayArn('/apikeys/*'),
+  };
+}
+
+/** SendEmail as this stage's sender: key emails, and retirement reminders. */
+export async function sendKeyEmailStatement(resolveVariable) {
+  const sender = await resolveParam(resolveVariable, 'senderEmail');
+  const senderDomain = String(sender).split('@')[1];
+  if (!senderDomain) throw new Error(`param senderEmail is not an address: "${sender}"`);
+  const configurationSet = await resolveParam(resolveVariable, 'sesConfigurationSet');
+
+  return {
+    // The identity checked is the sender's address or its domain, whichever SES verified; the
+    // condition keeps a domain identity from letting the function send as anyone else there.
+    Sid: 'SendKeyEmail',
+    Effect: 'Allow',
+    Action: ['ses:SendEmail', 'ses:SendRawEmail'],
+    Resource: [
+      sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sender}`),
+      sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${senderDomain}`),
+      // A configuration set named in the call is authorized as a resource of its own.
+      ...(configurationSet
+        ? [
+            sub(
+              `arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:configuration-set/${configurationSet}`,
+            ),
+          ]
+        : []),
+    ],
+    Condition: { StringEquals: { 'ses:FromAddress': sender } },
+  };
 }

@@ -46,20 +46,29 @@ export function createEnqueueDeps(
 }
 
 /**
- * The saga for the queue worker: its API Gateway calls are paced to this container's share of the
- * management budget (budget / MaximumConcurrency), with a burst of one second's worth.
+ * Paces the clients' API Gateway calls to one container's share of the management budget
+ * (budget / MaximumConcurrency), with a burst of one second's worth.
  */
-export function createWorkerDeps(config: Config, clients: AwsClients = createAwsClients()): ProvisioningDeps {
+function paceToShareOfBudget(config: Config, clients: AwsClients): void {
   const share = config.managementCallsPerSecond / config.workerConcurrency;
   paceManagementCalls(
     [clients.apiGateway, clients.apiGatewaySingleAttempt],
     new TokenBucket(share, Math.max(1, Math.floor(share))),
   );
+}
+
+/** The saga for the queue worker, paced to its share of the management budget. */
+export function createWorkerDeps(config: Config, clients: AwsClients = createAwsClients()): ProvisioningDeps {
+  paceToShareOfBudget(config, clients);
   return createProvisioningDeps(config, clients);
 }
 
-/** The rotation and retirement jobs: the saga's adapters plus the key items of the table. */
+/**
+ * The rotation and retirement jobs: the saga's adapters plus the key items of the table. A run
+ * over a large batch makes as many management calls as a bulk import, so it is paced the same way.
+ */
 export function createRotationDeps(config: Config, clients: AwsClients = createAwsClients()): RotationDeps {
+  paceToShareOfBudget(config, clients);
   const provisioning = createProvisioningDeps(config, clients);
   return {
     keys: provisioning.keys,

@@ -1,0 +1,72 @@
+import { apiGatewayArn, sub } from './iam.js';
+import {
+  deleteApiKeyStatement,
+  provisioningStatements,
+  sendKeyEmailStatement,
+} from './provisioning-statements.js';
+import { readTable } from './source.js';
+
+// The sparse index of keys waiting for rotation or retirement (infra/table.json). Read from the
+// table definition, so a renamed index fails the package instead of deploying a dead grant.
+const DUE_INDEX = 'due';
+
+function dueIndexName() {
+  const indexes = readTable().GlobalSecondaryIndexes ?? [];
+  if (!indexes.some((index) => index.IndexName === DUE_INDEX)) {
+    throw new Error(`infra/table.json has no index "${DUE_INDEX}", which the rotation jobs query`);
+  }
+  return DUE_INDEX;
+}
+
+/** Query on the 'due' index only (the table's own Query is in each caller's table statement). */
+function queryDueIndexStatement() {
+  return {
+    Sid: 'QueryDueIndex',
+    Effect: 'Allow',
+    Action: 'dynamodb:Query',
+    Resource: sub(`\${KeyplanTable.Arn}/index/${dueIndexName()}`),
+  };
+}
+
+/** UpdateApiKey (enabled=false on a retired key) is authorized as PATCH on the key. */
+function updateApiKeyStatement() {
+  return {
+    Sid: 'UpdateApiKey',
+    Effect: 'Allow',
+    Action: 'apigateway:PATCH',
+    Resource: apiGatewayArn('/apikeys/*'),
+  };
+}
+
+/**
+ * Rotation (DESIGN §1): the provisioning saga makes the new key in the same plan and emails it;
+ * the due keys come from the index; the old key is disabled at once when the grace is zero.
+ * rotateKeys runs it on schedule and rotateCustomer on demand, so both roles take exactly these.
+ */
+export async function rotationStatements(resolveVariable) {
+  return [
+    ...(await provisioningStatements(resolveVariable)),
+    queryDueIndexStatement(),
+    updateApiKeyStatement(),
+  ];
+}
+
+/**
+ * Retirement: reminds the customer, disables keys whose grace is over and deletes them after the
+ * retention period. It creates nothing, so it has no PutItem and no key creation or plan calls.
+ */
+export async function retirementStatements(resolveVariable) {
+  return [
+    {
+      Sid: 'KeyRecords',
+      Effect: 'Allow',
+      Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+      Resource: { 'Fn::GetAtt': ['KeyplanTable', 'Arn'] },
+    },
+    queryDueIndexStatement(),
+    updateApiKeyStatement(),
+    deleteApiKeyStatement(),
+    // Reminders before a retiring key stops working.
+    await sendKeyEmailStatement(resolveVariable),
+  ];
+}
