@@ -46,7 +46,7 @@ async function drainQueue(): Promise<void> {
     retryDelaySeconds: 1,
   });
   try {
-    await eventually(async () => (await queueDepth(createAwsClients().sqs, queues.queueUrl)) === 0, 240_000, 1_000);
+    await eventually(async () => (await queueDepth(createAwsClients().sqs, queues.queueUrl)) === 0, 480_000, 1_000);
   } finally {
     await poller.stop();
   }
@@ -108,5 +108,5 @@ describe(`importing ${ROWS} rows through the queue`, () => {
     expect(await queueDepth(createAwsClients().sqs, queues.queueUrl)).toBe(0);
     expect(await keysOfThisRun()).toHaveLength(ROWS);
     expect(await emailsOfThisRun()).toHaveLength(ROWS);
-  }, 600_000);
+  }, 900_000);
 });

@@ -152,7 +152,7 @@ describe('the provisioning worker', () => {
       await eventually(async () => {
         const states = await Promise.all(messages.map((m) => registration(m.registrationId)));
         return states.every((r) => r?.state === 'ACTIVE');
-      }, 60_000);
+      }, 180_000);
     } finally {
       await poller.stop();
     }
@@ -165,5 +165,5 @@ describe('the provisioning worker', () => {
     }
     expect(await queueDepth(sqs, dlqUrl)).toBe(0);
     expect(await queueDepth(sqs, queueUrl)).toBe(0);
-  });
+  }, 240_000);
 });
