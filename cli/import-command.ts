@@ -229,6 +229,7 @@ function progressReporter(stderr: ImportCommandIo['stderr'], total: number) {
 const SKIP_REASONS: Record<ImportSummary['skipped'][number]['reason'], string> = {
   'already-provisioned': 'already provisioned',
   'customer-already-registered': 'customer already registered (another registration)',
+  'customer-revoked': 'customer revoked (re-activate through POST /registrations)',
   'idempotency-key-reused': 'registered before with other details (idempotency key reused)',
   'failed-earlier': 'failed earlier',
 };

@@ -91,3 +91,42 @@ export class RotationIncompleteError extends KeyplanError {
   override readonly name = 'RotationIncompleteError';
   readonly code = 'rotation-incomplete';
 }
+
+/** The customer was revoked; registering again needs an explicit re-activation. */
+export class CustomerRevokedError extends KeyplanError {
+  override readonly name = 'CustomerRevokedError';
+  readonly code = 'customer-revoked';
+}
+
+/** Another tier change, rotation or revocation of the customer is running. */
+export class CustomerBusyError extends KeyplanError {
+  override readonly name = 'CustomerBusyError';
+  readonly code = 'customer-busy';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A tier change failed; the keys were put back into their old plan (or recorded for repair). */
+export class TierChangeFailedError extends KeyplanError {
+  override readonly name = 'TierChangeFailedError';
+  readonly code = 'tier-change-failed';
+  constructor(
+    readonly repairNeeded: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(repairNeeded ? 'tier change failed; a key is recorded for repair' : 'tier change failed; keys restored', options);
+  }
+}
+
+/**
+ * The AWS endpoint does not serve API Gateway usage data (GetUsage): a local emulator (moto has
+ * no `/usageplans/{id}/usage` route) or a proxy in front of one. Nothing a retry would fix.
+ */
+export class UsageUnavailableError extends KeyplanError {
+  override readonly name = 'UsageUnavailableError';
+  readonly code = 'usage-unavailable';
+}

@@ -5,13 +5,14 @@ import {
   DeleteApiKeyCommand,
   GetApiKeyCommand,
   GetApiKeysCommand,
+  GetUsageCommand,
   GetUsagePlanCommand,
   GetUsagePlanKeyCommand,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiKeySecret } from '../api-key-secret';
-import { AssociationRejectedError, TransientAwsError } from '../errors';
+import { AssociationRejectedError, TransientAwsError, UsageUnavailableError } from '../errors';
 import type { IssuedKey, KeyGateway, NewKeySpec, PlanLimits } from '../provisioning/ports';
 import { awsErrorName, isThrottling, isTransient } from './aws-errors';
 
@@ -143,6 +144,27 @@ export class ApiKeyGateway implements KeyGateway {
     return limits;
   }
 
+  async getUsage(usagePlanId: string, keyId: string, startDate: string, endDate: string): Promise<[number, number][]> {
+    const days: [number, number][] = [];
+    let position: string | undefined;
+    try {
+      do {
+        const page = await this.#client.send(
+          new GetUsageCommand({ usagePlanId, keyId, startDate, endDate, limit: 500, position }),
+        );
+        // Other keys cannot appear (keyId filters), but only this key's series is ours to read.
+        for (const [used, remaining] of page.items?.[keyId] ?? []) days.push([used ?? 0, remaining ?? 0]);
+        position = page.position;
+      } while (position);
+    } catch (error) {
+      if (isUnservedRoute(error)) {
+        throw new UsageUnavailableError('the AWS endpoint does not serve GetUsage', { cause: error });
+      }
+      throw this.#translate(error, 'GetUsage');
+    }
+    return days;
+  }
+
   async #isInPlan(usagePlanId: string, keyId: string): Promise<boolean> {
     try {
       await this.#client.send(new GetUsagePlanKeyCommand({ usagePlanId, keyId }));
@@ -183,6 +205,20 @@ export class ApiKeyGateway implements KeyGateway {
     }
     return error;
   }
+}
+
+/**
+ * A 404 that is no AWS error: the endpoint has no such route. moto (5.2.5) has none for GetUsage;
+ * its web server answers a 404 HTML page, which the SDK fails to parse, so the SDK throws the JSON
+ * parser's SyntaxError with `$metadata.httpStatusCode` 404 and no `$fault`. API Gateway's own
+ * NotFoundException (e.g. an unknown usage plan, from AWS or moto) is a modelled error: JSON body,
+ * `x-amzn-errortype` header, `$fault: 'client'`; it is not this.
+ */
+function isUnservedRoute(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { $fault?: unknown; $metadata?: { httpStatusCode?: number }; $response?: { headers?: object } };
+  if (e.$metadata?.httpStatusCode !== 404 || e.$fault !== undefined) return false;
+  return !Object.keys(e.$response?.headers ?? {}).some((name) => name.toLowerCase() === 'x-amzn-errortype');
 }
 
 function required<T>(value: T | undefined, field: string): T {

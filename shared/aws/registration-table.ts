@@ -66,8 +66,9 @@ export class RegistrationTable implements RegistrationStore {
               ConditionCheck: {
                 TableName: this.#table,
                 Key: { pk: customerPk(registration.customerId), sk: PROFILE_SK },
-                ConditionExpression: 'attribute_not_exists(pk) OR registrationId = :registrationId',
-                ExpressionAttributeValues: { ':registrationId': registration.registrationId },
+                ...customerFreeFor(registration),
+                // Tells a revoked customer from one registered under another id.
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
             },
           ],
@@ -83,7 +84,10 @@ export class RegistrationTable implements RegistrationStore {
           : await this.getRegistration(registration.registrationId);
         if (existing) return { kind: 'exists', registration: existing };
       }
-      if (reasons[1]?.Code === 'ConditionalCheckFailed') return { kind: 'customer-taken' };
+      if (reasons[1]?.Code === 'ConditionalCheckFailed') {
+        const profile = reasons[1].Item ? unmarshall(reasons[1].Item) : undefined;
+        return { kind: profile?.status === 'REVOKED' ? 'customer-revoked' : 'customer-taken' };
+      }
       throw new TransientAwsError('claim was cancelled by a concurrent transaction', 1, { cause: error });
     }
   }
@@ -186,9 +190,10 @@ export class RegistrationTable implements RegistrationStore {
                 Key: { pk: customerPk(registration.customerId), sk: PROFILE_SK },
                 UpdateExpression:
                   'SET customerId = :customerId, email = :email, tier = :tier, #status = :active, registrationId = :registrationId, createdAt = if_not_exists(createdAt, :at), updatedAt = :at',
-                ConditionExpression: 'attribute_not_exists(pk) OR registrationId = :registrationId',
+                ConditionExpression: customerFreeFor(registration).ConditionExpression,
                 ExpressionAttributeNames: { '#status': 'status' },
                 ExpressionAttributeValues: {
+                  ...customerFreeFor(registration).ExpressionAttributeValues,
                   ':customerId': registration.customerId,
                   ':email': registration.email,
                   ':tier': registration.tier,
@@ -410,4 +415,22 @@ function toRegistration(item: Item): Registration {
 
 function optionalString(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The customer profile may take this registration: there is none, it is this registration's, or
+ * (an explicit re-activation) the customer was revoked.
+ */
+function customerFreeFor(registration: Registration) {
+  return registration.reactivate
+    ? {
+        ConditionExpression:
+          'attribute_not_exists(pk) OR registrationId = :registrationId OR #status = :revokedStatus',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':registrationId': registration.registrationId, ':revokedStatus': 'REVOKED' },
+      }
+    : {
+        ConditionExpression: 'attribute_not_exists(pk) OR registrationId = :registrationId',
+        ExpressionAttributeValues: { ':registrationId': registration.registrationId },
+      };
 }

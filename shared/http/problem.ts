@@ -1,13 +1,17 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import {
   CustomerAlreadyRegisteredError,
+  CustomerBusyError,
+  CustomerRevokedError,
   IdempotencyKeyReusedError,
   KeyplanError,
   NotFoundError,
   ProvisioningFailedError,
   RegistrationInProgressError,
   RotationIncompleteError,
+  TierChangeFailedError,
   TransientAwsError,
+  UsageUnavailableError,
   ValidationError,
 } from '../errors';
 
@@ -42,6 +46,23 @@ function mappingFor(error: KeyplanError): Mapping | undefined {
     return { status: 409, title: 'Idempotency key reused with a different request', showDetail: true };
   if (error instanceof CustomerAlreadyRegisteredError)
     return { status: 409, title: 'Customer already registered', showDetail: true };
+  if (error instanceof CustomerRevokedError) return { status: 409, title: 'Customer revoked', showDetail: true };
+  if (error instanceof CustomerBusyError)
+    return {
+      status: 409,
+      title: 'Another change to this customer is running',
+      showDetail: true,
+      retryAfterSeconds: () => error.retryAfterSeconds,
+    };
+  if (error instanceof TierChangeFailedError)
+    return {
+      status: 502,
+      title: 'The tier could not be changed',
+      showDetail: false,
+      safeDetail: error.repairNeeded
+        ? 'The tier change failed and a key could not be put back into its plan; it is recorded for repair.'
+        : 'The tier change failed; every key is back in its old plan and the tier is unchanged. Retry later.',
+    };
   if (error instanceof RegistrationInProgressError)
     return {
       status: 409,
@@ -71,6 +92,13 @@ function mappingFor(error: KeyplanError): Mapping | undefined {
       title: 'The key could not be rotated',
       showDetail: false,
       safeDetail: 'The rotation did not finish and the current key keeps working. Retry later.',
+    };
+  if (error instanceof UsageUnavailableError)
+    return {
+      status: 501,
+      title: 'Usage data unavailable',
+      showDetail: false,
+      safeDetail: 'Usage data is unavailable from this AWS endpoint: it does not serve API Gateway usage (GetUsage).',
     };
   return undefined;
 }

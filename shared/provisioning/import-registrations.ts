@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   CustomerAlreadyRegisteredError,
+  CustomerRevokedError,
   IdempotencyKeyReusedError,
   ProvisioningFailedError,
   TransientAwsError,
@@ -19,6 +20,7 @@ export type ImportOutcome = 'queued' | 'requeued' | 'skipped' | 'invalid' | 'fai
 export type SkipReason =
   | 'already-provisioned'
   | 'customer-already-registered'
+  | 'customer-revoked'
   | 'idempotency-key-reused'
   | 'failed-earlier';
 
@@ -164,7 +166,11 @@ export async function importRegistrations(
       invalid.push(invalidRow(line, error));
       return count('invalid');
     }
-    if (error instanceof CustomerAlreadyRegisteredError || error instanceof IdempotencyKeyReusedError) {
+    if (
+      error instanceof CustomerAlreadyRegisteredError ||
+      error instanceof CustomerRevokedError ||
+      error instanceof IdempotencyKeyReusedError
+    ) {
       skipped.push({ line, customerId, reason: error.code });
       return count('skipped');
     }

@@ -40,12 +40,21 @@ export interface KeyGateway {
   /** Turns the key off (UpdateApiKey enabled=false); a deleted key counts as disabled. */
   disableKey(keyId: string): Promise<void>;
   getPlanLimits(usagePlanId: string): Promise<PlanLimits>;
+  /**
+   * The key's daily `[used, remaining]` quota counts in the plan, one pair per day from
+   * `startDate` (YYYY-MM-DD, UTC), all pages joined. A key with no usage in the range may be
+   * missing from API Gateway's answer: then the list is empty (or shorter than the range).
+   * @throws UsageUnavailableError when the endpoint does not serve GetUsage (a local emulator)
+   * @throws TransientAwsError
+   */
+  getUsage(usagePlanId: string, keyId: string, startDate: string, endDate: string): Promise<[number, number][]>;
 }
 
 export type ClaimResult =
   | { kind: 'claimed'; registration: Registration }
   | { kind: 'exists'; registration: Registration }
-  | { kind: 'customer-taken' };
+  | { kind: 'customer-taken' }
+  | { kind: 'customer-revoked' };
 
 export interface RecordKeyInput {
   registration: Registration;

@@ -1,5 +1,6 @@
 import {
   CustomerAlreadyRegisteredError,
+  CustomerRevokedError,
   IdempotencyKeyReusedError,
   ProvisioningFailedError,
   ValidationError,
@@ -58,6 +59,7 @@ export async function provisionFromMessage(body: string, now: Date, deps: Provis
     if (
       error instanceof ProvisioningFailedError ||
       error instanceof CustomerAlreadyRegisteredError ||
+      error instanceof CustomerRevokedError ||
       error instanceof IdempotencyKeyReusedError
     ) {
       logger.warn('provisioning message rejected', { ...log, problem: error.code });

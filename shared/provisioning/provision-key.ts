@@ -3,6 +3,7 @@ import type { ApiKeySecret } from '../api-key-secret';
 import {
   AssociationRejectedError,
   CustomerAlreadyRegisteredError,
+  CustomerRevokedError,
   IdempotencyKeyReusedError,
   ProvisioningFailedError,
   RegistrationInProgressError,
@@ -124,12 +125,22 @@ export async function claimRegistration(
   if (claim.kind === 'customer-taken') {
     throw new CustomerAlreadyRegisteredError(`customer ${request.customerId} is registered under another id`);
   }
+  if (claim.kind === 'customer-revoked') {
+    throw new CustomerRevokedError(
+      `customer ${request.customerId} was revoked; register again with "reactivate": true and a new Idempotency-Key`,
+    );
+  }
   if (claim.kind === 'claimed') return claim;
   const existing = claim.registration;
   if (existing.payloadHash !== fresh.payloadHash) {
     throw new IdempotencyKeyReusedError(`registration ${registrationId} was made with another payload`);
   }
   if (existing.state === 'FAILED') throw new ProvisioningFailedError(existing.failureReason ?? 'unknown');
+  if (existing.state === 'REVOKED') {
+    throw new CustomerRevokedError(
+      `customer ${request.customerId} was revoked; register again with "reactivate": true and a new Idempotency-Key`,
+    );
+  }
   return claim;
 }
 

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 
 /**
  * QUEUED: accepted for the SQS worker, no attempt yet. PENDING: an attempt owns it (or crashed
- * owning it). EMAIL_PENDING: the key works, the email is owed. ACTIVE and FAILED are final.
+ * owning it). EMAIL_PENDING: the key works, the email is owed. ACTIVE and FAILED are final;
+ * REVOKED: the customer was revoked after the registration completed.
  */
-export type RegistrationState = 'QUEUED' | 'PENDING' | 'EMAIL_PENDING' | 'ACTIVE' | 'FAILED';
+export type RegistrationState = 'QUEUED' | 'PENDING' | 'EMAIL_PENDING' | 'ACTIVE' | 'FAILED' | 'REVOKED';
 
 /** What the portal asks for; validated before it gets here. */
 export interface RegistrationRequest {
@@ -12,6 +13,8 @@ export interface RegistrationRequest {
   email: string;
   tier: string;
   name?: string | undefined;
+  /** An explicit re-activation of a revoked customer, under a new registration id. */
+  reactivate?: boolean | undefined;
 }
 
 export interface Registration extends RegistrationRequest {

@@ -32,6 +32,7 @@ export function registrationRequestSchema(tiers?: readonly string[]) {
       .max(100)
       .regex(/^[^\p{C}]*$/u, 'must not contain control characters')
       .optional(),
+    reactivate: z.boolean().optional(),
   });
 }
 
