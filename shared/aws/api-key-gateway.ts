@@ -3,6 +3,7 @@ import {
   CreateApiKeyCommand,
   CreateUsagePlanKeyCommand,
   DeleteApiKeyCommand,
+  DeleteUsagePlanKeyCommand,
   GetApiKeyCommand,
   GetApiKeysCommand,
   GetUsageCommand,
@@ -116,6 +117,15 @@ export class ApiKeyGateway implements KeyGateway {
     } catch (error) {
       if (awsErrorName(error) === 'NotFoundException') return;
       throw this.#translate(error, 'DeleteApiKey');
+    }
+  }
+
+  async removeKeyFromPlan(usagePlanId: string, keyId: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId }));
+    } catch (error) {
+      if (awsErrorName(error) === 'NotFoundException') return;
+      throw this.#translate(error, 'DeleteUsagePlanKey');
     }
   }
 

@@ -6,7 +6,11 @@ import { SesMailer } from '../aws/ses-mailer';
 import { SqsRegistrationQueue } from '../aws/sqs-registration-queue';
 import { type Config, ConfigError } from '../config';
 import { KeyTable } from '../aws/key-table';
+import { CustomerTable } from '../aws/customer-table';
+import type { TierChangeDeps } from '../customers/change-tier';
+import type { RevocationDeps } from '../customers/revoke-customer';
 import type { RotationDeps } from '../rotation/rotate-key';
+import type { UsageDeps } from '../usage/get-customer-usage';
 import type { EnqueueDeps } from './enqueue-registration';
 import type { ProvisioningDeps } from './provision-key';
 
@@ -75,6 +79,7 @@ export function createRotationDeps(config: Config, clients: AwsClients = createA
     store: provisioning.store,
     mailer: provisioning.mailer,
     keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
+    lock: new CustomerTable({ client: clients.dynamo, tableName: config.tableName }),
     settings: {
       keyNamePrefix: config.keyNamePrefix,
       rotationDays: config.rotationDays,
@@ -83,5 +88,30 @@ export function createRotationDeps(config: Config, clients: AwsClients = createA
       keyRetentionDays: config.keyRetentionDays,
       leaseSeconds: config.leaseSeconds,
     },
+  };
+}
+
+/**
+ * The usage route: the key items and API Gateway's usage. Not paced: one request makes a GetUsage
+ * per live key (one or two), and the client's adaptive retries slow down if the budget runs out.
+ */
+export function createUsageDeps(config: Config, clients: AwsClients = createAwsClients()): UsageDeps {
+  return {
+    keys: new ApiKeyGateway({ client: clients.apiGateway, singleAttemptClient: clients.apiGatewaySingleAttempt }),
+    keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
+  };
+}
+
+/** Tier changes and revocations: the key gateway, the key items, the customer writes and lock. */
+export function createCustomerDeps(config: Config, clients: AwsClients = createAwsClients()): TierChangeDeps & RevocationDeps {
+  const customers = new CustomerTable({ client: clients.dynamo, tableName: config.tableName });
+  const provisioning = createProvisioningDeps(config, clients);
+  return {
+    keys: provisioning.keys,
+    store: provisioning.store,
+    keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
+    customers,
+    lock: customers,
+    settings: { tierMap: config.tierMap, leaseSeconds: config.leaseSeconds, keyRetentionDays: config.keyRetentionDays },
   };
 }

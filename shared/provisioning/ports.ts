@@ -37,6 +37,8 @@ export interface KeyGateway {
   addKeyToPlan(usagePlanId: string, keyId: string): Promise<void>;
   /** Deletes the key; an already deleted key is success. */
   deleteKey(keyId: string): Promise<void>;
+  /** Takes the key out of the plan (DeleteUsagePlanKey); a key not in it is success. */
+  removeKeyFromPlan(usagePlanId: string, keyId: string): Promise<void>;
   /** Turns the key off (UpdateApiKey enabled=false); a deleted key counts as disabled. */
   disableKey(keyId: string): Promise<void>;
   getPlanLimits(usagePlanId: string): Promise<PlanLimits>;

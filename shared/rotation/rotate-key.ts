@@ -6,6 +6,8 @@ import { buildKeyEmail } from '../provisioning/key-email';
 import type { KeyGateway, Mailer, RegistrationStore } from '../provisioning/ports';
 import { type CustomerKey, keyNameFor } from '../provisioning/registration';
 import type { KeyStore, RotationAttempt } from './ports';
+import type { CustomerLock } from '../customers/ports';
+import { withCustomerLock } from '../customers/with-customer-lock';
 
 export interface RotationSettings {
   keyNamePrefix: string;
@@ -19,6 +21,8 @@ export interface RotationSettings {
 export interface RotationDeps {
   keys: KeyGateway;
   keyStore: KeyStore;
+  /** Keeps a rotation from interleaving with a tier change or a revocation of the customer. */
+  lock: CustomerLock;
   /** For the customer's email address and name. */
   store: RegistrationStore;
   mailer: Mailer;
@@ -42,6 +46,18 @@ export type RotationResult =
  * @throws TransientAwsError when AWS keeps throttling; the claim is released for the next run
  */
 export async function rotateKey(
+  key: CustomerKey,
+  options: { now: Date; graceDays: number },
+  deps: RotationDeps,
+): Promise<RotationResult> {
+  return withCustomerLock(
+    deps.lock,
+    { customerId: key.customerId, operation: 'rotate', leaseSeconds: deps.settings.leaseSeconds, now: options.now },
+    () => rotateKeyLocked(key, options, deps),
+  );
+}
+
+async function rotateKeyLocked(
   key: CustomerKey,
   options: { now: Date; graceDays: number },
   deps: RotationDeps,

@@ -24,6 +24,7 @@ describe('rotateDueKeys', () => {
     const deps: RotationDeps = {
       ...m.deps,
       keyStore,
+      lock: { acquire: async () => ({ acquired: true }), release: async () => undefined },
       settings: { keyNamePrefix: 'kp', rotationDays: 90, graceDays: 7, reminderDays: 2, keyRetentionDays: 30, leaseSeconds: 60 },
     };
 

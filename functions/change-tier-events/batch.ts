@@ -1,0 +1,48 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { z } from 'zod';
+import { type TierChangeDeps, changeTier } from '../../shared/customers/change-tier';
+import { NotFoundError, ValidationError, CustomerRevokedError } from '../../shared/errors';
+import { logger } from '../../shared/logger';
+import { customerIdSchema } from '../../shared/provisioning/request-schema';
+import { validate } from '../../shared/validation';
+
+/** The billing system's "plan changed" event, delivered by EventBridge to the tier-change queue. */
+const planChangedSchema = z.object({
+  id: z.string().min(1),
+  detail: z.object({ customerId: customerIdSchema, tier: z.string().min(1) }),
+});
+
+/**
+ * One tier change per record. A busy customer or a failed move throws, so the record returns to
+ * the queue and is retried; an event that can never apply (malformed, unknown tier or customer,
+ * revoked) is logged and acknowledged.
+ */
+export function tierChangeBatchHandler(deps: TierChangeDeps) {
+  const processRecord = async (record: SQSRecord): Promise<void> => {
+    try {
+      const event = validate(planChangedSchema, JSON.parse(record.body) as unknown);
+      const result = await changeTier(
+        { customerId: event.detail.customerId, tier: event.detail.tier, requestId: event.id, now: new Date() },
+        deps,
+      );
+      logger.info('plan changed event applied', { messageId: record.messageId, changed: result.changed });
+    } catch (error) {
+      if (
+        error instanceof SyntaxError ||
+        error instanceof ValidationError ||
+        error instanceof NotFoundError ||
+        error instanceof CustomerRevokedError
+      ) {
+        logger.warn('plan changed event rejected', { messageId: record.messageId, error });
+        return;
+      }
+      throw error;
+    }
+  };
+  return (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
+    processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), {
+      context,
+      throwOnFullBatchFailure: false,
+    });
+}

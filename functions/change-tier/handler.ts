@@ -1,0 +1,9 @@
+import { loadConfig } from '../../shared/config';
+import { httpHandler } from '../../shared/http/handler';
+import { createCustomerDeps } from '../../shared/provisioning/compose';
+import { changeTierRoutes } from './routes';
+
+// Composition root: configuration and AWS clients are built once per container, at cold start.
+const deps = createCustomerDeps(loadConfig());
+
+export const handler = httpHandler(changeTierRoutes(deps));
