@@ -1,11 +1,31 @@
 // ARN builders for function roles. Everything goes through Fn::Sub with pseudo parameters, so the
 // template is built offline (no ${aws:accountId} lookups) and is valid in any partition.
+import { readTiers, usagePlanLogicalIds } from './source.js';
 
 export const sub = (text) => ({ 'Fn::Sub': text });
+
+/** The stage's table (infra/serverless/table.js). */
+export const tableArn = () => ({ 'Fn::GetAtt': ['KeyplanTable', 'Arn'] });
 
 /** API Gateway management authorizes HTTP verbs on resource paths, not operation names. */
 export const apiGatewayArn = (resourcePath) =>
   sub(`arn:\${AWS::Partition}:apigateway:\${AWS::Region}::${resourcePath}`);
+
+/**
+ * A path under each of this stage's usage plans (one per tier of infra/tiers.json), e.g. '/keys'
+ * for CreateUsagePlanKey; '' is the plan itself. Never a wildcard plan: plans of other stacks in
+ * the account stay out of reach.
+ */
+export const stagePlanArns = (suffix) =>
+  Object.values(usagePlanLogicalIds(readTiers())).map((id) => apiGatewayArn(`/usageplans/\${${id}}${suffix}`));
+
+/** Lambda polling a queue for its function: the event source mapping runs with the role. */
+export const consumeQueueStatement = (sid, queueId) => ({
+  Sid: sid,
+  Effect: 'Allow',
+  Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+  Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+});
 
 /**
  * Lambda's own logging permissions, limited to the function's log group. CreateLogGroup is left

@@ -1,4 +1,4 @@
-import { lambdaRole, logsStatement } from './iam.js';
+import { consumeQueueStatement, lambdaRole, logsStatement } from './iam.js';
 import { PROVISIONING_QUEUE } from './provisioning-queue.js';
 import { provisioningStatements } from './provisioning-statements.js';
 
@@ -14,12 +14,7 @@ export async function resources({ resolveVariable }) {
   const statements = [
     logsStatement(`${service}-${stage}-provisionWorker`),
     ...(await provisioningStatements(resolveVariable)),
-    {
-      Sid: 'ConsumeProvisioningQueue',
-      Effect: 'Allow',
-      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
-      Resource: { 'Fn::GetAtt': [PROVISIONING_QUEUE, 'Arn'] },
-    },
+    consumeQueueStatement('ConsumeProvisioningQueue', PROVISIONING_QUEUE),
   ];
 
   return { Resources: { ProvisionWorkerRole: lambdaRole(statements) } };

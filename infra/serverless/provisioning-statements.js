@@ -1,5 +1,5 @@
-import { apiGatewayArn, sub } from './iam.js';
-import { readTiers, resolveParam, usagePlanLogicalIds } from './source.js';
+import { apiGatewayArn, stagePlanArns, sub, tableArn } from './iam.js';
+import { resolveParam } from './source.js';
 
 /**
  * The calls of the provisioning saga (claim, create key, associate, record, email, rollback), on
@@ -8,11 +8,6 @@ import { readTiers, resolveParam, usagePlanLogicalIds } from './source.js';
  * new keys with the same saga (rotation-statements.js).
  */
 export async function provisioningStatements(resolveVariable) {
-  const planIds = Object.values(usagePlanLogicalIds(readTiers()));
-  const plan = (id, suffix) => sub(
-    `arn:\${AWS::Partition}:apigateway:\${AWS::Region}::/usageplans/\${${id}}${suffix}`,
-  );
-
   return [
     {
       // TransactWriteItems has no IAM action of its own: each item is checked as ConditionCheckItem,
@@ -26,7 +21,7 @@ export async function provisioningStatements(resolveVariable) {
         'dynamodb:Query',
         'dynamodb:ConditionCheckItem',
       ],
-      Resource: { 'Fn::GetAtt': ['KeyplanTable', 'Arn'] },
+      Resource: tableArn(),
     },
     {
       Sid: 'CreateApiKey',
@@ -58,21 +53,40 @@ export async function provisioningStatements(resolveVariable) {
     },
     // Rollback of a key whose association failed for good.
     deleteApiKeyStatement(),
+    associateKeyStatement(),
     {
-      Sid: 'AssociateKeyWithStagePlans',
-      Effect: 'Allow',
-      Action: 'apigateway:POST',
-      Resource: planIds.map((id) => plan(id, '/keys')),
-    },
-    {
-      // GetUsagePlan and GetUsagePlanKey ("already associated" counts as success).
+      // GetUsagePlan: the plan limits quoted in the key email.
       Sid: 'ReadStagePlans',
       Effect: 'Allow',
       Action: 'apigateway:GET',
-      Resource: planIds.flatMap((id) => [plan(id, ''), plan(id, '/keys/*')]),
+      Resource: stagePlanArns(''),
     },
+    readPlanKeyStatement(),
     await sendKeyEmailStatement(resolveVariable),
   ];
+}
+
+/** CreateUsagePlanKey, in this stage's plans only: the saga's association, and a tier change. */
+export function associateKeyStatement() {
+  return {
+    Sid: 'AssociateKeyWithStagePlans',
+    Effect: 'Allow',
+    Action: 'apigateway:POST',
+    Resource: stagePlanArns('/keys'),
+  };
+}
+
+/**
+ * GetUsagePlanKey, which tells our own repeated association ("already associated" counts as
+ * success) from a key sitting in another plan of the stage.
+ */
+export function readPlanKeyStatement() {
+  return {
+    Sid: 'ReadStagePlanKeys',
+    Effect: 'Allow',
+    Action: 'apigateway:GET',
+    Resource: stagePlanArns('/keys/*'),
+  };
 }
 
 /** DeleteApiKey: the saga's rollback, and retirement's last step. */
@@ -81,6 +95,19 @@ export function deleteApiKeyStatement() {
     Sid: 'DeleteApiKey',
     Effect: 'Allow',
     Action: 'apigateway:DELETE',
+    Resource: apiGatewayArn('/apikeys/*'),
+  };
+}
+
+/**
+ * UpdateApiKey (enabled=false on a retired or revoked key) is authorized as PATCH on the key.
+ * Keys only: PATCH on /usageplans/<id> would be UpdateUsagePlan, which no function makes.
+ */
+export function updateApiKeyStatement() {
+  return {
+    Sid: 'UpdateApiKey',
+    Effect: 'Allow',
+    Action: 'apigateway:PATCH',
     Resource: apiGatewayArn('/apikeys/*'),
   };
 }

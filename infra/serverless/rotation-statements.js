@@ -1,8 +1,10 @@
-import { apiGatewayArn, sub } from './iam.js';
+import { customerLockStatement } from './customer-statements.js';
+import { sub, tableArn } from './iam.js';
 import {
   deleteApiKeyStatement,
   provisioningStatements,
   sendKeyEmailStatement,
+  updateApiKeyStatement,
 } from './provisioning-statements.js';
 import { readTable } from './source.js';
 
@@ -28,24 +30,17 @@ function queryDueIndexStatement() {
   };
 }
 
-/** UpdateApiKey (enabled=false on a retired key) is authorized as PATCH on the key. */
-function updateApiKeyStatement() {
-  return {
-    Sid: 'UpdateApiKey',
-    Effect: 'Allow',
-    Action: 'apigateway:PATCH',
-    Resource: apiGatewayArn('/apikeys/*'),
-  };
-}
-
 /**
  * Rotation (DESIGN §1): the provisioning saga makes the new key in the same plan and emails it;
- * the due keys come from the index; the old key is disabled at once when the grace is zero.
- * rotateKeys runs it on schedule and rotateCustomer on demand, so both roles take exactly these.
+ * the due keys come from the index; the old key is disabled at once when the grace is zero. A
+ * rotation holds the customer lock, so it cannot race a tier change or a revocation of the same
+ * customer. rotateKeys runs it on schedule and rotateCustomer on demand, so both roles take
+ * exactly these.
  */
 export async function rotationStatements(resolveVariable) {
   return [
     ...(await provisioningStatements(resolveVariable)),
+    customerLockStatement(),
     queryDueIndexStatement(),
     updateApiKeyStatement(),
   ];
@@ -61,7 +56,7 @@ export async function retirementStatements(resolveVariable) {
       Sid: 'KeyRecords',
       Effect: 'Allow',
       Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
-      Resource: { 'Fn::GetAtt': ['KeyplanTable', 'Arn'] },
+      Resource: tableArn(),
     },
     queryDueIndexStatement(),
     updateApiKeyStatement(),

@@ -102,8 +102,12 @@ export function createUsageDeps(config: Config, clients: AwsClients = createAwsC
   };
 }
 
-/** Tier changes and revocations: the key gateway, the key items, the customer writes and lock. */
+/**
+ * Tier changes and revocations: the key gateway, the key items, the customer writes and lock.
+ * Paced like the worker: a burst of billing events is as many management calls as an import.
+ */
 export function createCustomerDeps(config: Config, clients: AwsClients = createAwsClients()): TierChangeDeps & RevocationDeps {
+  paceToShareOfBudget(config, clients);
   const customers = new CustomerTable({ client: clients.dynamo, tableName: config.tableName });
   const provisioning = createProvisioningDeps(config, clients);
   return {

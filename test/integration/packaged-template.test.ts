@@ -24,6 +24,7 @@ import { parse } from 'yaml';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const PACKAGE_TIMEOUT_MS = 180_000;
 const PROD_ROTATION_SCHEDULE = 'cron(30 4 ? * MON *)';
+const PROD_BILLING_SOURCE = 'billing.prod.example';
 const MAX_ZIP_BYTES = 2 * 1024 * 1024;
 
 interface Resource {
@@ -161,6 +162,36 @@ function zipEntries(path: string): string[] {
   return names;
 }
 
+/** The queue trigger(s) of a function. */
+function mappingsOf(template: Template, functionId: string): Resource[] {
+  return resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')
+    .filter(
+      ([, mapping]) =>
+        JSON.stringify(mapping.Properties.FunctionName) === JSON.stringify(getAtt(functionId, 'Arn')),
+    )
+    .map(([, mapping]) => mapping);
+}
+
+/** The REST routes a function serves, as [method, path, authorization type]. */
+function routesOf(template: Template, functionId: string): [unknown, string, unknown][] {
+  const resources = resourcesOfType(template, 'AWS::ApiGateway::Resource');
+  const pathOf = (logicalId: string): string => {
+    const resource = resources.find(([id]) => id === logicalId)?.[1];
+    if (!resource) return '';
+    const parent = (resource.Properties.ParentId as { Ref?: string }).Ref ?? '';
+    return `${pathOf(parent)}/${String(resource.Properties.PathPart)}`;
+  };
+  return resourcesOfType(template, 'AWS::ApiGateway::Method')
+    .filter(([, method]) =>
+      JSON.stringify(method.Properties.Integration).includes(JSON.stringify(getAtt(functionId, 'Arn'))),
+    )
+    .map(([, method]) => [
+      method.Properties.HttpMethod,
+      pathOf((method.Properties.ResourceId as { Ref: string }).Ref),
+      method.Properties.AuthorizationType,
+    ]);
+}
+
 function environmentOf(template: Template, functionId: string): Record<string, unknown> {
   return (
     resourceNamed(template, functionId, 'AWS::Lambda::Function').Properties.Environment as {
@@ -175,6 +206,10 @@ const WORKER = 'ProvisionWorkerLambdaFunction';
 const ROTATE_KEYS = 'RotateKeysLambdaFunction';
 const RETIRE_KEYS = 'RetireKeysLambdaFunction';
 const ROTATE_CUSTOMER = 'RotateCustomerLambdaFunction';
+const CHANGE_TIER = 'ChangeTierLambdaFunction';
+const CHANGE_TIER_EVENTS = 'ChangeTierEventsLambdaFunction';
+const REVOKE_CUSTOMER = 'RevokeCustomerLambdaFunction';
+const CUSTOMER_USAGE = 'CustomerUsageLambdaFunction';
 /** Every function of the service, and the role it runs with. */
 const FUNCTIONS: Record<string, string> = {
   RegisterLambdaFunction: 'RegisterRole',
@@ -182,9 +217,16 @@ const FUNCTIONS: Record<string, string> = {
   [ROTATE_KEYS]: 'RotateKeysRole',
   [RETIRE_KEYS]: 'RetireKeysRole',
   [ROTATE_CUSTOMER]: 'RotateCustomerRole',
+  [CHANGE_TIER]: 'ChangeTierRole',
+  [CHANGE_TIER_EVENTS]: 'ChangeTierEventsRole',
+  [REVOKE_CUSTOMER]: 'RevokeCustomerRole',
+  [CUSTOMER_USAGE]: 'CustomerUsageRole',
 };
 const QUEUE = 'ProvisioningQueue';
 const DLQ = 'ProvisioningDeadLetterQueue';
+const TIER_QUEUE = 'TierChangesQueue';
+const TIER_DLQ = 'TierChangesDeadLetterQueue';
+const PLAN_CHANGED_RULE = 'PlanChangedRule';
 /** The saga's configuration, which every function reads (shared/config.ts). */
 const SAGA_SETTINGS = [
   'TABLE_NAME',
@@ -204,13 +246,14 @@ describe('packaged deployment (osls package, offline)', () => {
 
   beforeAll(() => {
     dev = packageStage('dev');
-    // prod with a customer API stage, an alarm address and its own rotation schedule, to see the
-    // protected, attached, subscribed and rescheduled variants too.
+    // prod with a customer API stage, an alarm address, its own rotation schedule and billing event
+    // source, to see the protected, attached, subscribed and rescheduled variants too.
     prod = packageStage('prod', [
       '--param=apiId=a1b2c3d4e5',
       '--param=apiStage=v1',
       '--param=alarmEmail=ops@example.com',
       `--param=rotationSchedule=${PROD_ROTATION_SCHEDULE}`,
+      `--param=billingEventSource=${PROD_BILLING_SOURCE}`,
     ]);
   }, 2 * PACKAGE_TIMEOUT_MS);
 
@@ -311,7 +354,7 @@ describe('packaged deployment (osls package, offline)', () => {
   });
 
   describe('provisioning worker', () => {
-    const mappings = () => resourcesOfType(dev.template, 'AWS::Lambda::EventSourceMapping');
+    const mappings = () => mappingsOf(dev.template, WORKER);
 
     it('exists with a 60 s timeout', () => {
       const worker = resourceNamed(dev.template, WORKER, 'AWS::Lambda::Function');
@@ -326,8 +369,7 @@ describe('packaged deployment (osls package, offline)', () => {
 
     it('is fed by the provisioning queue in batches, reporting partial failures', () => {
       expect(mappings()).toHaveLength(1);
-      const [, mapping] = mappings()[0] ?? [];
-      expect(mapping?.Properties).toMatchObject({
+      expect(mappings()[0]?.Properties).toMatchObject({
         EventSourceArn: getAtt(QUEUE, 'Arn'),
         FunctionName: getAtt(WORKER, 'Arn'),
         BatchSize: 10,
@@ -338,10 +380,9 @@ describe('packaged deployment (osls package, offline)', () => {
     });
 
     it('runs at most workerConcurrency containers, the share the budget is divided by', () => {
-      const [, mapping] = mappings()[0] ?? [];
       const concurrency = paramsOf('dev').workerConcurrency;
       expect(concurrency).toBe(2);
-      expect(mapping?.Properties.ScalingConfig).toEqual({ MaximumConcurrency: concurrency });
+      expect(mappings()[0]?.Properties.ScalingConfig).toEqual({ MaximumConcurrency: concurrency });
     });
   });
 
@@ -400,7 +441,10 @@ describe('packaged deployment (osls package, offline)', () => {
       expect(paramsOf('dev').retirementSchedule).toBe('rate(1 hour)');
       expect(schedulesOf(dev.template, ROTATE_KEYS)).toEqual(['cron(0 3 * * ? *)']);
       expect(schedulesOf(dev.template, RETIRE_KEYS)).toEqual(['rate(1 hour)']);
-      expect(resourcesOfType(dev.template, 'AWS::Events::Rule')).toHaveLength(2);
+      const scheduled = resourcesOfType(dev.template, 'AWS::Events::Rule').filter(
+        ([, rule]) => rule.Properties.ScheduleExpression !== undefined,
+      );
+      expect(scheduled).toHaveLength(2);
     });
 
     it('takes the schedule from the rotationSchedule param', () => {
@@ -408,65 +452,142 @@ describe('packaged deployment (osls package, offline)', () => {
     });
 
     it('serves POST /customers/{customerId}/rotations from rotateCustomer, with IAM authorization', () => {
-      const resources = resourcesOfType(dev.template, 'AWS::ApiGateway::Resource');
-      const pathOf = (logicalId: string): string => {
-        const resource = resources.find(([id]) => id === logicalId)?.[1];
-        if (!resource) return '';
-        const parent = (resource.Properties.ParentId as { Ref?: string }).Ref ?? '';
-        return `${pathOf(parent)}/${String(resource.Properties.PathPart)}`;
-      };
-      const methods = resourcesOfType(dev.template, 'AWS::ApiGateway::Method').filter(([, method]) =>
-        JSON.stringify(method.Properties.Integration).includes(JSON.stringify(getAtt(ROTATE_CUSTOMER, 'Arn'))),
-      );
-      expect(
-        methods.map(([, method]) => [
-          method.Properties.HttpMethod,
-          pathOf((method.Properties.ResourceId as { Ref: string }).Ref),
-          method.Properties.AuthorizationType,
-        ]),
-      ).toEqual([['POST', '/customers/{customerId}/rotations', 'AWS_IAM']]);
+      expect(routesOf(dev.template, ROTATE_CUSTOMER)).toEqual([
+        ['POST', '/customers/{customerId}/rotations', 'AWS_IAM'],
+      ]);
     });
   });
 
-  describe('provisioning queue', () => {
-    const queue = () => resourceNamed(dev.template, QUEUE, 'AWS::SQS::Queue').Properties;
-    const dlq = () => resourceNamed(dev.template, DLQ, 'AWS::SQS::Queue').Properties;
+  describe('customer management', () => {
+    it.each([
+      [CHANGE_TIER, 'functions/change-tier/handler.handler', 28],
+      [CHANGE_TIER_EVENTS, 'functions/change-tier-events/handler.handler', 60],
+      [REVOKE_CUSTOMER, 'functions/revoke-customer/handler.handler', 28],
+      [CUSTOMER_USAGE, 'functions/customer-usage/handler.handler', 28],
+    ])('%s exists with its handler and timeout', (functionId, handler, timeout) => {
+      expect(resourceNamed(dev.template, functionId, 'AWS::Lambda::Function').Properties).toMatchObject({
+        Handler: handler,
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Timeout: timeout,
+      });
+    });
 
-    it('hides a message for at least six worker timeouts', () => {
-      const workerTimeout = Number(
-        resourceNamed(dev.template, WORKER, 'AWS::Lambda::Function').Properties.Timeout,
+    it.each([
+      [CHANGE_TIER, 'PUT', '/customers/{customerId}/tier'],
+      [REVOKE_CUSTOMER, 'DELETE', '/customers/{customerId}/keys'],
+      [CUSTOMER_USAGE, 'GET', '/customers/{customerId}/usage'],
+    ])('%s serves %s %s, with IAM authorization', (functionId, method, path) => {
+      expect(routesOf(dev.template, functionId)).toEqual([[method, path, 'AWS_IAM']]);
+    });
+
+    it('serves no route from changeTierEvents', () => {
+      expect(routesOf(dev.template, CHANGE_TIER_EVENTS)).toEqual([]);
+    });
+
+    it('feeds changeTierEvents from the tier-changes queue in batches, reporting partial failures', () => {
+      const mappings = mappingsOf(dev.template, CHANGE_TIER_EVENTS);
+      expect(mappings).toHaveLength(1);
+      expect(mappings[0]?.Properties).toMatchObject({
+        EventSourceArn: getAtt(TIER_QUEUE, 'Arn'),
+        BatchSize: 10,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        Enabled: true,
+      });
+      expect(resourcesOfType(dev.template, 'AWS::Lambda::EventSourceMapping')).toHaveLength(2);
+    });
+
+    it.each([
+      ['dev', () => dev, 'billing.example'],
+      ['prod', () => prod, PROD_BILLING_SOURCE],
+    ])('in %s routes PlanChanged events of billingEventSource on the default bus to the queue', (_, get, source) => {
+      const rule = resourceNamed(get().template, PLAN_CHANGED_RULE, 'AWS::Events::Rule').Properties;
+      expect(rule).toMatchObject({
+        EventBusName: 'default',
+        EventPattern: { source: [source], 'detail-type': ['PlanChanged'] },
+        State: 'ENABLED',
+      });
+      expect(rule.ScheduleExpression).toBeUndefined();
+      expect(rule.Targets).toEqual([{ Id: expect.any(String) as unknown, Arn: getAtt(TIER_QUEUE, 'Arn') }]);
+    });
+
+    it('defaults billingEventSource to billing.example', () => {
+      expect(paramsOf('dev').billingEventSource).toBe('billing.example');
+    });
+
+    it('lets EventBridge send to the queue for that rule only', () => {
+      const policies = resourcesOfType(dev.template, 'AWS::SQS::QueuePolicy');
+      expect(policies).toHaveLength(1);
+      expect(policies[0]?.[1].Properties).toEqual({
+        Queues: [{ Ref: TIER_QUEUE }],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Sid: expect.any(String) as unknown,
+              Effect: 'Allow',
+              Principal: { Service: 'events.amazonaws.com' },
+              Action: 'sqs:SendMessage',
+              Resource: getAtt(TIER_QUEUE, 'Arn'),
+              Condition: { ArnEquals: { 'aws:SourceArn': getAtt(PLAN_CHANGED_RULE, 'Arn') } },
+            },
+          ],
+        },
+      });
+    });
+  });
+
+  const queuePairs = [
+    { queueId: QUEUE, dlqId: DLQ, name: 'provisioning', consumer: WORKER },
+    { queueId: TIER_QUEUE, dlqId: TIER_DLQ, name: 'tier-changes', consumer: CHANGE_TIER_EVENTS },
+  ];
+
+  describe.each(queuePairs)('$name queue', ({ queueId, dlqId, name, consumer }) => {
+    const queue = () => resourceNamed(dev.template, queueId, 'AWS::SQS::Queue').Properties;
+    const dlq = () => resourceNamed(dev.template, dlqId, 'AWS::SQS::Queue').Properties;
+
+    it('hides a message for six consumer timeouts', () => {
+      const consumerTimeout = Number(
+        resourceNamed(dev.template, consumer, 'AWS::Lambda::Function').Properties.Timeout,
       );
-      expect(queue().VisibilityTimeout).toBeGreaterThanOrEqual(6 * workerTimeout);
+      expect(queue().VisibilityTimeout).toBe(6 * consumerTimeout);
     });
 
     it('moves a message to the DLQ after 5 receives; the DLQ keeps it 14 days', () => {
-      expect(queue().RedrivePolicy).toEqual({ deadLetterTargetArn: getAtt(DLQ, 'Arn'), maxReceiveCount: 5 });
+      expect(queue().RedrivePolicy).toEqual({ deadLetterTargetArn: getAtt(dlqId, 'Arn'), maxReceiveCount: 5 });
       expect(dlq().MessageRetentionPeriod).toBe(1_209_600);
     });
 
     it('are named per stage and encrypted at rest', () => {
-      expect(queue()).toMatchObject({ QueueName: `${config.service}-dev-provisioning`, SqsManagedSseEnabled: true });
-      expect(dlq()).toMatchObject({ QueueName: `${config.service}-dev-provisioning-dlq`, SqsManagedSseEnabled: true });
+      expect(queue()).toMatchObject({ QueueName: `${config.service}-dev-${name}`, SqsManagedSseEnabled: true });
+      expect(dlq()).toMatchObject({ QueueName: `${config.service}-dev-${name}-dlq`, SqsManagedSseEnabled: true });
     });
   });
 
   describe('dead-letter alarm', () => {
-    it('fires on one visible message in the DLQ and notifies the alarms topic', () => {
+    it('fires on one visible message in each DLQ and notifies the alarms topic', () => {
       const alarms = resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm');
-      expect(alarms).toHaveLength(1);
-      const [, alarm] = alarms[0] ?? [];
-      expect(alarm?.Properties).toMatchObject({
-        Namespace: 'AWS/SQS',
-        MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: getAtt(DLQ, 'QueueName') }],
-        Period: 60,
-        EvaluationPeriods: 1,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        TreatMissingData: 'notBreaching',
-        AlarmActions: [{ Ref: 'AlarmTopic' }],
-      });
-      expect(String(alarm?.Properties.AlarmDescription)).toMatch(/StartMessageMoveTask/);
+      expect(alarms).toHaveLength(queuePairs.length);
+      for (const { dlqId, name } of queuePairs) {
+        const alarm = alarms.find(([, candidate]) =>
+          JSON.stringify(candidate.Properties.Dimensions).includes(JSON.stringify(getAtt(dlqId, 'QueueName'))),
+        )?.[1];
+        expect(alarm?.Properties).toMatchObject({
+          AlarmName: `${config.service}-dev-${name}-dlq-not-empty`,
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [{ Name: 'QueueName', Value: getAtt(dlqId, 'QueueName') }],
+          Period: 60,
+          EvaluationPeriods: 1,
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [{ Ref: 'AlarmTopic' }],
+          OKActions: [{ Ref: 'AlarmTopic' }],
+        });
+        expect(String(alarm?.Properties.AlarmDescription)).toMatch(/StartMessageMoveTask/);
+        expect(String(alarm?.Properties.AlarmDescription)).toContain(`${config.service}-dev-${name}-dlq`);
+      }
       expect(resourceNamed(dev.template, 'AlarmTopic', 'AWS::SNS::Topic').Properties.TopicName).toBe(
         `${config.service}-dev-alarms`,
       );
@@ -550,8 +671,10 @@ describe('packaged deployment (osls package, offline)', () => {
 
   // Every function role gets exactly the grants of the calls its function makes, plus its own log
   // group. register runs the provisioning saga for synchronous requests and the worker for queued
-  // ones; rotation runs the same saga for the new key, queries the due index and disables old keys;
-  // retirement only disables, deletes and reminds.
+  // ones; rotation runs the same saga for the new key, queries the due index, disables old keys and
+  // holds the customer lock; retirement only disables, deletes and reminds. A tier change moves keys
+  // between the stage's plans, a revocation disables keys, the usage route only reads; all three
+  // hold or read the customer's items.
   const planIds = () =>
     resourcesOfType(dev.template, 'AWS::ApiGateway::UsagePlan').map(([logicalId]) => logicalId);
   const tableArn = JSON.stringify(getAtt('KeyplanTable', 'Arn'));
@@ -579,11 +702,38 @@ describe('packaged deployment (osls package, offline)', () => {
   ].map((action) => `${action} ${tableArn}`);
   const updateApiKey = `apigateway:PATCH ${apiGateway('/apikeys/*')}`;
   const queryDueIndex = `dynamodb:Query ${dueIndexArn}`;
+  const releaseLock = `dynamodb:DeleteItem ${tableArn}`;
+  const consumeQueue = ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'];
   const rotation = {
     services: ['apigateway', 'dynamodb', 'logs', 'ses'],
+    queue: QUEUE,
     queueActions: [],
+    sendsEmail: true,
     apiGateway: () => [...sagaApiGateway(), updateApiKey],
-    dynamoDb: [...sagaDynamoDb, queryDueIndex],
+    dynamoDb: [...sagaDynamoDb, queryDueIndex, releaseLock],
+  };
+  // Customer items and the lock: a revocation's transaction is two updates (UpdateItem), no check.
+  const customerDynamoDb = [
+    ...['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'].map(
+      (action) => `${action} ${tableArn}`,
+    ),
+    releaseLock,
+  ];
+  // CreateUsagePlanKey, GetUsagePlanKey, DeleteUsagePlanKey on the stage's plans; no UpdateUsagePlan.
+  const moveKeyBetweenPlans = () =>
+    planIds().flatMap((id) => [
+      `apigateway:POST ${apiGateway(`/usageplans/\${${id}}/keys`)}`,
+      `apigateway:GET ${apiGateway(`/usageplans/\${${id}}/keys/*`)}`,
+      `apigateway:DELETE ${apiGateway(`/usageplans/\${${id}}/keys/*`)}`,
+    ]);
+  const getUsage = () => planIds().map((id) => `apigateway:GET ${apiGateway(`/usageplans/\${${id}}/usage`)}`);
+  const tierChange = {
+    services: ['apigateway', 'dynamodb', 'logs'],
+    queue: QUEUE,
+    queueActions: [],
+    sendsEmail: false,
+    apiGateway: moveKeyBetweenPlans,
+    dynamoDb: customerDynamoDb,
   };
 
   describe.each([
@@ -591,7 +741,9 @@ describe('packaged deployment (osls package, offline)', () => {
       roleId: 'RegisterRole',
       functionName: 'register',
       services: ['apigateway', 'dynamodb', 'logs', 'ses', 'sqs'],
+      queue: QUEUE,
       queueActions: ['sqs:SendMessage'],
+      sendsEmail: true,
       apiGateway: sagaApiGateway,
       dynamoDb: sagaDynamoDb,
     },
@@ -599,7 +751,9 @@ describe('packaged deployment (osls package, offline)', () => {
       roleId: 'ProvisionWorkerRole',
       functionName: 'provisionWorker',
       services: ['apigateway', 'dynamodb', 'logs', 'ses', 'sqs'],
-      queueActions: ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+      queue: QUEUE,
+      queueActions: consumeQueue,
+      sendsEmail: true,
       apiGateway: sagaApiGateway,
       dynamoDb: sagaDynamoDb,
     },
@@ -609,14 +763,47 @@ describe('packaged deployment (osls package, offline)', () => {
       roleId: 'RetireKeysRole',
       functionName: 'retireKeys',
       services: ['apigateway', 'dynamodb', 'logs', 'ses'],
+      queue: QUEUE,
       queueActions: [],
+      sendsEmail: true,
       apiGateway: () => [updateApiKey, `apigateway:DELETE ${apiGateway('/apikeys/*')}`],
       dynamoDb: [
         ...['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'].map((action) => `${action} ${tableArn}`),
         queryDueIndex,
       ],
     },
-  ])('$roleId', ({ roleId, functionName, services, queueActions, apiGateway: expectedApiGateway, dynamoDb }) => {
+    { roleId: 'ChangeTierRole', functionName: 'changeTier', ...tierChange },
+    {
+      roleId: 'ChangeTierEventsRole',
+      functionName: 'changeTierEvents',
+      ...tierChange,
+      services: ['apigateway', 'dynamodb', 'logs', 'sqs'],
+      queue: TIER_QUEUE,
+      queueActions: consumeQueue,
+    },
+    {
+      roleId: 'RevokeCustomerRole',
+      functionName: 'revokeCustomer',
+      services: ['apigateway', 'dynamodb', 'logs'],
+      queue: QUEUE,
+      queueActions: [],
+      sendsEmail: false,
+      apiGateway: () => [updateApiKey],
+      dynamoDb: customerDynamoDb,
+    },
+    {
+      roleId: 'CustomerUsageRole',
+      functionName: 'customerUsage',
+      services: ['apigateway', 'dynamodb', 'logs'],
+      queue: QUEUE,
+      queueActions: [],
+      sendsEmail: false,
+      apiGateway: getUsage,
+      dynamoDb: [`dynamodb:Query ${tableArn}`],
+    },
+  ])('$roleId', (role) => {
+    const { roleId, functionName, services, queue, queueActions, sendsEmail, dynamoDb } = role;
+    const expectedApiGateway = role.apiGateway;
     it('allows no wildcard action and no bare wildcard resource', () => {
       for (const statement of roleStatements(dev.template, roleId)) {
         expect(statement.Effect).toBe('Allow');
@@ -646,8 +833,9 @@ describe('packaged deployment (osls package, offline)', () => {
       ]);
     });
 
-    it(`reaches SQS only for [${queueActions.join(', ')}] on the provisioning queue`, () => {
-      const queueArn = JSON.stringify(getAtt(QUEUE, 'Arn'));
+    const onQueue = queueActions.length > 0 ? queue : 'no queue';
+    it(`reaches SQS only for [${queueActions.join(', ')}] on ${onQueue}`, () => {
+      const queueArn = JSON.stringify(getAtt(queue, 'Arn'));
       expect(grants(roleStatements(dev.template, roleId), 'sqs').sort()).toEqual(
         queueActions.map((action) => `${action} ${queueArn}`),
       );
@@ -664,10 +852,13 @@ describe('packaged deployment (osls package, offline)', () => {
       expect(grants(roleStatements(dev.template, roleId), 'dynamodb').sort()).toEqual([...dynamoDb].sort());
     });
 
+    const emailTest = sendsEmail
+      ? 'sends email only as the sender, through its configuration set if any'
+      : 'sends no email';
     it.each([
       ['dev', () => dev],
       ['prod', () => prod],
-    ])('in %s sends email only as the sender, through its configuration set if any', (stage, get) => {
+    ])(`in %s ${emailTest}`, (stage, get) => {
       const params = paramsOf(stage);
       const sender = String(params.senderEmail);
       const identity = (name: string) =>
@@ -680,9 +871,11 @@ describe('packaged deployment (osls package, offline)', () => {
       }
       const statements = roleStatements(get().template, roleId);
       expect(grants(statements, 'ses').sort()).toEqual(
-        ['ses:SendEmail', 'ses:SendRawEmail']
-          .flatMap((action) => resources.map((resource) => `${action} ${resource}`))
-          .sort(),
+        sendsEmail
+          ? ['ses:SendEmail', 'ses:SendRawEmail']
+              .flatMap((action) => resources.map((resource) => `${action} ${resource}`))
+              .sort()
+          : [],
       );
       for (const statement of statements.filter((s) => grants([s], 'ses').length > 0)) {
         expect(statement.Condition).toEqual({ StringEquals: { 'ses:FromAddress': sender } });
@@ -698,6 +891,42 @@ describe('packaged deployment (osls package, offline)', () => {
     );
     expect(indexGrants.sort()).toEqual(
       ['RetireKeysRole', 'RotateCustomerRole', 'RotateKeysRole'].map((roleId) => `${roleId} ${queryDueIndex}`),
+    );
+  });
+
+  const allRoleGrants = (service: string) =>
+    resourcesOfType(dev.template, 'AWS::IAM::Role').flatMap(([roleId]) =>
+      grants(roleStatements(dev.template, roleId), service).map((grant) => `${roleId} ${grant}`),
+    );
+
+  it('gives every function its own role, each checked above', () => {
+    expect(resourcesOfType(dev.template, 'AWS::IAM::Role').map(([roleId]) => roleId).sort()).toEqual(
+      Object.values(FUNCTIONS).sort(),
+    );
+  });
+
+  // UpdateUsagePlan (PATCH /usageplans/<id>) could change a tier's limits or attach stages: plans
+  // belong to the stack. PATCH is granted on API keys only (UpdateApiKey, to disable a key).
+  it('lets no role PATCH a usage plan', () => {
+    const patches = allRoleGrants('apigateway').filter((grant) => grant.split(' ')[1] === 'apigateway:PATCH');
+    expect(patches.length).toBeGreaterThan(0);
+    for (const grant of patches) {
+      expect(grant).not.toMatch(/usageplans/);
+      expect(grant.endsWith(` ${apiGateway('/apikeys/*')}`)).toBe(true);
+    }
+  });
+
+  it('grants GetUsage only to the usage role, on the stage plans', () => {
+    const usage = allRoleGrants('apigateway').filter((grant) => grant.endsWith('/usage'));
+    expect(usage.sort()).toEqual(getUsage().map((grant) => `CustomerUsageRole ${grant}`).sort());
+  });
+
+  it('lets only the lock holders delete from the table', () => {
+    const deletes = allRoleGrants('dynamodb').filter((grant) => grant.split(' ')[1] === 'dynamodb:DeleteItem');
+    expect(deletes.sort()).toEqual(
+      ['ChangeTierEventsRole', 'ChangeTierRole', 'RevokeCustomerRole', 'RotateCustomerRole', 'RotateKeysRole'].map(
+        (roleId) => `${roleId} ${releaseLock}`,
+      ),
     );
   });
 });
