@@ -65,3 +65,16 @@ export async function guardDynamo<T>(call: Promise<T>): Promise<T> {
     throw translateDynamoError(error);
   }
 }
+
+/**
+ * Runs a conditional write: `undefined` when its condition did not hold (someone else got there
+ * first, or the item moved on), other DynamoDB errors translated.
+ */
+export async function ifConditionHolds<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (error) {
+    if (awsErrorName(error) === 'ConditionalCheckFailedException') return undefined;
+    throw translateDynamoError(error);
+  }
+}

@@ -1,7 +1,7 @@
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CustomerLock, CustomerStore } from '../customers/ports';
 import type { CustomerKey } from '../provisioning/registration';
-import { awsErrorName, guardDynamo, translateDynamoError } from './aws-errors';
+import { awsErrorName, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { customerPk, DUE, keyItemKey, PROFILE_SK, regKey } from './table-keys';
 
 /** The customer lock item (`CUSTOMER#<id>` / `LOCK`) and the customer-level writes. */
@@ -47,8 +47,8 @@ export class CustomerTable implements CustomerLock, CustomerStore {
   }
 
   async release(customerId: string, owner: string): Promise<void> {
-    try {
-      await this.#client.send(
+    await ifConditionHolds(
+      this.#client.send(
         new DeleteCommand({
           TableName: this.#table,
           Key: { pk: customerPk(customerId), sk: 'LOCK' },
@@ -56,11 +56,8 @@ export class CustomerTable implements CustomerLock, CustomerStore {
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':owner': owner },
         }),
-      );
-    } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
-      throw translateDynamoError(error);
-    }
+      ),
+    );
   }
 
   async setPlan(key: CustomerKey, usagePlanId: string, tier: string, now: Date): Promise<void> {

@@ -7,7 +7,7 @@ import {
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import type { CustomerKey } from '../provisioning/registration';
 import type { ClaimedRotation, KeyStore, RecordRotationInput, RotationAttempt } from '../rotation/ports';
-import { awsErrorName, guardDynamo, translateDynamoError } from './aws-errors';
+import { guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { customerPk, type DueType, DUE_INDEX, keyItemKey } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
@@ -89,8 +89,8 @@ export class KeyTable implements KeyStore {
   }
 
   async claimRotation(key: CustomerKey, attempt: RotationAttempt, now: Date): Promise<ClaimedRotation | undefined> {
-    try {
-      const result = await this.#client.send(
+    const result = await ifConditionHolds(
+      this.#client.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: keyItemKey(key.customerId, key.keyId),
@@ -105,18 +105,16 @@ export class KeyTable implements KeyStore {
           },
           ReturnValues: 'ALL_OLD',
         }),
-      );
-      const before = result.Attributes ?? {};
-      return { key: toCustomerKey(before), resumed: before.rotation !== undefined };
-    } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') return undefined;
-      throw translateDynamoError(error);
-    }
+      ),
+    );
+    if (!result) return undefined;
+    const before = result.Attributes ?? {};
+    return { key: toCustomerKey(before), resumed: before.rotation !== undefined };
   }
 
   async releaseRotation(key: CustomerKey, attempt: RotationAttempt): Promise<void> {
-    try {
-      await this.#client.send(
+    await ifConditionHolds(
+      this.#client.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: keyItemKey(key.customerId, key.keyId),
@@ -125,11 +123,8 @@ export class KeyTable implements KeyStore {
           ConditionExpression: 'rotation.attemptId = :attemptId',
           ExpressionAttributeValues: { ':zero': 0, ':attemptId': attempt.attemptId },
         }),
-      );
-    } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
-      throw translateDynamoError(error);
-    }
+      ),
+    );
   }
 
   async recordRotation(input: RecordRotationInput): Promise<void> {
@@ -207,8 +202,8 @@ export class KeyTable implements KeyStore {
     }
     // Leaving the due index altogether is removing its attributes: the index is sparse.
     const remove = to.dueType ? '' : ' REMOVE dueType, dueAt';
-    try {
-      await this.#client.send(
+    const result = await ifConditionHolds(
+      this.#client.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: keyItemKey(key.customerId, key.keyId),
@@ -217,12 +212,9 @@ export class KeyTable implements KeyStore {
           ExpressionAttributeNames: to.state ? { '#state': 'state' } : undefined,
           ExpressionAttributeValues: values,
         }),
-      );
-      return true;
-    } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
-      throw translateDynamoError(error);
-    }
+      ),
+    );
+    return result !== undefined;
   }
 }
 

@@ -16,7 +16,7 @@ import type {
   RegistrationStore,
 } from '../provisioning/ports';
 import type { Customer, Registration } from '../provisioning/registration';
-import { awsErrorName, guardDynamo, translateDynamoError } from './aws-errors';
+import { awsErrorName, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { customerPk, DUE, PROFILE_SK, regKey } from './table-keys';
 import { toCustomerKey } from './key-table';
 
@@ -97,8 +97,8 @@ export class RegistrationTable implements RegistrationStore {
     attempt: { attemptId: string; leaseExpiresAt: number },
     now: Date,
   ): Promise<Registration | undefined> {
-    try {
-      const result = await this.#client.send(
+    const result = await ifConditionHolds(
+      this.#client.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: regKey(registration.registrationId),
@@ -119,12 +119,9 @@ export class RegistrationTable implements RegistrationStore {
           },
           ReturnValues: 'ALL_NEW',
         }),
-      );
-      return toRegistration(result.Attributes ?? {});
-    } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') return undefined;
-      throw translateDynamoError(error);
-    }
+      ),
+    );
+    return result ? toRegistration(result.Attributes ?? {}) : undefined;
   }
 
   async recordKey(input: RecordKeyInput): Promise<Registration> {
@@ -287,8 +284,8 @@ export class RegistrationTable implements RegistrationStore {
   }
 
   async failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean> {
-    try {
-      await this.#client.send(
+    const result = await ifConditionHolds(
+      this.#client.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: regKey(registrationId),
@@ -308,17 +305,14 @@ export class RegistrationTable implements RegistrationStore {
             ':nowMs': now.getTime(),
           },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') return false;
-      throw translateDynamoError(error);
-    }
+      ),
+    );
+    return result !== undefined;
   }
 
   async releaseLease(registration: Registration, now: Date): Promise<void> {
-    try {
-      await this.#client.send(
+    await ifConditionHolds(
+      this.#client.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: regKey(registration.registrationId),
@@ -326,11 +320,8 @@ export class RegistrationTable implements RegistrationStore {
           ConditionExpression: 'attemptId = :attemptId',
           ExpressionAttributeValues: { ':zero': 0, ':at': now.toISOString(), ':attemptId': registration.attemptId },
         }),
-      );
-    } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
-      throw translateDynamoError(error);
-    }
+      ),
+    );
   }
 
   async getRegistration(registrationId: string): Promise<Registration | undefined> {
