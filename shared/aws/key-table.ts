@@ -1,13 +1,13 @@
 import {
   type DynamoDBDocumentClient,
-  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import type { CustomerKey } from '../provisioning/registration';
 import type { ClaimedRotation, KeyStore, RecordRotationInput, RotationAttempt } from '../rotation/ports';
-import { guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
+import { ifConditionHolds, translateDynamoError } from './aws-errors';
+import { queryPages } from './query-pages';
 import { customerPk, type DueType, DUE_INDEX, keyItemKey } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
@@ -24,68 +24,46 @@ export class KeyTable implements KeyStore {
 
   async findDue(dueType: DueType, now: Date, limit: number): Promise<CustomerKey[]> {
     const keys: CustomerKey[] = [];
-    let startKey: Item | undefined;
-    do {
-      // The index is sparse and partitioned by job, so this reads only what is due: never a scan.
-      const page = await guardDynamo(
-        this.#client.send(
-          new QueryCommand({
-            TableName: this.#table,
-            IndexName: DUE_INDEX,
-            KeyConditionExpression: 'dueType = :dueType AND dueAt <= :now',
-            ExpressionAttributeValues: { ':dueType': dueType, ':now': now.toISOString() },
-            Limit: limit - keys.length,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
+    // The index is sparse and partitioned by job, so this reads only what is due: never a scan.
+    await queryPages(this.#client, { ...this.#dueQuery(dueType, now), Limit: limit }, (page) => {
       keys.push(...(page.Items ?? []).map(toCustomerKey));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && keys.length < limit);
-    return keys;
+      return keys.length < limit;
+    });
+    return keys.slice(0, limit);
   }
 
   async countDue(dueType: DueType, now: Date): Promise<number> {
     let count = 0;
-    let startKey: Item | undefined;
-    do {
-      const page = await guardDynamo(
-        this.#client.send(
-          new QueryCommand({
-            TableName: this.#table,
-            IndexName: DUE_INDEX,
-            KeyConditionExpression: 'dueType = :dueType AND dueAt <= :now',
-            ExpressionAttributeValues: { ':dueType': dueType, ':now': now.toISOString() },
-            Select: 'COUNT',
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
+    await queryPages(this.#client, { ...this.#dueQuery(dueType, now), Select: 'COUNT' }, (page) => {
       count += page.Count ?? 0;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    });
     return count;
   }
 
   async keysOf(customerId: string): Promise<CustomerKey[]> {
     const keys: CustomerKey[] = [];
-    let startKey: Item | undefined;
-    do {
-      const page = await guardDynamo(
-        this.#client.send(
-          new QueryCommand({
-            TableName: this.#table,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :key)',
-            ExpressionAttributeValues: { ':pk': customerPk(customerId), ':key': 'KEY#' },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      keys.push(...(page.Items ?? []).map(toCustomerKey));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    await queryPages(
+      this.#client,
+      {
+        TableName: this.#table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :key)',
+        ExpressionAttributeValues: { ':pk': customerPk(customerId), ':key': 'KEY#' },
+        ConsistentRead: true,
+      },
+      (page) => {
+        keys.push(...(page.Items ?? []).map(toCustomerKey));
+      },
+    );
     return keys;
+  }
+
+  #dueQuery(dueType: DueType, now: Date) {
+    return {
+      TableName: this.#table,
+      IndexName: DUE_INDEX,
+      KeyConditionExpression: 'dueType = :dueType AND dueAt <= :now',
+      ExpressionAttributeValues: { ':dueType': dueType, ':now': now.toISOString() },
+    };
   }
 
   async claimRotation(key: CustomerKey, attempt: RotationAttempt, now: Date): Promise<ClaimedRotation | undefined> {

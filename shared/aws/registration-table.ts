@@ -2,7 +2,6 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
-  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -17,6 +16,7 @@ import type {
 } from '../provisioning/ports';
 import type { Customer, Registration } from '../provisioning/registration';
 import { awsErrorName, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
+import { queryPages } from './query-pages';
 import { customerPk, DUE, PROFILE_SK, regKey } from './table-keys';
 import { toCustomerKey } from './key-table';
 
@@ -333,22 +333,18 @@ export class RegistrationTable implements RegistrationStore {
 
   async getCustomer(customerId: string): Promise<Customer | undefined> {
     const items: Item[] = [];
-    let startKey: Item | undefined;
-    do {
-      const page = await guardDynamo(
-        this.#client.send(
-          new QueryCommand({
-            TableName: this.#table,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': customerPk(customerId) },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
-      items.push(...(page.Items ?? []));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    await queryPages(
+      this.#client,
+      {
+        TableName: this.#table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': customerPk(customerId) },
+        ConsistentRead: true,
+      },
+      (page) => {
+        items.push(...(page.Items ?? []));
+      },
+    );
     const profile = items.find((item) => item.sk === PROFILE_SK);
     if (!profile) return undefined;
     const keys = items
