@@ -6,9 +6,9 @@ import {
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import type { CustomerKey } from '../provisioning/registration';
 import type { ClaimedRotation, KeyStore, RecordRotationInput, RotationAttempt } from '../rotation/ports';
-import { ifConditionHolds, translateDynamoError } from './aws-errors';
+import { guardDynamo, ifConditionHolds } from './aws-errors';
 import { queryPages } from './query-pages';
-import { customerPk, type DueType, DUE_INDEX, keyItemKey } from './table-keys';
+import { customerPk, DUE, type DueType, DUE_INDEX, keyItemKey } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
 
@@ -108,8 +108,8 @@ export class KeyTable implements KeyStore {
   async recordRotation(input: RecordRotationInput): Promise<void> {
     const { oldKey, attempt, successor, retireAt, next, now } = input;
     const at = now.toISOString();
-    try {
-      await this.#client.send(
+    await guardDynamo(
+      this.#client.send(
         new TransactWriteCommand({
           TransactItems: [
             {
@@ -148,17 +148,15 @@ export class KeyTable implements KeyStore {
                   predecessorKeyId: oldKey.keyId,
                   createdAt: at,
                   rotateAt: successor.rotateAt,
-                  dueType: 'ROTATE',
+                  dueType: DUE.rotate,
                   dueAt: successor.rotateAt,
                 },
               },
             },
           ],
         }),
-      );
-    } catch (error) {
-      throw translateDynamoError(error);
-    }
+      ),
+    );
   }
 
   async advance(
