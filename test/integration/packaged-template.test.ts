@@ -240,6 +240,18 @@ const SAGA_SETTINGS = [
   'KEY_NAME_PREFIX',
 ];
 
+
+/** The function exists in the template with its handler and timeout, on Node 22 / arm64. */
+function expectFunction(template: Template, functionId: string, handler: string, timeout: number): void {
+  expect(resourceNamed(template, functionId, 'AWS::Lambda::Function').Properties).toMatchObject({
+    Handler: handler,
+    Runtime: 'nodejs22.x',
+    Architectures: ['arm64'],
+    Timeout: timeout,
+    MemorySize: 512,
+  });
+}
+
 describe('packaged deployment (osls package, offline)', () => {
   let dev: Packaged;
   let prod: Packaged;
@@ -357,14 +369,7 @@ describe('packaged deployment (osls package, offline)', () => {
     const mappings = () => mappingsOf(dev.template, WORKER);
 
     it('exists with a 60 s timeout', () => {
-      const worker = resourceNamed(dev.template, WORKER, 'AWS::Lambda::Function');
-      expect(worker.Properties).toMatchObject({
-        Handler: 'functions/provision-worker/handler.handler',
-        Runtime: 'nodejs22.x',
-        Architectures: ['arm64'],
-        Timeout: 60,
-        MemorySize: 512,
-      });
+      expectFunction(dev.template, WORKER, 'functions/provision-worker/handler.handler', 60);
     });
 
     it('is fed by the provisioning queue in batches, reporting partial failures', () => {
@@ -392,12 +397,7 @@ describe('packaged deployment (osls package, offline)', () => {
       [RETIRE_KEYS, 'functions/retire-keys/handler.handler', 300],
       [ROTATE_CUSTOMER, 'functions/rotate-customer/handler.handler', 28],
     ])('%s exists with its handler and timeout', (functionId, handler, timeout) => {
-      expect(resourceNamed(dev.template, functionId, 'AWS::Lambda::Function').Properties).toMatchObject({
-        Handler: handler,
-        Runtime: 'nodejs22.x',
-        Architectures: ['arm64'],
-        Timeout: timeout,
-      });
+      expectFunction(dev.template, functionId, handler, timeout);
     });
 
     it('gives each job its batch size, and only that job', () => {
@@ -465,12 +465,7 @@ describe('packaged deployment (osls package, offline)', () => {
       [REVOKE_CUSTOMER, 'functions/revoke-customer/handler.handler', 28],
       [CUSTOMER_USAGE, 'functions/customer-usage/handler.handler', 28],
     ])('%s exists with its handler and timeout', (functionId, handler, timeout) => {
-      expect(resourceNamed(dev.template, functionId, 'AWS::Lambda::Function').Properties).toMatchObject({
-        Handler: handler,
-        Runtime: 'nodejs22.x',
-        Architectures: ['arm64'],
-        Timeout: timeout,
-      });
+      expectFunction(dev.template, functionId, handler, timeout);
     });
 
     it.each([
