@@ -33,6 +33,11 @@ export interface Config {
   rotationBatchSize: number;
   /** Keys one retirement run handles at most, per step. */
   retirementBatchSize: number;
+  /**
+   * The reconciler leaves keys and records younger than this alone: a registration may be between
+   * creating its key and recording it. Longer than any claim lease.
+   */
+  reconcileMinKeyAgeMinutes: number;
 }
 
 export class ConfigError extends Error {
@@ -72,6 +77,7 @@ const envSchema = z.object({
   KEY_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   ROTATION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(50),
   RETIREMENT_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
+  RECONCILE_MIN_KEY_AGE_MINUTES: z.coerce.number().int().min(10).max(10_080).default(60),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -101,5 +107,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyRetentionDays: e.KEY_RETENTION_DAYS,
     rotationBatchSize: e.ROTATION_BATCH_SIZE,
     retirementBatchSize: e.RETIREMENT_BATCH_SIZE,
+    reconcileMinKeyAgeMinutes: e.RECONCILE_MIN_KEY_AGE_MINUTES,
   };
 }

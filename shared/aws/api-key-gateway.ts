@@ -9,12 +9,14 @@ import {
   GetUsageCommand,
   GetUsagePlanCommand,
   GetUsagePlanKeyCommand,
+  GetUsagePlanKeysCommand,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiKeySecret } from '../api-key-secret';
 import { AssociationRejectedError, TransientAwsError, UsageUnavailableError } from '../errors';
 import type { IssuedKey, KeyGateway, NewKeySpec, PlanLimits } from '../provisioning/ports';
+import type { KeyInventory, ListedKey } from '../reconcile/ports';
 import { awsErrorName, isThrottling, isTransient } from './aws-errors';
 
 export interface ApiKeyGatewayOptions {
@@ -33,7 +35,7 @@ export interface ApiKeyGatewayOptions {
   now?: () => number;
 }
 
-export class ApiKeyGateway implements KeyGateway {
+export class ApiKeyGateway implements KeyGateway, KeyInventory {
   readonly #client: APIGatewayClient;
   readonly #singleAttemptClient: APIGatewayClient;
   readonly #createAttempts: number;
@@ -173,6 +175,45 @@ export class ApiKeyGateway implements KeyGateway {
       throw this.#translate(error, 'GetUsage');
     }
     return days;
+  }
+
+  async *listKeyPages(): AsyncIterable<ListedKey[]> {
+    let position: string | undefined;
+    do {
+      const page = await this.#call('GetApiKeys', () =>
+        this.#client.send(new GetApiKeysCommand({ limit: 500, position, includeValues: false })),
+      );
+      yield (page.items ?? []).map((key) => ({
+        id: required(key.id, 'id'),
+        name: key.name ?? '',
+        createdAt: key.createdDate ?? new Date(0),
+        tags: key.tags ?? {},
+      }));
+      position = page.position;
+    } while (position);
+  }
+
+  async keysInPlan(usagePlanId: string): Promise<string[]> {
+    const ids: string[] = [];
+    let position: string | undefined;
+    do {
+      const page = await this.#call('GetUsagePlanKeys', () =>
+        this.#client.send(new GetUsagePlanKeysCommand({ usagePlanId, limit: 500, position })),
+      );
+      for (const key of page.items ?? []) ids.push(required(key.id, 'id'));
+      position = page.position;
+    } while (position);
+    return ids;
+  }
+
+  async keyExists(keyId: string): Promise<boolean> {
+    try {
+      await this.#client.send(new GetApiKeyCommand({ apiKey: keyId, includeValue: false }));
+      return true;
+    } catch (error) {
+      if (awsErrorName(error) === 'NotFoundException') return false;
+      throw this.#translate(error, 'GetApiKey');
+    }
   }
 
   async #isInPlan(usagePlanId: string, keyId: string): Promise<boolean> {

@@ -1,19 +1,24 @@
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
+  paginateQuery,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CustomerKey } from '../provisioning/registration';
+import type { KeyRecord, KeyRecords } from '../reconcile/ports';
 import type { ClaimedRotation, KeyStore, RecordRotationInput, RotationAttempt } from '../rotation/ports';
-import { guardDynamo, ifConditionHolds } from './aws-errors';
+import { guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { queryPages } from './query-pages';
-import { customerPk, DUE, type DueType, DUE_INDEX, keyItemKey } from './table-keys';
+import { customerPk, DUE, type DueType, DUE_INDEX, keyItemKey, PROFILE_SK } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
 
 /** Key items (`CUSTOMER#<id>` / `KEY#<keyId>`) and the sparse due index over them. */
-export class KeyTable implements KeyStore {
+export class KeyTable implements KeyStore, KeyRecords {
   readonly #client: DynamoDBDocumentClient;
   readonly #table: string;
 
@@ -192,7 +197,112 @@ export class KeyTable implements KeyStore {
     );
     return result !== undefined;
   }
+  async *trackedKeyPages(): AsyncIterable<KeyRecord[]> {
+    try {
+      for (const dueType of Object.values(DUE)) {
+        const pages = paginateQuery(
+          { client: this.#client },
+          {
+            TableName: this.#table,
+            IndexName: DUE_INDEX,
+            KeyConditionExpression: 'dueType = :dueType',
+            ExpressionAttributeValues: { ':dueType': dueType },
+          },
+        );
+        for await (const page of pages) yield (page.Items ?? []).map(toKeyRecord);
+      }
+    } catch (error) {
+      throw translateDynamoError(error);
+    }
+  }
+
+  async tiersOf(customerIds: readonly string[]): Promise<Map<string, string>> {
+    const tiers = new Map<string, string>();
+    // BatchGetItem reads at most 100 items per call and may hand some back unprocessed.
+    for (let start = 0; start < customerIds.length; start += 100) {
+      let keys: Item[] | undefined = customerIds
+        .slice(start, start + 100)
+        .map((customerId) => ({ pk: customerPk(customerId), sk: PROFILE_SK }));
+      for (let round = 0; keys?.length; round++) {
+        const answer: BatchGetCommandOutput = await guardDynamo(
+          this.#client.send(
+            new BatchGetCommand({
+              RequestItems: {
+                [this.#table]: { Keys: keys, ProjectionExpression: 'customerId, tier', ConsistentRead: true },
+              },
+            }),
+          ),
+        );
+        for (const item of answer.Responses?.[this.#table] ?? []) tiers.set(String(item.customerId), String(item.tier));
+        keys = answer.UnprocessedKeys?.[this.#table]?.Keys;
+        if (keys?.length) await sleep(Math.min(1000, 50 * 2 ** round));
+      }
+    }
+    return tiers;
+  }
+
+  async recordRepaired(key: KeyRecord, usagePlanId: string, tier: string, now: Date): Promise<void> {
+    // A repair mark moved the key into the cleanup partition; its own job is due again.
+    const next =
+      key.state === 'RETIRING' && key.retireAt
+        ? { dueType: DUE.retire, dueAt: key.retireAt }
+        : { dueType: DUE.rotate, dueAt: key.rotateAt ?? now.toISOString() };
+    await guardDynamo(
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: keyItemKey(key.customerId, key.keyId),
+          UpdateExpression:
+            'SET usagePlanId = :plan, tier = :tier, dueType = :dueType, dueAt = :dueAt, updatedAt = :at REMOVE needsRepair',
+          ConditionExpression: '#state = :state',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':plan': usagePlanId,
+            ':tier': tier,
+            ':dueType': next.dueType,
+            ':dueAt': next.dueAt,
+            ':at': now.toISOString(),
+            ':state': key.state,
+          },
+        }),
+      ),
+    );
+  }
+
+  async recordOrphanDeleted(key: KeyRecord, now: Date): Promise<void> {
+    await this.#closeKey(key, 'DELETED', now);
+  }
+
+  async recordKeyMissing(key: KeyRecord, now: Date): Promise<void> {
+    await this.#closeKey(key, 'MISSING', now);
+  }
+
+  /** A final state: the item leaves the due index, so no job looks at it again. */
+  async #closeKey(key: KeyRecord, state: 'DELETED' | 'MISSING', now: Date): Promise<void> {
+    await ifConditionHolds(
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: keyItemKey(key.customerId, key.keyId),
+          UpdateExpression: 'SET #state = :state, updatedAt = :at REMOVE dueType, dueAt, needsRepair',
+          // Only from the state the run judged: a key that moved on since is left to its own job.
+          ConditionExpression: '#state = :seen',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':state': state, ':seen': key.state, ':at': now.toISOString() },
+        }),
+      ),
+    );
+  }
 }
+
+function toKeyRecord(item: Item): KeyRecord {
+  const repair = item.needsRepair as { usagePlanId?: unknown; since?: unknown } | undefined;
+  return {
+    ...toCustomerKey(item),
+    needsRepair: repair ? { usagePlanId: String(repair.usagePlanId), since: String(repair.since) } : undefined,
+  };
+}
+
 
 export function toCustomerKey(item: Item): CustomerKey {
   return {

@@ -9,6 +9,7 @@ import { KeyTable } from '../aws/key-table';
 import { CustomerTable } from '../aws/customer-table';
 import type { TierChangeDeps } from '../customers/change-tier';
 import type { RevocationDeps } from '../customers/revoke-customer';
+import type { ReconcileDeps } from '../reconcile/ports';
 import type { RotationDeps } from '../rotation/rotate-key';
 import type { UsageDeps } from '../usage/get-customer-usage';
 import type { EnqueueDeps } from './enqueue-registration';
@@ -117,5 +118,24 @@ export function createCustomerDeps(config: Config, clients: AwsClients = createA
     customers,
     lock: customers,
     settings: { tierMap: config.tierMap, leaseSeconds: config.leaseSeconds, keyRetentionDays: config.keyRetentionDays },
+  };
+}
+
+/**
+ * The reconciler: API Gateway's listing against the key items, repairs under the customer lock.
+ * Paced like the other jobs: on a large account its listing and repairs are many management calls.
+ */
+export function createReconcileDeps(config: Config, clients: AwsClients = createAwsClients()): ReconcileDeps {
+  paceToShareOfBudget(config, clients);
+  return {
+    inventory: new ApiKeyGateway({ client: clients.apiGateway, singleAttemptClient: clients.apiGatewaySingleAttempt }),
+    records: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
+    lock: new CustomerTable({ client: clients.dynamo, tableName: config.tableName }),
+    settings: {
+      keyNamePrefix: config.keyNamePrefix,
+      tierMap: config.tierMap,
+      minKeyAgeMinutes: config.reconcileMinKeyAgeMinutes,
+      leaseSeconds: config.leaseSeconds,
+    },
   };
 }

@@ -36,7 +36,7 @@ export interface Registration extends RegistrationRequest {
   updatedAt: string;
 }
 
-export type KeyState = 'ACTIVE' | 'RETIRING' | 'DISABLED' | 'DELETED' | 'ORPHANED';
+export type KeyState = 'ACTIVE' | 'RETIRING' | 'DISABLED' | 'DELETED' | 'ORPHANED' | 'MISSING';
 
 export interface CustomerKey {
   customerId: string;

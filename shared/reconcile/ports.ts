@@ -1,0 +1,63 @@
+import type { CustomerLock } from '../customers/ports';
+import type { CustomerKey } from '../provisioning/registration';
+
+/** An API key as a listing shows it: never its value. */
+export interface ListedKey {
+  id: string;
+  name: string;
+  createdAt: Date;
+  tags: Readonly<Record<string, string>>;
+}
+
+/** API Gateway as the reconciler sees it: what exists, and the repairs it makes. */
+export interface KeyInventory {
+  /** Every API key of the account and Region, page by page (GetApiKeys, without values). */
+  listKeyPages(): AsyncIterable<ListedKey[]>;
+  /** Ids of the keys in the plan, all pages (GetUsagePlanKeys). */
+  keysInPlan(usagePlanId: string): Promise<string[]>;
+  /** Whether the key still exists (GetApiKey without its value). */
+  keyExists(keyId: string): Promise<boolean>;
+  addKeyToPlan(usagePlanId: string, keyId: string): Promise<void>;
+  removeKeyFromPlan(usagePlanId: string, keyId: string): Promise<void>;
+  deleteKey(keyId: string): Promise<void>;
+}
+
+/** A key item, with the repair a failed tier change left on it. */
+export interface KeyRecord extends CustomerKey {
+  needsRepair?: { usagePlanId: string; since: string } | undefined;
+}
+
+/** The table as the reconciler sees it. */
+export interface KeyRecords {
+  /**
+   * Every key item a job still has work on, page by page: the partitions of the sparse due index
+   * hold every ACTIVE, RETIRING, DISABLED and ORPHANED key, so this reads them without a scan.
+   */
+  trackedKeyPages(): AsyncIterable<KeyRecord[]>;
+  /** The current tier of each customer that has a profile. */
+  tiersOf(customerIds: readonly string[]): Promise<Map<string, string>>;
+  /** The key is in `usagePlanId` now; the repair mark goes and the key's next job is due again. */
+  recordRepaired(key: KeyRecord, usagePlanId: string, tier: string, now: Date): Promise<void>;
+  /** An orphan's key was deleted: the item leaves the due index as DELETED. */
+  recordOrphanDeleted(key: KeyRecord, now: Date): Promise<void>;
+  /** The item's key no longer exists in API Gateway: MISSING, out of the due index. */
+  recordKeyMissing(key: KeyRecord, now: Date): Promise<void>;
+}
+
+export interface ReconcileSettings {
+  keyNamePrefix: string;
+  tierMap: Readonly<Record<string, string>>;
+  /**
+   * A key younger than this may belong to a registration that is still running (created, not yet
+   * recorded): it is neither deleted nor its record marked missing.
+   */
+  minKeyAgeMinutes: number;
+  leaseSeconds: number;
+}
+
+export interface ReconcileDeps {
+  inventory: KeyInventory;
+  records: KeyRecords;
+  lock: CustomerLock;
+  settings: ReconcileSettings;
+}
