@@ -1,9 +1,8 @@
 import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { loadConfig } from '../../shared/config';
-import { logger } from '../../shared/logger';
 import { createReconcileDeps } from '../../shared/provisioning/compose';
 import { reconcileKeys } from '../../shared/reconcile/reconcile-keys';
+import { observe } from '../../shared/observability';
 
 // Composition root: configuration and AWS clients are built once per container, at cold start.
 const config = loadConfig();
@@ -20,4 +19,4 @@ interface ReconcileEvent {
 
 export const handler = middy((event: ReconcileEvent = {}) =>
   reconcileKeys({ now: event.time ? new Date(event.time) : new Date(), dryRun: event.dryRun === true }, deps),
-).use(injectLambdaContext(logger));
+).use(observe());

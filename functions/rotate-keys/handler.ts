@@ -1,10 +1,9 @@
 import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { ScheduledEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
-import { logger } from '../../shared/logger';
 import { createRotationDeps } from '../../shared/provisioning/compose';
 import { rotateDueKeys } from '../../shared/rotation/rotation-jobs';
+import { observe } from '../../shared/observability';
 
 // Composition root: configuration and AWS clients are built once per container, at cold start.
 const config = loadConfig();
@@ -13,4 +12,4 @@ const deps = createRotationDeps(config);
 /** The schedule's time, not the clock, is "now": a delayed or replayed event rotates the same keys. */
 export const handler = middy((event: ScheduledEvent) =>
   rotateDueKeys(new Date(event.time), config.rotationBatchSize, deps),
-).use(injectLambdaContext(logger));
+).use(observe());

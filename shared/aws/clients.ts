@@ -3,6 +3,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SESClient } from '@aws-sdk/client-ses';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { MiddlewareStack } from '@smithy/types';
+import { countMetric, METRIC } from '../metrics';
+import { isThrottling } from './aws-errors';
 
 export interface AwsClients {
   apiGateway: APIGatewayClient;
@@ -20,13 +23,38 @@ export interface AwsClients {
  * slows down on throttling instead of spending its attempts at full speed.
  */
 export function createAwsClients(): AwsClients {
-  return {
+  const dynamo = new DynamoDBClient({});
+  const clients = {
     apiGateway: new APIGatewayClient({ retryMode: 'adaptive', maxAttempts: 4 }),
     apiGatewaySingleAttempt: new APIGatewayClient({ maxAttempts: 1 }),
-    dynamo: DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-      marshallOptions: { removeUndefinedValues: true },
-    }),
     ses: new SESClient({}),
     sqs: new SQSClient({}),
   };
+  for (const client of [...Object.values(clients), dynamo]) countThrottledAttempts(client);
+  return {
+    ...clients,
+    dynamo: DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }),
+  };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyClient = { middlewareStack: MiddlewareStack<any, any> };
+
+/**
+ * Counts every throttled attempt, including those the SDK's retries then got through: a rising
+ * count is the early sign of a budget shared with too many callers, well before calls fail.
+ * Below the retry middleware (same step, lower priority), so it sees each attempt.
+ */
+function countThrottledAttempts(client: AnyClient): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        if (isThrottling(error)) countMetric(METRIC.throttles);
+        throw error;
+      }
+    },
+    { step: 'finalizeRequest', priority: 'low', name: 'keyplanCountThrottles' },
+  );
 }

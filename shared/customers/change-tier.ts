@@ -1,5 +1,6 @@
 import { CustomerRevokedError, NotFoundError, TierChangeFailedError, ValidationError } from '../errors';
 import { logger } from '../logger';
+import { countMetric, METRIC } from '../metrics';
 import type { KeyGateway, RegistrationStore } from '../provisioning/ports';
 import type { CustomerKey } from '../provisioning/registration';
 import type { KeyStore } from '../rotation/ports';
@@ -64,11 +65,13 @@ export async function changeTier(
         } catch (error) {
           logger.error('tier change failed; restoring old plans', { customerId, keyId: key.keyId, error });
           const repairNeeded = !(await restore({ failed: key, moved }, newPlan, now, deps));
+          countMetric(METRIC.tierChangesFailed);
           throw new TierChangeFailedError(repairNeeded, { cause: error });
         }
       }
       await deps.customers.recordTierChange(customerId, { from, to: tier, requestId }, now);
       logger.info('tier changed', { customerId, from, to: tier, keys: live.length });
+      countMetric(METRIC.tierChanges);
       return { customerId, from, to: tier, changed: true, keys: live.map((k) => ({ keyId: k.keyId, usagePlanId: newPlan })) };
     },
   );
@@ -106,6 +109,7 @@ async function restore(
         error,
       });
       await deps.customers.markNeedsRepair(key, key.usagePlanId, now);
+      countMetric(METRIC.keysNeedingRepair);
     }
   }
   return restored;

@@ -1,6 +1,7 @@
 import { DAY_MS } from '../aws/table-keys';
 import { NotFoundError } from '../errors';
 import { logger } from '../logger';
+import { countMetric, METRIC } from '../metrics';
 import type { KeyGateway, RegistrationStore } from '../provisioning/ports';
 import type { KeyStore } from '../rotation/ports';
 import type { CustomerLock, CustomerStore } from './ports';
@@ -43,6 +44,7 @@ export async function revokeCustomer(
       }
       await deps.customers.markCustomerRevoked(customerId, customer.registrationId, now);
       logger.info('customer revoked', { customerId, keys: live.length });
+      countMetric(METRIC.revocations);
       return { customerId, status: 'REVOKED' as const, disabledKeyIds: live.map((key) => key.keyId) };
     },
   );

@@ -11,6 +11,7 @@ import {
   ValidationError,
 } from '../errors';
 import { logger } from '../logger';
+import { countMetric, METRIC } from '../metrics';
 import { buildKeyEmail } from './key-email';
 import type { IssuedKey, KeyGateway, Mailer, RegistrationStore } from './ports';
 import {
@@ -201,14 +202,20 @@ async function runSteps(
   const record = (state: 'ACTIVE' | 'EMAIL_PENDING') =>
     store.recordKey({ registration, keyId: key.id, fingerprint: key.secret.fingerprint(), state, rotateAt, now });
 
+  // A resumed EMAIL_PENDING registration was counted when its key was first recorded.
+  const newKey = registration.state !== 'EMAIL_PENDING';
   try {
     await sendKeyEmail(registration, key.secret, deps);
   } catch (error) {
     logger.error('key email failed; registration left EMAIL_PENDING', { ...log, keyId: key.id, error });
-    return await recordOrRollBack(registration, key.id, now, deps, () => record('EMAIL_PENDING'));
+    countMetric(METRIC.emailsFailed);
+    const pending = await recordOrRollBack(registration, key.id, now, deps, () => record('EMAIL_PENDING'));
+    if (newKey) countMetric(METRIC.keysProvisioned);
+    return pending;
   }
   const completed = await recordOrRollBack(registration, key.id, now, deps, () => record('ACTIVE'));
   logger.info('registration complete', { ...log, keyId: key.id, state: completed.state });
+  if (newKey) countMetric(METRIC.keysProvisioned);
   return completed;
 }
 
@@ -259,9 +266,11 @@ async function rollBack(
   try {
     await deps.keys.deleteKey(keyId);
     logger.warn('api key rolled back', { ...log, reason: failure.reason });
+    countMetric(METRIC.rollbacks);
   } catch (deleteError) {
     orphanKeyId = keyId;
     logger.error('rollback failed; key recorded as orphan', { ...log, reason: failure.reason, error: deleteError });
+    countMetric(METRIC.orphansRecorded);
   }
   await deps.store.recordFailure({
     registration,

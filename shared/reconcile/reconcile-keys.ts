@@ -1,6 +1,7 @@
 import { withCustomerLock } from '../customers/with-customer-lock';
 import { CustomerBusyError } from '../errors';
 import { logger } from '../logger';
+import { countMetric, METRIC } from '../metrics';
 import type { KeyRecord, ListedKey, ReconcileDeps } from './ports';
 
 /** API keys per account and Region; not adjustable (DESIGN §6). Disabled keys count until deleted. */
@@ -152,6 +153,7 @@ export async function reconcileKeys(
     }
   }
 
+  publishReconcileMetrics(report);
   const summary = { ...report, actions: report.actions.length };
   if (report.nearCeiling) {
     logger.warn('reconcile: the account is near the API key ceiling', {
@@ -162,6 +164,15 @@ export async function reconcileKeys(
   }
   logger.info('reconcile run finished', summary);
   return report;
+}
+
+function publishReconcileMetrics(report: ReconcileReport): void {
+  // A level, not an event: the alarm takes its maximum against 80% of the ceiling.
+  countMetric(METRIC.accountKeyCount, report.accountKeys);
+  countMetric(METRIC.orphansDeleted, report.done['delete-orphan']);
+  countMetric(METRIC.keysRepaired, report.done['repair-plan']);
+  countMetric(METRIC.recordsMissing, report.done['mark-missing']);
+  countMetric(METRIC.reconcileFailures, report.failures);
 }
 
 /** Tagged and named by keyplan; keys of other tools in the account are never touched. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DAY_MS, DUE } from '../aws/table-keys';
 import { AssociationRejectedError, NotFoundError, RotationIncompleteError } from '../errors';
 import { logger } from '../logger';
+import { countMetric, METRIC } from '../metrics';
 import { buildKeyEmail } from '../provisioning/key-email';
 import type { KeyGateway, Mailer, RegistrationStore } from '../provisioning/ports';
 import { type CustomerKey, keyNameFor } from '../provisioning/registration';
@@ -106,6 +107,7 @@ async function rotateKeyLocked(
     } catch (error) {
       // The old key keeps working until its successor has reached the customer.
       logger.error('rotation email failed; old key not retired', { ...log, newKeyId: successor.id, error });
+      countMetric(METRIC.emailsFailed);
       throw new RotationIncompleteError('the new key could not be emailed', { cause: error });
     }
 
@@ -127,6 +129,7 @@ async function rotateKeyLocked(
       now,
     });
     logger.info('key rotated', { ...log, newKeyId: successor.id, retireAt: retireAt.toISOString() });
+    countMetric(METRIC.rotations);
 
     const rotated = { outcome: 'rotated' as const, oldKeyId: old.keyId, newKeyId: successor.id, retireAt: retireAt.toISOString() };
     if (graceDays === 0) {

@@ -1,6 +1,7 @@
 import { DUE } from '../aws/table-keys';
 import { NotFoundError } from '../errors';
 import { logger } from '../logger';
+import { countMetric, METRIC } from '../metrics';
 import { buildRetirementReminder } from '../provisioning/key-email';
 import type { CustomerKey } from '../provisioning/registration';
 import { disableRetiringKey, type RotationDeps, type RotationResult, rotateKey } from './rotate-key';
@@ -92,6 +93,8 @@ export async function retireDueKeys(now: Date, limit: number, deps: RotationDeps
     await deps.keys.deleteKey(key.keyId);
     await deps.keyStore.advance(key, DUE.delete, { state: 'DELETED' }, now);
   });
+  countMetric(METRIC.keysDisabled, report.disabled);
+  countMetric(METRIC.keysDeleted, report.deleted);
   logger.info('retirement run finished', { ...report });
   return report;
 }

@@ -9,27 +9,10 @@ import { createEnqueueDeps } from '../../shared/provisioning/compose';
 import { keyNameFor } from '../../shared/provisioning/registration';
 import { registerRoutes } from '../../functions/register/routes';
 import { lambdaContext, postRegistration } from '../support/api-events';
+import { captureOutput } from '../support/capture-output';
 import { failAttempts } from '../support/emulator-probe';
 
 const stack = inject('localStack');
-
-/** Every line written to stdout or stderr while `work` runs. */
-async function captureOutput(work: () => Promise<unknown>): Promise<string[]> {
-  const lines: string[] = [];
-  const capture = (chunk: unknown) => {
-    lines.push(...String(chunk).split('\n').filter(Boolean));
-    return true;
-  };
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-  try {
-    await work();
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  return lines;
-}
 
 describe('logs of a registration', () => {
   beforeAll(() => {
