@@ -38,6 +38,10 @@ export interface Config {
    * creating its key and recording it. Longer than any claim lease.
    */
   reconcileMinKeyAgeMinutes: number;
+  /** An unfinished registration is resumed by the sweep this long after its last attempt (doubling). */
+  resumeAfterMinutes: number;
+  /** Registrations one sweep run resumes at most. */
+  resumeBatchSize: number;
 }
 
 export class ConfigError extends Error {
@@ -78,6 +82,8 @@ const envSchema = z.object({
   ROTATION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(50),
   RETIREMENT_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
   RECONCILE_MIN_KEY_AGE_MINUTES: z.coerce.number().int().min(10).max(10_080).default(60),
+  RESUME_AFTER_MINUTES: z.coerce.number().int().min(1).max(1_440).default(15),
+  RESUME_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -108,5 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rotationBatchSize: e.ROTATION_BATCH_SIZE,
     retirementBatchSize: e.RETIREMENT_BATCH_SIZE,
     reconcileMinKeyAgeMinutes: e.RECONCILE_MIN_KEY_AGE_MINUTES,
+    resumeAfterMinutes: e.RESUME_AFTER_MINUTES,
+    resumeBatchSize: e.RESUME_BATCH_SIZE,
   };
 }

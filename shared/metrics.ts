@@ -50,6 +50,8 @@ export const METRIC = {
   keysRepaired: 'KeysRepaired',
   recordsMissing: 'RecordsMissing',
   reconcileFailures: 'ReconcileFailures',
+  /** Registrations the resume sweep gave up on: an operator must look at them. */
+  registrationsAbandoned: 'RegistrationsAbandoned',
 } as const;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 

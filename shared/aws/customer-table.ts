@@ -153,7 +153,8 @@ export class CustomerTable implements CustomerLock, CustomerStore {
               Update: {
                 TableName: this.#table,
                 Key: regKey(registrationId),
-                UpdateExpression: 'SET #state = :revoked, updatedAt = :at',
+                // Nothing is left to resume for a revoked customer (an email still owed is moot).
+                UpdateExpression: 'SET #state = :revoked, updatedAt = :at REMOVE dueType, dueAt',
                 ConditionExpression: 'attribute_exists(pk)',
                 ExpressionAttributeNames: { '#state': 'state' },
                 ExpressionAttributeValues: { ':revoked': 'REVOKED', ':at': at },

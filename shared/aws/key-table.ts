@@ -13,7 +13,7 @@ import type { KeyRecord, KeyRecords } from '../reconcile/ports';
 import type { ClaimedRotation, KeyStore, RecordRotationInput, RotationAttempt } from '../rotation/ports';
 import { guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { queryPages } from './query-pages';
-import { customerPk, DUE, type DueType, DUE_INDEX, keyItemKey, PROFILE_SK } from './table-keys';
+import { customerPk, DUE, type DueType, DUE_INDEX, KEY_DUE_TYPES, keyItemKey, PROFILE_SK } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
 
@@ -199,7 +199,7 @@ export class KeyTable implements KeyStore, KeyRecords {
   }
   async *trackedKeyPages(): AsyncIterable<KeyRecord[]> {
     try {
-      for (const dueType of Object.values(DUE)) {
+      for (const dueType of KEY_DUE_TYPES) {
         const pages = paginateQuery(
           { client: this.#client },
           {

@@ -13,11 +13,12 @@ import type {
   RecordFailureInput,
   RecordKeyInput,
   RegistrationStore,
+  StalledRegistrations,
 } from '../provisioning/ports';
 import type { Customer, Registration } from '../provisioning/registration';
 import { awsErrorName, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { queryPages } from './query-pages';
-import { customerPk, DUE, PROFILE_SK, regKey } from './table-keys';
+import { customerPk, DUE, DUE_INDEX, PROFILE_SK, regKey } from './table-keys';
 import { toCustomerKey } from './key-table';
 
 const DAY_S = 86_400;
@@ -30,18 +31,28 @@ export interface RegistrationTableOptions {
   tableName: string;
   /** Unfinished claims and failed registrations expire after this; finished ones are kept. */
   retentionDays: number;
+  /**
+   * An unfinished registration is due for the resume sweep this long after its claim (or its
+   * latest attempt, doubling with each attempt): the caller's own retries usually come first.
+   */
+  resumeAfterSeconds?: number;
 }
 
+/** The sweep's backoff stops doubling here: 15 minutes becomes at most 16 hours. */
+const MAX_RESUME_DOUBLINGS = 6;
+
 /** The one DynamoDB table (DESIGN §2) behind the provisioning saga. */
-export class RegistrationTable implements RegistrationStore {
+export class RegistrationTable implements RegistrationStore, StalledRegistrations {
   readonly #client: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #retentionSeconds: number;
+  readonly #resumeAfterMs: number;
 
   constructor(options: RegistrationTableOptions) {
     this.#client = options.client;
     this.#table = options.tableName;
     this.#retentionSeconds = options.retentionDays * DAY_S;
+    this.#resumeAfterMs = (options.resumeAfterSeconds ?? 900) * 1000;
   }
 
   async claim(registration: Registration, now: Date): Promise<ClaimResult> {
@@ -56,6 +67,10 @@ export class RegistrationTable implements RegistrationStore {
                   ...regKey(registration.registrationId),
                   ...registration,
                   expiresAt: this.#expiry(now),
+                  // In the sweep's partition until it finishes: nothing is lost if every caller
+                  // and every worker dies before then.
+                  dueType: DUE.resume,
+                  dueAt: this.#resumeAt(now, 0),
                 },
                 ConditionExpression: 'attribute_not_exists(pk)',
                 // A replay learns the recorded result from the failed write itself: one call.
@@ -104,7 +119,8 @@ export class RegistrationTable implements RegistrationStore {
           Key: regKey(registration.registrationId),
           // A QUEUED registration becomes PENDING: from now on a crash may leave a key behind,
           // and the next attempt must look for it.
-          UpdateExpression: 'SET attemptId = :attemptId, leaseExpiresAt = :lease, updatedAt = :now, #state = :state',
+          UpdateExpression:
+            'SET attemptId = :attemptId, leaseExpiresAt = :lease, updatedAt = :now, #state = :state, dueType = :resume, dueAt = :resumeAt ADD resumeAttempts :one',
           // Only the attempt that saw the expired lease of `registration.attemptId` wins.
           ConditionExpression: 'attemptId = :previous AND leaseExpiresAt < :nowMs AND #state = :seen',
           ExpressionAttributeNames: { '#state': 'state' },
@@ -116,6 +132,9 @@ export class RegistrationTable implements RegistrationStore {
             ':now': now.toISOString(),
             ':previous': registration.attemptId,
             ':nowMs': now.getTime(),
+            ':resume': DUE.resume,
+            ':resumeAt': this.#resumeAt(now, (registration.resumeAttempts ?? 0) + 1),
+            ':one': 1,
           },
           ReturnValues: 'ALL_NEW',
         }),
@@ -145,8 +164,10 @@ export class RegistrationTable implements RegistrationStore {
                 Key: regKey(registration.registrationId),
                 // A registration that holds a key is kept: were it to expire, a replay would claim
                 // it afresh and create a second key.
+                // An EMAIL_PENDING registration stays due: the sweep sends the email it owes.
                 UpdateExpression:
-                  'SET #state = :state, keyId = :keyId, keyFingerprint = :fp, leaseExpiresAt = :zero, updatedAt = :at REMOVE expiresAt',
+                  'SET #state = :state, keyId = :keyId, keyFingerprint = :fp, leaseExpiresAt = :zero, updatedAt = :at REMOVE expiresAt' +
+                  (state === 'ACTIVE' ? ', dueType, dueAt' : ''),
                 ConditionExpression: 'attemptId = :attemptId',
                 ExpressionAttributeNames: { '#state': 'state' },
                 ExpressionAttributeValues: {
@@ -233,7 +254,8 @@ export class RegistrationTable implements RegistrationStore {
         Key: regKey(registration.registrationId),
         UpdateExpression:
           'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt' +
-          (orphanKeyId ? ', orphanKeyId = :orphan' : ''),
+          (orphanKeyId ? ', orphanKeyId = :orphan' : '') +
+          ' REMOVE dueType, dueAt',
         ConditionExpression: 'attemptId = :attemptId',
         ExpressionAttributeNames: { '#state': 'state' },
         ExpressionAttributeValues: {
@@ -290,7 +312,7 @@ export class RegistrationTable implements RegistrationStore {
           TableName: this.#table,
           Key: regKey(registrationId),
           UpdateExpression:
-            'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt',
+            'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt REMOVE dueType, dueAt',
           ConditionExpression: 'attribute_exists(pk) AND (#state = :queued OR (#state = :pending AND leaseExpiresAt < :nowMs))',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: {
@@ -362,6 +384,45 @@ export class RegistrationTable implements RegistrationStore {
     };
   }
 
+  async findStalled(now: Date, limit: number): Promise<Registration[]> {
+    const stalled: Registration[] = [];
+    await queryPages(
+      this.#client,
+      {
+        TableName: this.#table,
+        IndexName: DUE_INDEX,
+        KeyConditionExpression: 'dueType = :resume AND dueAt <= :now',
+        ExpressionAttributeValues: { ':resume': DUE.resume, ':now': now.toISOString() },
+        Limit: limit,
+      },
+      (page) => {
+        stalled.push(...(page.Items ?? []).map(toRegistration));
+        return stalled.length < limit;
+      },
+    );
+    return stalled.slice(0, limit);
+  }
+
+  async stopResuming(registration: Registration, now: Date): Promise<void> {
+    await ifConditionHolds(
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: regKey(registration.registrationId),
+          UpdateExpression: 'SET updatedAt = :at REMOVE dueType, dueAt',
+          ConditionExpression: 'attemptId = :attemptId',
+          ExpressionAttributeValues: { ':at': now.toISOString(), ':attemptId': registration.attemptId },
+        }),
+      ),
+    );
+  }
+
+  /** When the sweep may take the registration up after `attempts` resumes. */
+  #resumeAt(now: Date, attempts: number): string {
+    const delay = this.#resumeAfterMs * 2 ** Math.min(attempts, MAX_RESUME_DOUBLINGS);
+    return new Date(now.getTime() + delay).toISOString();
+  }
+
   #expiry(now: Date): number {
     return Math.floor(now.getTime() / 1000) + this.#retentionSeconds;
   }
@@ -393,6 +454,8 @@ function toRegistration(item: Item): Registration {
     keyFingerprint: optionalString(item.keyFingerprint),
     failureReason: optionalString(item.failureReason),
     orphanKeyId: optionalString(item.orphanKeyId),
+    reactivate: item.reactivate === true ? true : undefined,
+    resumeAttempts: typeof item.resumeAttempts === 'number' ? item.resumeAttempts : undefined,
     leaseExpiresAt: Number(item.leaseExpiresAt ?? 0),
     attemptId: String(item.attemptId),
     createdAt: String(item.createdAt),

@@ -10,7 +10,8 @@ export const DUE_INDEX = 'due';
 
 /**
  * Partitions of the due index. A key moves ROTATE -> (REMIND ->) RETIRE -> DELETE; an orphan
- * waits in CLEANUP for the reconciler.
+ * waits in CLEANUP for the reconciler. An unfinished registration waits in RESUME until it
+ * finishes, or until the sweep resumes it.
  */
 export const DUE = {
   rotate: 'ROTATE',
@@ -18,7 +19,11 @@ export const DUE = {
   retire: 'RETIRE',
   delete: 'DELETE',
   cleanup: 'CLEANUP',
+  resume: 'RESUME',
 } as const;
 export type DueType = (typeof DUE)[keyof typeof DUE];
+
+/** The partitions that hold key items (RESUME holds registrations). */
+export const KEY_DUE_TYPES: readonly DueType[] = [DUE.rotate, DUE.remind, DUE.retire, DUE.delete, DUE.cleanup];
 
 export const DAY_MS = 86_400_000;

@@ -14,15 +14,20 @@ import type { RotationDeps } from '../rotation/rotate-key';
 import type { UsageDeps } from '../usage/get-customer-usage';
 import type { EnqueueDeps } from './enqueue-registration';
 import type { ProvisioningDeps } from './provision-key';
+import type { ResumeDeps } from './resume-registrations';
+
+const registrationTable = (config: Config, clients: AwsClients) =>
+  new RegistrationTable({
+    client: clients.dynamo,
+    tableName: config.tableName,
+    retentionDays: config.registrationRetentionDays,
+    resumeAfterSeconds: config.resumeAfterMinutes * 60,
+  });
 
 /** Wires the saga's adapters to AWS clients; handlers call this once, at cold start. */
 export function createProvisioningDeps(config: Config, clients: AwsClients = createAwsClients()): ProvisioningDeps {
   return {
-    store: new RegistrationTable({
-      client: clients.dynamo,
-      tableName: config.tableName,
-      retentionDays: config.registrationRetentionDays,
-    }),
+    store: registrationTable(config, clients),
     keys: new ApiKeyGateway({ client: clients.apiGateway, singleAttemptClient: clients.apiGatewaySingleAttempt }),
     mailer: new SesMailer({
       client: clients.ses,
@@ -138,4 +143,9 @@ export function createReconcileDeps(config: Config, clients: AwsClients = create
       leaseSeconds: config.leaseSeconds,
     },
   };
+}
+
+/** The resume sweep: the saga over the registrations nobody finished, paced like the worker. */
+export function createResumeDeps(config: Config, clients: AwsClients = createAwsClients()): ResumeDeps {
+  return { ...createWorkerDeps(config, clients), stalled: registrationTable(config, clients) };
 }

@@ -107,6 +107,14 @@ export interface RegistrationStore {
   getCustomer(customerId: string): Promise<Customer | undefined>;
 }
 
+/** Unfinished registrations, for the sweep that resumes them when nobody else does. */
+export interface StalledRegistrations {
+  /** Registrations whose resume time has passed (the RESUME partition of the due index). */
+  findStalled(now: Date, limit: number): Promise<Registration[]>;
+  /** Takes the registration out of the sweep's partition, for an operator to look at. */
+  stopResuming(registration: Registration, now: Date): Promise<void>;
+}
+
 /** What the SQS worker receives: the validated request and the registration it belongs to. */
 export interface ProvisioningMessage {
   registrationId: string;

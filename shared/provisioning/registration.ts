@@ -29,6 +29,8 @@ export interface Registration extends RegistrationRequest {
   failureReason?: string | undefined;
   /** A key that could not be rolled back; left for the reconciler. */
   orphanKeyId?: string | undefined;
+  /** How often an attempt took the registration over from an earlier one (sweep backoff). */
+  resumeAttempts?: number | undefined;
   /** Epoch ms until which the attempt `attemptId` owns the registration. */
   leaseExpiresAt: number;
   attemptId: string;
