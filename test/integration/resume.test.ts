@@ -4,7 +4,8 @@ import { bootstrapLocalStack, functionEnvironment, type LocalStack } from '../..
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients';
 import { regKey } from '../../shared/aws/table-keys';
 import { type Config, loadConfig } from '../../shared/config';
-import { createEnqueueDeps, createResumeDeps } from '../../shared/provisioning/compose';
+import { createCustomerDeps, createEnqueueDeps, createResumeDeps } from '../../shared/provisioning/compose';
+import { revokeCustomer } from '../../shared/customers/revoke-customer';
 import { enqueueRegistration } from '../../shared/provisioning/enqueue-registration';
 import { provisionKey } from '../../shared/provisioning/provision-key';
 import { keyNameFor } from '../../shared/provisioning/registration';
@@ -130,5 +131,23 @@ describe('the resume sweep', () => {
     expect(last).toMatchObject({ givenUp: 1, resumed: 0 });
     expect(await registrationOf(customerId)).toMatchObject({ state: 'PENDING' });
     expect((await sweep(minutes(t0, 60 * 24 * 60))).givenUp).toBe(0);
+  });
+
+  it('finishes a crashed re-activation of a revoked customer as a re-activation', async () => {
+    const t0 = new Date();
+    const customerId = unique('revived');
+    const request = { customerId, email: `${customerId}@example.com`, tier: 'free' };
+    await provisionKey({ registrationId: `${customerId}-1`, request, now: t0 }, createEnqueueDeps(config));
+    await revokeCustomer({ customerId, now: t0 }, createCustomerDeps(config));
+    const clients = createAwsClients();
+    crashAfter(clients.apiGatewaySingleAttempt, 'CreateApiKeyCommand');
+    await provisionKey(
+      { registrationId: `${customerId}-2`, request: { ...request, reactivate: true }, now: t0 },
+      createEnqueueDeps(config, clients),
+    ).catch(() => undefined);
+
+    expect(await sweep(minutes(t0, 16))).toMatchObject({ resumed: 1, failed: 0 });
+
+    expect(await registrationOf(`${customerId}-2`)).toMatchObject({ state: 'ACTIVE' });
   });
 });
