@@ -2,6 +2,7 @@ import { stagePlanArns, tableArn } from './iam.js';
 import {
   associateKeyStatement,
   readPlanKeyStatement,
+  removePlanKeyStatement,
   updateApiKeyStatement,
 } from './provisioning-statements.js';
 
@@ -47,12 +48,7 @@ export function tierChangeStatements() {
     ...customerRecordStatements(),
     associateKeyStatement(),
     readPlanKeyStatement(),
-    {
-      Sid: 'RemoveKeyFromStagePlans',
-      Effect: 'Allow',
-      Action: 'apigateway:DELETE',
-      Resource: stagePlanArns('/keys/*'),
-    },
+    removePlanKeyStatement(),
   ];
 }
 

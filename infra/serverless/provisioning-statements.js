@@ -44,13 +44,8 @@ export async function provisioningStatements(resolveVariable) {
         'arn:${AWS::Partition}:apigateway:${AWS::Region}::/tags/arn%3A${AWS::Partition}%3Aapigateway%3A${AWS::Region}%3A%3A%2Fapikeys%2F*',
       ),
     },
-    {
-      // GetApiKeys (nameQuery, to find a key a crashed attempt created) and GetApiKey.
-      Sid: 'ReadApiKeys',
-      Effect: 'Allow',
-      Action: 'apigateway:GET',
-      Resource: [apiGatewayArn('/apikeys'), apiGatewayArn('/apikeys/*')],
-    },
+    // GetApiKeys (nameQuery, to find a key a crashed attempt created) and GetApiKey.
+    readApiKeysStatement(),
     // Rollback of a key whose association failed for good.
     deleteApiKeyStatement(),
     associateKeyStatement(),
@@ -89,7 +84,40 @@ export function readPlanKeyStatement() {
   };
 }
 
-/** DeleteApiKey: the saga's rollback, and retirement's last step. */
+/**
+ * GetApiKeys (a listing, or a lookup by name) and GetApiKey. Values come back only with
+ * includeValue(s), which is the same action: the functions that never need one do not ask.
+ */
+export function readApiKeysStatement() {
+  return {
+    Sid: 'ReadApiKeys',
+    Effect: 'Allow',
+    Action: 'apigateway:GET',
+    Resource: [apiGatewayArn('/apikeys'), apiGatewayArn('/apikeys/*')],
+  };
+}
+
+/** GetUsagePlanKeys: the listing of the keys in each of this stage's plans. */
+export function listPlanKeysStatement() {
+  return {
+    Sid: 'ListStagePlanKeys',
+    Effect: 'Allow',
+    Action: 'apigateway:GET',
+    Resource: stagePlanArns('/keys'),
+  };
+}
+
+/** DeleteUsagePlanKey, in this stage's plans only: a tier change, and the reconciler's repair. */
+export function removePlanKeyStatement() {
+  return {
+    Sid: 'RemoveKeyFromStagePlans',
+    Effect: 'Allow',
+    Action: 'apigateway:DELETE',
+    Resource: stagePlanArns('/keys/*'),
+  };
+}
+
+/** DeleteApiKey: the saga's rollback, retirement's last step, and the reconciler's orphans. */
 export function deleteApiKeyStatement() {
   return {
     Sid: 'DeleteApiKey',

@@ -21,7 +21,7 @@ function dueIndexName() {
 }
 
 /** Query on the 'due' index only (the table's own Query is in each caller's table statement). */
-function queryDueIndexStatement() {
+export function queryDueIndexStatement() {
   return {
     Sid: 'QueryDueIndex',
     Effect: 'Allow',

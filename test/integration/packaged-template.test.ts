@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   cpSync,
   mkdtempSync,
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { isScalar, isSeq, parse, parseDocument } from 'yaml';
 
 /**
  * Packages the service the way a deploy would (osls + serverless-esbuild) and reads the result:
@@ -25,7 +25,14 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const PACKAGE_TIMEOUT_MS = 180_000;
 const PROD_ROTATION_SCHEDULE = 'cron(30 4 ? * MON *)';
 const PROD_BILLING_SOURCE = 'billing.prod.example';
+const PROD_RECONCILE_SCHEDULE = 'rate(12 hours)';
 const MAX_ZIP_BYTES = 2 * 1024 * 1024;
+// Both tools take a few seconds on the two templates; the budget catches a run that starts to wait
+// on something (a network call, a hung check) long before the test's own timeout would.
+const TOOL_TIMEOUT_MS = 50_000;
+const TOOL_BUDGET_SECONDS = 30;
+const CHECKOV_CONFIG = 'infra/checkov.yaml';
+const CFN_LINT_CONFIG = 'infra/.cfnlintrc.yaml';
 
 interface Resource {
   Type: string;
@@ -162,6 +169,102 @@ function zipEntries(path: string): string[] {
   return names;
 }
 
+/** One run of a tool from the project virtualenv (scripts/setup.mjs). */
+interface ToolRun {
+  tool: string;
+  /** The exit status; a string when the tool did not start (ENOENT) or was killed (the signal). */
+  status: number | string;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+const venvBin = join(root, '.keyplan/venv', process.platform === 'win32' ? 'Scripts' : 'bin');
+
+/**
+ * Runs a tool of the venv without network access and without AWS variables. Resolves even when the
+ * tool fails, so that the test can show what it said.
+ */
+function runTool(tool: string, args: string[]): Promise<ToolRun> {
+  const env: NodeJS.ProcessEnv = {
+    ...awsFreeEnv(),
+    // checkov asks PyPI for a newer version at start-up (weekly, cached in ~/.cache/checkov).
+    CKV_SKIP_PACKAGE_UPDATE_CHECK: 'true',
+    // No check-id mapping from the Prisma Cloud platform; --skip-download in the config says so too.
+    BC_SKIP_MAPPING: 'TRUE',
+  };
+  const started = performance.now();
+  return new Promise((resolve) => {
+    execFile(
+      join(venvBin, tool),
+      args,
+      { cwd: root, env, timeout: TOOL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const status = error ? (error.code ?? error.signal ?? 'failed') : 0;
+        resolve({ tool, status, stdout, stderr, seconds: (performance.now() - started) / 1000 });
+      },
+    );
+  });
+}
+
+/** The tool's report as JSON, or undefined when it wrote none (it crashed or did not start). */
+function reportOf<T>(run: ToolRun): T | undefined {
+  try {
+    return JSON.parse(run.stdout) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+const noReport = (run: ToolRun) =>
+  `${run.tool} wrote no report (exit ${String(run.status)} after ${run.seconds.toFixed(1)} s): ` +
+  run.stderr.slice(-2000);
+
+/** 'exit 0', or the status with what the tool said on stderr, for the failure message. */
+const exitOf = (run: ToolRun) =>
+  run.status === 0 ? 'exit 0' : `${run.tool} exit ${String(run.status)}: ${run.stderr.slice(-2000)}`;
+
+interface CfnLintMatch {
+  Filename: string;
+  Level: string;
+  Message: string;
+  Rule: { Id: string };
+  Location: { Path: (string | number)[] };
+}
+
+/** cfn-lint's findings, one line each: which stage, which rule, where in the template, what. */
+function cfnLintFindings(run: ToolRun, stageOf: (file: string) => string): string[] {
+  const matches = reportOf<CfnLintMatch[]>(run);
+  if (!Array.isArray(matches)) return [noReport(run)];
+  return matches.map((match) => {
+    const where = match.Location.Path.join('/');
+    return `${stageOf(match.Filename)}: ${match.Rule.Id} (${match.Level}) at ${where}: ${match.Message}`;
+  });
+}
+
+interface CheckovReport {
+  check_type: string;
+  results: { failed_checks: { check_id: string; check_name: string; resource: string; file_abs_path: string }[] };
+  summary: { passed: number; failed: number; parsing_errors: number; resource_count: number };
+}
+
+/** checkov's report; one per framework, and only cloudformation runs. */
+function checkovReport(run: ToolRun): CheckovReport | undefined {
+  const report = reportOf<CheckovReport | CheckovReport[]>(run);
+  const reports = report === undefined ? [] : Array.isArray(report) ? report : [report];
+  return reports.find((candidate) => candidate.check_type === 'cloudformation');
+}
+
+/** The rule ids a tool's config skips, each with the reason written on its line. */
+function skippedRules(configFile: string, key: string): [string, string][] {
+  const list = parseDocument(readFileSync(join(root, configFile), 'utf8')).get(key);
+  if (!isSeq(list)) throw new Error(`${configFile} has no list ${key}`);
+  return list.items.map((item) => {
+    if (!isScalar(item)) throw new Error(`${configFile}: ${key} holds something other than rule ids`);
+    return [String(item.value), (item.comment ?? '').trim()];
+  });
+}
+
 /** The queue trigger(s) of a function. */
 function mappingsOf(template: Template, functionId: string): Resource[] {
   return resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')
@@ -210,6 +313,8 @@ const CHANGE_TIER = 'ChangeTierLambdaFunction';
 const CHANGE_TIER_EVENTS = 'ChangeTierEventsLambdaFunction';
 const REVOKE_CUSTOMER = 'RevokeCustomerLambdaFunction';
 const CUSTOMER_USAGE = 'CustomerUsageLambdaFunction';
+const RECONCILE = 'ReconcileLambdaFunction';
+const RESUME = 'ResumeRegistrationsLambdaFunction';
 /** Every function of the service, and the role it runs with. */
 const FUNCTIONS: Record<string, string> = {
   RegisterLambdaFunction: 'RegisterRole',
@@ -221,6 +326,8 @@ const FUNCTIONS: Record<string, string> = {
   [CHANGE_TIER_EVENTS]: 'ChangeTierEventsRole',
   [REVOKE_CUSTOMER]: 'RevokeCustomerRole',
   [CUSTOMER_USAGE]: 'CustomerUsageRole',
+  [RECONCILE]: 'ReconcileRole',
+  [RESUME]: 'ResumeRegistrationsRole',
 };
 const QUEUE = 'ProvisioningQueue';
 const DLQ = 'ProvisioningDeadLetterQueue';
@@ -241,6 +348,30 @@ const SAGA_SETTINGS = [
 ];
 
 
+/** The EventBridge rules that invoke a function, with the permission that lets them. */
+function schedulesOf(template: Template, functionId: string): string[] {
+  const target = getAtt(functionId, 'Arn');
+  const rules = resourcesOfType(template, 'AWS::Events::Rule').filter(([, rule]) =>
+    (rule.Properties.Targets as { Arn: unknown }[]).some((t) => JSON.stringify(t.Arn) === JSON.stringify(target)),
+  );
+  for (const [ruleId, rule] of rules) {
+    expect(rule.Properties.State).toBe('ENABLED');
+    expect(rule.Properties.Targets).toHaveLength(1);
+    const permissions = resourcesOfType(template, 'AWS::Lambda::Permission').filter(
+      ([, permission]) => JSON.stringify(permission.Properties.SourceArn) === JSON.stringify(getAtt(ruleId, 'Arn')),
+    );
+    expect(permissions.map(([, permission]) => permission.Properties)).toEqual([
+      {
+        FunctionName: target,
+        Action: 'lambda:InvokeFunction',
+        Principal: 'events.amazonaws.com',
+        SourceArn: getAtt(ruleId, 'Arn'),
+      },
+    ]);
+  }
+  return rules.map(([, rule]) => String(rule.Properties.ScheduleExpression));
+}
+
 /** The function exists in the template with its handler and timeout, on Node 22 / arm64. */
 function expectFunction(template: Template, functionId: string, handler: string, timeout: number): void {
   expect(resourceNamed(template, functionId, 'AWS::Lambda::Function').Properties).toMatchObject({
@@ -255,21 +386,45 @@ function expectFunction(template: Template, functionId: string, handler: string,
 describe('packaged deployment (osls package, offline)', () => {
   let dev: Packaged;
   let prod: Packaged;
+  // The static analysis of both templates, started as soon as they exist, side by side.
+  let cfnLint: Promise<ToolRun>;
+  let checkov: Promise<ToolRun>;
+
+  const templateOf = (packaged: Packaged) => join(packaged.output, 'cloudformation-template-update-stack.json');
+  /** Which package a tool's file name is in (the temp directories have unique names). */
+  const stageOf = (file: string): string => {
+    if (file.includes(basename(dev.dir))) return 'dev';
+    if (file.includes(basename(prod.dir))) return 'prod';
+    return file;
+  };
 
   beforeAll(() => {
     dev = packageStage('dev');
-    // prod with a customer API stage, an alarm address, its own rotation schedule and billing event
+    // prod with a customer API stage, an alarm address, its own schedules and billing event
     // source, to see the protected, attached, subscribed and rescheduled variants too.
     prod = packageStage('prod', [
       '--param=apiId=a1b2c3d4e5',
       '--param=apiStage=v1',
       '--param=alarmEmail=ops@example.com',
       `--param=rotationSchedule=${PROD_ROTATION_SCHEDULE}`,
+      `--param=reconcileSchedule=${PROD_RECONCILE_SCHEDULE}`,
       `--param=billingEventSource=${PROD_BILLING_SOURCE}`,
+    ]);
+    const templates = [templateOf(dev), templateOf(prod)];
+    cfnLint = runTool('cfn-lint', ['--config-file', CFN_LINT_CONFIG, '--format', 'json', '--', ...templates]);
+    checkov = runTool('checkov', [
+      '--config-file',
+      CHECKOV_CONFIG,
+      '--quiet',
+      '--output',
+      'json',
+      ...templates.flatMap((template) => ['--file', template]),
     ]);
   }, 2 * PACKAGE_TIMEOUT_MS);
 
-  afterAll(() => {
+  afterAll(async () => {
+    // The tools read the templates: let them finish even if their tests did not run.
+    await Promise.allSettled([cfnLint, checkov]);
     for (const packaged of [dev, prod]) {
       if (packaged) rmSync(packaged.dir, { recursive: true, force: true });
     }
@@ -335,8 +490,8 @@ describe('packaged deployment (osls package, offline)', () => {
       }
     });
 
-    it('give the worker and the rotation jobs the management budget they pace to', () => {
-      for (const functionId of [WORKER, ROTATE_KEYS, RETIRE_KEYS, ROTATE_CUSTOMER]) {
+    it('give the worker, the rotation jobs and the reconciler the management budget they pace to', () => {
+      for (const functionId of [WORKER, ROTATE_KEYS, RETIRE_KEYS, ROTATE_CUSTOMER, RECONCILE, RESUME]) {
         const variables = environmentOf(dev.template, functionId);
         // CloudFormation environment values are strings.
         expect(variables.MANAGEMENT_CALLS_PER_SECOND).toBe(String(paramsOf('dev').managementCallsPerSecond));
@@ -407,44 +562,21 @@ describe('packaged deployment (osls package, offline)', () => {
       };
       expect(batchSizes(ROTATE_KEYS)).toEqual([String(paramsOf('dev').rotationBatchSize), undefined]);
       expect(batchSizes(RETIRE_KEYS)).toEqual([undefined, String(paramsOf('dev').retirementBatchSize)]);
-      for (const functionId of ['RegisterLambdaFunction', WORKER, ROTATE_CUSTOMER]) {
+      for (const functionId of ['RegisterLambdaFunction', WORKER, ROTATE_CUSTOMER, RECONCILE, RESUME]) {
         expect(batchSizes(functionId)).toEqual([undefined, undefined]);
       }
     });
-
-    /** The EventBridge rules that invoke a function, with the permission that lets them. */
-    function schedulesOf(template: Template, functionId: string): string[] {
-      const target = getAtt(functionId, 'Arn');
-      const rules = resourcesOfType(template, 'AWS::Events::Rule').filter(([, rule]) =>
-        (rule.Properties.Targets as { Arn: unknown }[]).some((t) => JSON.stringify(t.Arn) === JSON.stringify(target)),
-      );
-      for (const [ruleId, rule] of rules) {
-        expect(rule.Properties.State).toBe('ENABLED');
-        expect(rule.Properties.Targets).toHaveLength(1);
-        const permissions = resourcesOfType(template, 'AWS::Lambda::Permission').filter(
-          ([, permission]) => JSON.stringify(permission.Properties.SourceArn) === JSON.stringify(getAtt(ruleId, 'Arn')),
-        );
-        expect(permissions.map(([, permission]) => permission.Properties)).toEqual([
-          {
-            FunctionName: target,
-            Action: 'lambda:InvokeFunction',
-            Principal: 'events.amazonaws.com',
-            SourceArn: getAtt(ruleId, 'Arn'),
-          },
-        ]);
-      }
-      return rules.map(([, rule]) => String(rule.Properties.ScheduleExpression));
-    }
 
     it('runs rotateKeys daily and retireKeys hourly by default, from EventBridge rules', () => {
       expect(paramsOf('dev').rotationSchedule).toBe('cron(0 3 * * ? *)');
       expect(paramsOf('dev').retirementSchedule).toBe('rate(1 hour)');
       expect(schedulesOf(dev.template, ROTATE_KEYS)).toEqual(['cron(0 3 * * ? *)']);
       expect(schedulesOf(dev.template, RETIRE_KEYS)).toEqual(['rate(1 hour)']);
+      // ... and reconcile and the resume sweep (below): no other function runs on a schedule.
       const scheduled = resourcesOfType(dev.template, 'AWS::Events::Rule').filter(
         ([, rule]) => rule.Properties.ScheduleExpression !== undefined,
       );
-      expect(scheduled).toHaveLength(2);
+      expect(scheduled).toHaveLength(4);
     });
 
     it('takes the schedule from the rotationSchedule param', () => {
@@ -455,6 +587,43 @@ describe('packaged deployment (osls package, offline)', () => {
       expect(routesOf(dev.template, ROTATE_CUSTOMER)).toEqual([
         ['POST', '/customers/{customerId}/rotations', 'AWS_IAM'],
       ]);
+    });
+  });
+
+  describe('reconciliation', () => {
+    it('exists with its handler and the longest timeout Lambda allows', () => {
+      expectFunction(dev.template, RECONCILE, 'functions/reconcile/handler.handler', 900);
+    });
+
+    it('runs daily by default, from an EventBridge rule', () => {
+      expect(paramsOf('dev').reconcileSchedule).toBe('rate(1 day)');
+      expect(schedulesOf(dev.template, RECONCILE)).toEqual(['rate(1 day)']);
+    });
+
+    it('takes the schedule from the reconcileSchedule param', () => {
+      expect(schedulesOf(prod.template, RECONCILE)).toEqual([PROD_RECONCILE_SCHEDULE]);
+    });
+
+    it('serves no route and reads no queue: the schedule or an operator invokes it', () => {
+      expect(routesOf(dev.template, RECONCILE)).toEqual([]);
+      expect(mappingsOf(dev.template, RECONCILE)).toEqual([]);
+    });
+  });
+
+  describe('resume sweep', () => {
+    it('exists with its handler and the scheduled jobs\' timeout', () => {
+      expectFunction(dev.template, RESUME, 'functions/resume-registrations/handler.handler', 300);
+    });
+
+    it('runs every 15 minutes by default, at most resumeBatchSize registrations a run', () => {
+      expect(paramsOf('dev').resumeSchedule).toBe('rate(15 minutes)');
+      expect(schedulesOf(dev.template, RESUME)).toEqual(['rate(15 minutes)']);
+      expect(environmentOf(dev.template, RESUME).RESUME_BATCH_SIZE).toBe(String(paramsOf('dev').resumeBatchSize));
+    });
+
+    it('serves no route and reads no queue', () => {
+      expect(routesOf(dev.template, RESUME)).toEqual([]);
+      expect(mappingsOf(dev.template, RESUME)).toEqual([]);
     });
   });
 
@@ -561,7 +730,9 @@ describe('packaged deployment (osls package, offline)', () => {
 
   describe('dead-letter alarm', () => {
     it('fires on one visible message in each DLQ and notifies the alarms topic', () => {
-      const alarms = resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm');
+      const alarms = resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm').filter(
+        ([, alarm]) => alarm.Properties.Namespace === 'AWS/SQS',
+      );
       expect(alarms).toHaveLength(queuePairs.length);
       for (const { dlqId, name } of queuePairs) {
         const alarm = alarms.find(([, candidate]) =>
@@ -601,6 +772,108 @@ describe('packaged deployment (osls package, offline)', () => {
       });
       expect(paramsOf('dev').alarmEmail).toBe('');
       expect(dev.template.Conditions?.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+    });
+  });
+
+  describe('function error alarms', () => {
+    // Every function: a Lambda error is a crash or a timeout, never an answer the code chose.
+    const NAMES = Object.keys(FUNCTIONS).map((functionId) => {
+      const name = functionId.replace(/LambdaFunction$/, '');
+      return [functionId, `${name.charAt(0).toLowerCase()}${name.slice(1)}`];
+    });
+
+    it.each(NAMES)('fire on the first error of %s and notify the alarms topic', (functionId, name) => {
+      const dimensions = JSON.stringify([{ Name: 'FunctionName', Value: { Ref: functionId } }]);
+      const alarm = resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm').find(
+        ([, candidate]) => JSON.stringify(candidate.Properties.Dimensions) === dimensions,
+      )?.[1];
+      expect(alarm?.Properties).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        AlarmName: `${config.service}-dev-${name}-errors`,
+        MetricName: 'Errors',
+        Statistic: 'Sum',
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: 'AlarmTopic' }],
+      });
+      expect(String(alarm?.Properties.AlarmDescription)).toContain(`/aws/lambda/${config.service}-dev-${name}`);
+    });
+
+    it('exist once per function and for nothing else', () => {
+      const alarmed = resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm')
+        .filter(([, alarm]) => alarm.Properties.Namespace === 'AWS/Lambda')
+        .map(([, alarm]) => (alarm.Properties.Dimensions as { Value: { Ref: string } }[])[0]?.Value.Ref);
+      expect(alarmed.sort()).toEqual(Object.keys(FUNCTIONS).sort());
+    });
+  });
+
+  describe('metric alarms', () => {
+    it.each([
+      ['rollbacks', 'Rollbacks', 'Sum', 1],
+      ['key-ceiling', 'AccountKeyCount', 'Maximum', 8000],
+      ['registrations-abandoned', 'RegistrationsAbandoned', 'Sum', 1],
+      ['reconcile-failures', 'ReconcileFailures', 'Sum', 1],
+    ])('%s watches %s of this stage only and notifies the alarms topic', (suffix, metric, statistic, threshold) => {
+      const alarm = resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm').find(
+        ([, candidate]) => candidate.Properties.AlarmName === `${config.service}-dev-${suffix}`,
+      )?.[1];
+      expect(alarm?.Properties).toMatchObject({
+        Namespace: 'keyplan',
+        MetricName: metric,
+        Dimensions: [{ Name: 'service', Value: `${config.service}-dev` }],
+        Statistic: statistic,
+        Threshold: threshold,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [{ Ref: 'AlarmTopic' }],
+      });
+      expect(String(alarm?.Properties.AlarmDescription).length).toBeGreaterThan(40);
+    });
+
+    it('see the metrics the functions emit: their service name is the alarms\' dimension', () => {
+      for (const functionId of Object.keys(FUNCTIONS)) {
+        expect(environmentOf(dev.template, functionId)).toMatchObject({
+          POWERTOOLS_SERVICE_NAME: `${config.service}-dev`,
+          POWERTOOLS_METRICS_NAMESPACE: 'keyplan',
+        });
+      }
+    });
+
+    it('put the key ceiling at 80% of the 10,000 keys per Region', () => {
+      const ceiling = resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm').find(
+        ([, alarm]) => alarm.Properties.MetricName === 'AccountKeyCount',
+      )?.[1];
+      expect(ceiling?.Properties.Threshold).toBe(0.8 * 10_000);
+    });
+  });
+
+  describe('deployment bucket', () => {
+    it.each([
+      ['dev', () => dev],
+      ['prod', () => prod],
+    ])('in %s blocks every kind of public access, keeps SSE and refuses plain HTTP', (_, get) => {
+      const template = get().template;
+      expect(resourceNamed(template, 'ServerlessDeploymentBucket', 'AWS::S3::Bucket').Properties).toMatchObject({
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+      });
+      const policy = resourceNamed(template, 'ServerlessDeploymentBucketPolicy', 'AWS::S3::BucketPolicy');
+      expect((policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:*',
+          Condition: { Bool: { 'aws:SecureTransport': false } },
+        }),
+      );
     });
   });
 
@@ -722,6 +995,22 @@ describe('packaged deployment (osls package, offline)', () => {
       `apigateway:DELETE ${apiGateway(`/usageplans/\${${id}}/keys/*`)}`,
     ]);
   const getUsage = () => planIds().map((id) => `apigateway:GET ${apiGateway(`/usageplans/\${${id}}/usage`)}`);
+  // The reconciler lists every key (GetApiKeys, GetApiKey, never a value) and the keys of each stage
+  // plan (GetUsagePlanKeys); it deletes orphans (DeleteApiKey) and moves a key into the plan of its
+  // tier (DeleteUsagePlanKey, CreateUsagePlanKey, GetUsagePlanKey on "already associated"). It
+  // creates no key and changes no plan. In the table: the due index, the customers' tiers
+  // (BatchGetItem), key item updates, and the customer lock (PutItem, DeleteItem) around a repair.
+  const reconciliation = () => [
+    `apigateway:GET ${apiGateway('/apikeys')}`,
+    `apigateway:GET ${apiGateway('/apikeys/*')}`,
+    `apigateway:DELETE ${apiGateway('/apikeys/*')}`,
+    ...planIds().flatMap((id) => [
+      `apigateway:GET ${apiGateway(`/usageplans/\${${id}}/keys`)}`,
+      `apigateway:POST ${apiGateway(`/usageplans/\${${id}}/keys`)}`,
+      `apigateway:GET ${apiGateway(`/usageplans/\${${id}}/keys/*`)}`,
+      `apigateway:DELETE ${apiGateway(`/usageplans/\${${id}}/keys/*`)}`,
+    ]),
+  ];
   const tierChange = {
     services: ['apigateway', 'dynamodb', 'logs'],
     queue: QUEUE,
@@ -751,6 +1040,16 @@ describe('packaged deployment (osls package, offline)', () => {
       sendsEmail: true,
       apiGateway: sagaApiGateway,
       dynamoDb: sagaDynamoDb,
+    },
+    {
+      roleId: 'ResumeRegistrationsRole',
+      functionName: 'resumeRegistrations',
+      services: ['apigateway', 'dynamodb', 'logs', 'ses'],
+      queue: QUEUE,
+      queueActions: [],
+      sendsEmail: true,
+      apiGateway: sagaApiGateway,
+      dynamoDb: [...sagaDynamoDb, queryDueIndex],
     },
     { roleId: 'RotateKeysRole', functionName: 'rotateKeys', ...rotation },
     { roleId: 'RotateCustomerRole', functionName: 'rotateCustomer', ...rotation },
@@ -795,6 +1094,22 @@ describe('packaged deployment (osls package, offline)', () => {
       sendsEmail: false,
       apiGateway: getUsage,
       dynamoDb: [`dynamodb:Query ${tableArn}`],
+    },
+    {
+      roleId: 'ReconcileRole',
+      functionName: 'reconcile',
+      services: ['apigateway', 'dynamodb', 'logs'],
+      queue: QUEUE,
+      queueActions: [],
+      sendsEmail: false,
+      apiGateway: reconciliation,
+      dynamoDb: [
+        ...['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'].map(
+          (action) => `${action} ${tableArn}`,
+        ),
+        queryDueIndex,
+        releaseLock,
+      ],
     },
   ])('$roleId', (role) => {
     const { roleId, functionName, services, queue, queueActions, sendsEmail, dynamoDb } = role;
@@ -885,7 +1200,9 @@ describe('packaged deployment (osls package, offline)', () => {
         .map((grant) => `${roleId} ${grant}`),
     );
     expect(indexGrants.sort()).toEqual(
-      ['RetireKeysRole', 'RotateCustomerRole', 'RotateKeysRole'].map((roleId) => `${roleId} ${queryDueIndex}`),
+      ['ReconcileRole', 'ResumeRegistrationsRole', 'RetireKeysRole', 'RotateCustomerRole', 'RotateKeysRole'].map(
+        (roleId) => `${roleId} ${queryDueIndex}`,
+      ),
     );
   });
 
@@ -919,9 +1236,60 @@ describe('packaged deployment (osls package, offline)', () => {
   it('lets only the lock holders delete from the table', () => {
     const deletes = allRoleGrants('dynamodb').filter((grant) => grant.split(' ')[1] === 'dynamodb:DeleteItem');
     expect(deletes.sort()).toEqual(
-      ['ChangeTierEventsRole', 'ChangeTierRole', 'RevokeCustomerRole', 'RotateCustomerRole', 'RotateKeysRole'].map(
-        (roleId) => `${roleId} ${releaseLock}`,
-      ),
+      [
+        'ChangeTierEventsRole',
+        'ChangeTierRole',
+        'ReconcileRole',
+        'RevokeCustomerRole',
+        'RotateCustomerRole',
+        'RotateKeysRole',
+      ].map((roleId) => `${roleId} ${releaseLock}`),
     );
+  });
+
+  // cfn-lint (the CloudFormation spec: types, properties, references, values) and checkov (security
+  // and hardening policies) on both packages: prod differs (deletion protection, API stage, alarm
+  // email). A rule that does not fit is skipped in the tool's config file, with its reason there.
+  describe('static analysis', () => {
+    it('cfn-lint finds no error and no warning in dev or prod', async () => {
+      const run = await cfnLint;
+      expect(cfnLintFindings(run, stageOf)).toEqual([]);
+      expect(exitOf(run)).toBe('exit 0');
+      expect(run.seconds).toBeLessThan(TOOL_BUDGET_SECONDS);
+    });
+
+    it(`checkov fails no check in dev or prod but those skipped in ${CHECKOV_CONFIG}`, async () => {
+      const run = await checkov;
+      const report = checkovReport(run);
+      expect(report ? 'report' : noReport(run)).toBe('report');
+      const failed = (report?.results.failed_checks ?? []).map(
+        (check) => `${stageOf(check.file_abs_path)}: ${check.check_id} on ${check.resource}: ${check.check_name}`,
+      );
+      expect(failed).toEqual([]);
+      expect(exitOf(run)).toBe('exit 0');
+      // It read every resource of both templates and ran its checks on them.
+      const resourceCount = [dev, prod]
+        .map((packaged) => Object.keys(packaged.template.Resources).length)
+        .reduce((sum, count) => sum + count, 0);
+      expect(report?.summary).toMatchObject({ failed: 0, parsing_errors: 0, resource_count: resourceCount });
+      expect(report?.summary.passed).toBeGreaterThan(0);
+      expect(run.seconds).toBeLessThan(TOOL_BUDGET_SECONDS);
+    });
+
+    it.each([
+      [CHECKOV_CONFIG, 'skip-check', /^CKV2?_AWS_\d+$/],
+      [CFN_LINT_CONFIG, 'ignore_checks', /^[EWI]\d{4}$/],
+    ])('%s gives a reason for every rule it skips', (configFile, key, ruleId) => {
+      const skipped = skippedRules(configFile, key);
+      expect(skipped.length).toBeGreaterThan(0);
+      for (const [rule, reason] of skipped) {
+        // A sentence, not a placeholder, after the id.
+        expect({ rule, reason }).toEqual({
+          rule: expect.stringMatching(ruleId) as unknown,
+          reason: expect.stringMatching(/^\S.{29,}/) as unknown,
+        });
+      }
+      expect(new Set(skipped.map(([rule]) => rule)).size).toBe(skipped.length);
+    });
   });
 });
