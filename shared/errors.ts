@@ -130,3 +130,12 @@ export class UsageUnavailableError extends KeyplanError {
   override readonly name = 'UsageUnavailableError';
   readonly code = 'usage-unavailable';
 }
+
+/** The request body is larger than the HTTP functions accept; refused before it is parsed. */
+export class PayloadTooLargeError extends KeyplanError {
+  override readonly name = 'PayloadTooLargeError';
+  readonly code = 'payload-too-large';
+  constructor(readonly limitBytes: number) {
+    super(`the body is larger than ${limitBytes} bytes`);
+  }
+}

@@ -1,4 +1,4 @@
-"""keyplan's local AWS emulator: moto's WSGI app behind one lock.
+"""keyplan's local AWS emulator: moto's WSGI app behind one lock, plus API Gateway's GetUsage.
 
 Usage: python emulator.py [PORT] [--watch-stdin]
 
@@ -15,7 +15,9 @@ import threading
 
 import copy
 
+import moto.apigateway.urls as apigateway_urls
 import moto.dynamodb.models as dynamodb_models
+from moto.apigateway.responses import APIGatewayResponse
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -109,6 +111,33 @@ def snapshot_only_touched_items():
     dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def serve_get_usage():
+    """Adds API Gateway's GetUsage (`GET /usageplans/{usagePlanId}/usage`), which moto 5.2.5 lacks.
+
+    Without it the SDK gets moto's HTML 404 page and `GET /customers/{id}/usage` could only answer
+    501 locally. moto counts no usage, so the answer is AWS's shape for a plan whose keys made no
+    calls: `items` is empty (AWS leaves out keys without usage). An unknown plan is AWS's
+    NotFoundException, as moto's other usage plan routes answer it.
+    """
+
+    def get_usage(self):
+        usage_plan_id = self.path.split("/")[2]
+        self.backend.get_usage_plan(usage_plan_id)
+        return json.dumps(
+            {
+                "usagePlanId": usage_plan_id,
+                "startDate": self.querystring.get("startDate", [None])[0],
+                "endDate": self.querystring.get("endDate", [None])[0],
+                "items": {},
+            }
+        )
+
+    # moto names the method after the operation its service model matches (GetUsage -> get_usage);
+    # the route must be registered before the first API Gateway request builds moto's URL map.
+    APIGatewayResponse.get_usage = get_usage
+    apigateway_urls.url_paths["{0}/usageplans/(?P<usage_plan_id>[^/]+)/usage$"] = APIGatewayResponse.dispatch
+
+
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     port = int(args[0]) if args else 0
@@ -116,6 +145,7 @@ def main(argv):
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     snapshot_only_touched_items()
+    serve_get_usage()
     app = SerializedApp(DomainDispatcherApplication(create_backend_app))
     # A port in use makes werkzeug print "Port N is in use by another program" and exit 1.
     server = make_server(HOST, port, app, threaded=True)

@@ -1,12 +1,14 @@
 import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { logger } from '../logger';
-import { problemDetails } from './middleware';
+import { bodySizeLimit, problemDetails } from './middleware';
+import { observe } from '../observability';
 
 export type Route = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
-/** The middleware chain every HTTP function shares: log context first, problem+json mapping last. */
+/**
+ * The middleware chain every HTTP function shares: log context and metrics first, problem+json
+ * mapping last, and an oversized body refused (413) before the route parses anything.
+ */
 export function httpHandler(route: Route) {
-  return middy(route).use(injectLambdaContext(logger)).use(problemDetails());
+  return middy(route).use(observe()).use(problemDetails()).use(bodySizeLimit());
 }

@@ -3,6 +3,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { KeyplanError } from '../errors';
 import { logger } from '../logger';
 import { problemResponse } from './problem';
+import { assertBodyWithinLimit } from './request';
 
 /**
  * Turns any error into a problem+json answer. Expected client errors are logged at info; the rest
@@ -18,6 +19,18 @@ export function problemDetails(): MiddlewareObj<APIGatewayProxyEvent, APIGateway
         logger.info('request refused', { status: response.statusCode, problem: request.error.code });
       }
       request.response = response;
+    },
+  };
+}
+
+/**
+ * Refuses a body over MAX_BODY_BYTES (413) before any route parses it, for every HTTP function in
+ * one place: API Gateway itself lets up to 10 MB through.
+ */
+export function bodySizeLimit(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context> {
+  return {
+    before: (request) => {
+      assertBodyWithinLimit(request.event);
     },
   };
 }

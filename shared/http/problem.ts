@@ -6,6 +6,7 @@ import {
   IdempotencyKeyReusedError,
   KeyplanError,
   NotFoundError,
+  PayloadTooLargeError,
   ProvisioningFailedError,
   RegistrationInProgressError,
   RotationIncompleteError,
@@ -42,6 +43,7 @@ const problemType = (code: string) => `urn:keyplan:problem:${code}`;
 function mappingFor(error: KeyplanError): Mapping | undefined {
   if (error instanceof ValidationError) return { status: 400, title: 'Invalid request', showDetail: true };
   if (error instanceof NotFoundError) return { status: 404, title: 'Not found', showDetail: true };
+  if (error instanceof PayloadTooLargeError) return { status: 413, title: 'Request body too large', showDetail: true };
   if (error instanceof IdempotencyKeyReusedError)
     return { status: 409, title: 'Idempotency key reused with a different request', showDetail: true };
   if (error instanceof CustomerAlreadyRegisteredError)

@@ -1,5 +1,6 @@
 import type { ApiKeySecret } from '../api-key-secret';
 import type { OutgoingEmail, PlanLimits } from './ports';
+import { EMAIL_PATTERN } from './request-schema';
 
 export const API_KEY_HEADER = 'x-api-key';
 
@@ -13,8 +14,25 @@ export interface KeyEmailInput {
   replaces?: { fingerprint: string | undefined; until: Date } | undefined;
 }
 
-/** The email that delivers a key: the only place a key value is put into words. */
+const PLAIN_ADDRESS = new RegExp(EMAIL_PATTERN, 'u');
+
+/**
+ * The recipient is the one header customer input reaches (the subjects are constants; SES's
+ * SendEmail takes it as a structured field, not a raw header). Registration validates it; this
+ * check keeps a malformed address that reached the table some other way from ever being sent to.
+ */
+function recipient(to: string): string {
+  if (to.length > 254 || !PLAIN_ADDRESS.test(to)) throw new Error('the recipient is not one plain email address');
+  return to;
+}
+
+/**
+ * The email that delivers a key: the only place a key value is put into words. The customer's
+ * name goes into the body only (escaped in HTML), never into a header.
+ * @throws Error when `to` is not one plain address (the caller treats it as a failed email)
+ */
 export function buildKeyEmail(input: KeyEmailInput): OutgoingEmail {
+  const to = recipient(input.to);
   const value = input.secret.reveal();
   const facts: [string, string][] = [
     ['Tier', input.tier],
@@ -62,24 +80,28 @@ export function buildKeyEmail(input: KeyEmailInput): OutgoingEmail {
     '<p>Keep this key secret. If it leaks, ask for a new one.</p>',
     '</body></html>',
   ].join('\n');
-  return { to: input.to, subject: 'Your API key', text, html };
+  return { to, subject: 'Your API key', text, html };
 }
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** A reminder that a rotated key stops working soon. It holds no key value. */
+/**
+ * A reminder that a rotated key stops working soon. It holds no key value.
+ * @throws Error when `to` is not one plain address
+ */
 export function buildRetirementReminder(input: {
   to: string;
   fingerprint: string | undefined;
   until: Date;
 }): OutgoingEmail {
+  const to = recipient(input.to);
   const line =
     `Your previous API key${input.fingerprint ? ` (fingerprint ${input.fingerprint})` : ''} stops working on ` +
     `${formatDate(input.until)}. Use the new key we sent you when it was rotated; if you cannot find it, ask for a new one.`;
   return {
-    to: input.to,
+    to,
     subject: 'Your previous API key stops working soon',
     text: ['Hello,', '', line].join('\n'),
     html: `<!doctype html><html><body><p>Hello,</p><p>${escapeHtml(line)}</p></body></html>`,

@@ -1,6 +1,8 @@
+import { GetUsageCommand } from '@aws-sdk/client-api-gateway';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { functionEnvironment } from '../../infra/local/bootstrap';
+import { createAwsClients } from '../../shared/aws/clients';
 import { type Config, loadConfig } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
 import { createProvisioningDeps, createUsageDeps } from '../../shared/provisioning/compose';
@@ -30,26 +32,49 @@ const getUsage = (customerId: string, query: Record<string, string>): Promise<AP
     lambdaContext(),
   );
 
-async function registerCustomer(): Promise<string> {
+async function registerCustomer(): Promise<{ customerId: string; keyId: string | undefined }> {
   const customerId = unique('usage');
   const request = { customerId, email: `${customerId}@example.com`, tier: 'free' };
-  await provisionKey({ registrationId: customerId, request, now: new Date() }, createProvisioningDeps(config));
-  return customerId;
+  const { registration } = await provisionKey({ registrationId: customerId, request, now: new Date() }, createProvisioningDeps(config));
+  return { customerId, keyId: registration.keyId };
 }
 
 describe('GET /customers/{customerId}/usage against the emulator', () => {
-  it('answers 501 problem+json for a registered customer: moto does not serve GetUsage', async () => {
-    const customerId = await registerCustomer();
+  it("answers 200 with a day per date for the customer's live key, in its plan; moto counts no usage, so every day is used 0, remaining null", async () => {
+    const { customerId, keyId } = await registerCustomer();
 
-    const response = await getUsage(customerId, { from: '2026-01-01', to: '2026-01-31' });
+    const response = await getUsage(customerId, { from: '2026-01-30', to: '2026-02-02' });
 
-    expect(response.statusCode).toBe(501);
-    expect(response.headers?.['content-type']).toBe('application/problem+json');
-    expect(parse(response)).toMatchObject({
-      type: 'urn:keyplan:problem:usage-unavailable',
-      status: 501,
-      detail: expect.stringMatching(/usage data is unavailable from this AWS endpoint/i),
+    expect(response.statusCode).toBe(200);
+    expect(response.headers?.['content-type']).toBe('application/json');
+    expect(parse(response)).toEqual({
+      customerId,
+      from: '2026-01-30',
+      to: '2026-02-02',
+      keys: [
+        {
+          keyId,
+          state: 'ACTIVE',
+          usagePlanId: stack.usagePlans.free,
+          days: ['2026-01-30', '2026-01-31', '2026-02-01', '2026-02-02'].map((date) => ({ date, used: 0, remaining: null })),
+        },
+      ],
     });
+  });
+
+  it("serves GetUsage in AWS's shape, and AWS's NotFoundException for an unknown usage plan (our launcher adds the route moto lacks)", async () => {
+    const apiGateway = createAwsClients().apiGateway;
+
+    const usage = await apiGateway.send(
+      new GetUsageCommand({ usagePlanId: stack.usagePlans.free, startDate: '2026-01-01', endDate: '2026-01-31' }),
+    );
+    const unknownPlan = apiGateway.send(
+      new GetUsageCommand({ usagePlanId: 'no-such-plan', startDate: '2026-01-01', endDate: '2026-01-31' }),
+    );
+
+    expect(usage).toMatchObject({ usagePlanId: stack.usagePlans.free, startDate: '2026-01-01', endDate: '2026-01-31' });
+    expect(Object.keys(usage.items ?? {})).toEqual([]);
+    await expect(unknownPlan).rejects.toMatchObject({ name: 'NotFoundException', $fault: 'client' });
   });
 
   it('answers 400 naming the field for a bad range, before looking the customer up', async () => {

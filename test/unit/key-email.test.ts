@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ApiKeySecret } from '../../shared/api-key-secret';
-import { buildKeyEmail } from '../../shared/provisioning/key-email';
+import { buildKeyEmail, buildRetirementReminder } from '../../shared/provisioning/key-email';
 
 const secret = new ApiKeySecret('Zq3vR8sT1uW4xY7zA0bC2dE5fG9hJ6kL');
 
@@ -19,6 +19,24 @@ describe('buildKeyEmail', () => {
     expect(email.html).toContain('&#60;script&#62;');
     expect(email.subject).toBe('Your API key');
     expect(email.text).toContain('Rate limit: none');
+  });
+});
+
+describe('the recipient of key emails', () => {
+  // Registration refuses these; the builders refuse them again, so an address that reached the
+  // table some other way can never add a header or a recipient.
+  it.each([
+    'ada@example.com\r\nBcc: eve@evil.test',
+    'ada@example.com, eve@evil.test',
+    'Ada <ada@example.com>',
+    'ada@example.com\n',
+    '',
+  ])('is refused when it is not one plain address, with an error that does not repeat it: %j', (to) => {
+    // The error ends up in the logs; the message is exactly this, so it holds no address.
+    const refused = /^the recipient is not one plain email address$/;
+
+    expect(() => buildKeyEmail({ to, tier: 'pro', secret, limits: {} })).toThrow(refused);
+    expect(() => buildRetirementReminder({ to, fingerprint: undefined, until: new Date(0) })).toThrow(refused);
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   IdempotencyKeyReusedError,
+  PayloadTooLargeError,
   ProvisioningFailedError,
   RegistrationInProgressError,
   TransientAwsError,
@@ -29,6 +30,18 @@ describe('problemResponse', () => {
 
     expect(response.statusCode).toBe(409);
     expect(body(response).type).toBe('urn:keyplan:problem:idempotency-key-reused');
+  });
+
+  it('answers 413 payload-too-large with the limit', () => {
+    const response = problemResponse(new PayloadTooLargeError(8192));
+
+    expect(response.statusCode).toBe(413);
+    expect(body(response)).toEqual({
+      type: 'urn:keyplan:problem:payload-too-large',
+      title: 'Request body too large',
+      status: 413,
+      detail: 'the body is larger than 8192 bytes',
+    });
   });
 
   it('tells a caller in a race when to retry', () => {

@@ -40,7 +40,10 @@ const malformed: [string, unknown, Record<string, string>, string][] = [
   ['name with a newline', with_({ name: 'Ada\r\nBcc: x' }), {}, 'name'],
   ['name as an object', with_({ name: { first: 'Ada' } }), {}, 'name'],
   ['name too long', with_({ name: 'n'.repeat(101) }), {}, 'name'],
-  ['oversize body', with_({ name: 'n'.repeat(20_000) }), {}, 'body'],
+  ['name of only white space', with_({ name: ' \t ' }), {}, 'name'],
+  ['name with a bidirectional override', with_({ name: 'Ada\u202Eecalevol' }), {}, 'name'],
+  ['name with a lone surrogate', with_({ name: 'Ada\uD800' }), {}, 'name'],
+  ['email with a Unicode line separator', with_({ email: 'ada@example.com\u2028Bcc: eve@evil.test' }), {}, 'email'],
   ['Idempotency-Key with spaces', valid, { 'Idempotency-Key': 'two words' }, 'Idempotency-Key'],
   ['Idempotency-Key too long', valid, { 'Idempotency-Key': 'k'.repeat(129) }, 'Idempotency-Key'],
   ['Idempotency-Key with a newline', valid, { 'Idempotency-Key': 'a\nb' }, 'Idempotency-Key'],
@@ -83,6 +86,15 @@ describe('register handler', () => {
     expect(problem).toMatchObject({ status: 400, field, type: 'urn:keyplan:problem:validation-failed' });
     expect(typeof problem.detail).toBe('string');
     expect(response.body).not.toMatch(/at .+\.ts:\d+/);
+    expect(apiGateway.calls().length + dynamo.calls().length + ses.calls().length + sqs.calls().length).toBe(0);
+  });
+
+  it('answers 413 problem+json for a body over 8 KiB, with no AWS call', async () => {
+    const response = await handler(postRegistration(with_({ name: 'n'.repeat(20_000) })), lambdaContext());
+
+    expect(response.statusCode).toBe(413);
+    expect(response.headers?.['content-type']).toBe('application/problem+json');
+    expect(JSON.parse(response.body)).toMatchObject({ status: 413, type: 'urn:keyplan:problem:payload-too-large' });
     expect(apiGateway.calls().length + dynamo.calls().length + ses.calls().length + sqs.calls().length).toBe(0);
   });
 
