@@ -44,6 +44,15 @@ export interface Config {
   resumeBatchSize: number;
 }
 
+/**
+ * The usage plan of a tier, or undefined for a name that is no tier. Own keys only: a tier named
+ * "constructor" or "__proto__" (a hand-made queue message or billing event) must not find
+ * Object.prototype's members.
+ */
+export function usagePlanOf(tierMap: Readonly<Record<string, string>>, tier: string): string | undefined {
+  return Object.hasOwn(tierMap, tier) ? tierMap[tier] : undefined;
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

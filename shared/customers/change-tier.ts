@@ -1,4 +1,5 @@
 import { CustomerRevokedError, NotFoundError, TierChangeFailedError, ValidationError } from '../errors';
+import { usagePlanOf } from '../config';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 import type { KeyGateway, RegistrationStore } from '../provisioning/ports';
@@ -41,7 +42,7 @@ export async function changeTier(
   deps: TierChangeDeps,
 ): Promise<TierChangeResult> {
   const { customerId, tier, requestId, now } = command;
-  const newPlan = deps.settings.tierMap[tier];
+  const newPlan = usagePlanOf(deps.settings.tierMap, tier);
   if (!newPlan) throw new ValidationError('tier', `unknown tier "${tier}"`);
   const customer = await deps.store.getCustomer(customerId);
   if (!customer) throw new NotFoundError(`no customer ${customerId}`);

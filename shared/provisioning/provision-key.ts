@@ -10,6 +10,7 @@ import {
   TransientAwsError,
   ValidationError,
 } from '../errors';
+import { usagePlanOf } from '../config';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 import { buildKeyEmail } from './key-email';
@@ -109,7 +110,7 @@ export async function claimRegistration(
   deps: { store: RegistrationStore; settings: ProvisioningSettings },
 ): Promise<{ kind: 'claimed' | 'exists'; registration: Registration }> {
   const { registrationId, request, now } = command;
-  const usagePlanId = deps.settings.tierMap[request.tier];
+  const usagePlanId = usagePlanOf(deps.settings.tierMap, request.tier);
   if (!usagePlanId) throw new ValidationError('tier', `unknown tier "${request.tier}"`);
   const fresh: Registration = {
     ...request,

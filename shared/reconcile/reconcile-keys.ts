@@ -1,5 +1,6 @@
 import { withCustomerLock } from '../customers/with-customer-lock';
 import { CustomerBusyError } from '../errors';
+import { usagePlanOf } from '../config';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 import type { KeyRecord, ListedKey, ReconcileDeps } from './ports';
@@ -95,7 +96,7 @@ export async function reconcileKeys(
     report.actions.push(action);
     report.found[action.kind]++;
   };
-  const expectedPlanOf = (record: KeyRecord) => settings.tierMap[tiers.get(record.customerId) ?? record.tier];
+  const expectedPlanOf = (record: KeyRecord) => usagePlanOf(settings.tierMap, tiers.get(record.customerId) ?? record.tier);
 
   for (const key of managed.values()) {
     const record = tracked.get(key.id);
@@ -226,7 +227,7 @@ async function repairPlan(
 ): Promise<boolean> {
   const { inventory, records, settings } = deps;
   const tier = (await records.tiersOf([record.customerId])).get(record.customerId) ?? record.tier;
-  const target = settings.tierMap[tier];
+  const target = usagePlanOf(settings.tierMap, tier);
   if (!target) return false;
   const leaving = action.fromPlans.filter((planId) => planId !== target);
   for (const planId of leaving) await inventory.removeKeyFromPlan(planId, action.keyId);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../shared/config';
+import { ConfigError, loadConfig, usagePlanOf } from '../../shared/config';
 
 const complete = {
   TABLE_NAME: 'keyplan-test',
@@ -39,4 +39,19 @@ describe('loadConfig', () => {
   ])('fails naming %s when it is %s', (name, value) => {
     expect(() => loadConfig({ ...complete, [name]: value })).toThrow(new RegExp(`${name} `));
   });
+});
+
+describe('usagePlanOf', () => {
+  const tierMap = { free: 'plan-free', pro: 'plan-pro' };
+
+  it('gives the plan of a configured tier', () => {
+    expect(usagePlanOf(tierMap, 'pro')).toBe('plan-pro');
+  });
+
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty', 'enterprise'])(
+    'knows no tier "%s": Object.prototype members are no tiers',
+    (tier) => {
+      expect(usagePlanOf(tierMap, tier)).toBeUndefined();
+    },
+  );
 });
