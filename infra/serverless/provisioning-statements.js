@@ -152,7 +152,8 @@ export async function sendKeyEmailStatement(resolveVariable) {
     // condition keeps a domain identity from letting the function send as anyone else there.
     Sid: 'SendKeyEmail',
     Effect: 'Allow',
-    Action: ['ses:SendEmail', 'ses:SendRawEmail'],
+    // SendEmail only: the mailer never sends raw MIME (SendRawEmail), so no header is ever ours to build.
+    Action: 'ses:SendEmail',
     Resource: [
       sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sender}`),
       sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${senderDomain}`),
