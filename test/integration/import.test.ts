@@ -146,6 +146,7 @@ describe('npm run import against the emulator', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('unknown column "plan"');
     expect(result.stderr).not.toMatch(/\n\s+at /);
-    expect(result.stdout).toBe('');
+    // --json: the failure as the one JSON object on stdout, for scripts.
+    expect(JSON.parse(result.stdout)).toMatchObject({ error: { code: 'import-file', exitCode: 2 } });
   });
 });

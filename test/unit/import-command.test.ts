@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { type ImportCommandIo, runImportCommand } from '../../cli/import-command';
+import { type CliIo, runKeyplan } from '../../cli/run-keyplan';
+import type { Services } from '../../cli/services';
 import type { Config } from '../../shared/config';
 import type { ImportDeps } from '../../shared/provisioning/import-registrations';
 import type { ProvisioningMessage, RegistrationStore } from '../../shared/provisioning/ports';
@@ -28,28 +29,35 @@ function fakeDeps(config: Config) {
     queue: { send: async (message) => void sent.push(message) },
     settings: { tierMap: config.tierMap, keyNamePrefix: 'kp', rotationDays: 90, leaseSeconds: 60 },
   };
-  return { deps, sent, close: vi.fn() };
+  return { deps, sent };
 }
 
+/** `npm run import -- ARGV`, with the queue and table faked. */
 function run(argv: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; tty?: boolean } = {}) {
   let stdout = '';
   let stderr = '';
   const made: ReturnType<typeof fakeDeps>[] = [];
-  const io: ImportCommandIo = {
-    argv,
+  const close = vi.fn();
+  const io: CliIo = {
+    argv: ['import', ...argv],
+    invocation: 'npm run import --',
     env: options.env ?? { ...DEPLOYED_ENV },
     cwd: options.cwd ?? folder.path,
     stdout: { write: (text: string) => (stdout += text) },
     stderr: Object.assign(
       { write: (text: string) => (stderr += String(text)), isTTY: options.tty ?? false },
-    ) as unknown as ImportCommandIo['stderr'],
-    createDeps: (config) => {
-      const fake = fakeDeps(config);
-      made.push(fake);
-      return fake;
-    },
+    ) as unknown as CliIo['stderr'],
+    services: (config) =>
+      ({
+        enqueue: () => {
+          const fake = fakeDeps(config);
+          made.push(fake);
+          return fake.deps;
+        },
+        close,
+      }) as Partial<Services> as Services,
   };
-  return runImportCommand(io).then((code) => ({ code, stdout: () => stdout, stderr: () => stderr, made, io }));
+  return runKeyplan(io).then((code) => ({ code, stdout: () => stdout, stderr: () => stderr, made, close, io }));
 }
 
 const MIXED_CSV =
@@ -81,7 +89,7 @@ describe('npm run import', () => {
     expect(result.made[0]?.sent).toEqual([
       { registrationId: 'c-1', request: { customerId: 'c-1', email: 'a@example.com', tier: 'pro' } },
     ]);
-    expect(result.made[0]?.close).toHaveBeenCalled();
+    expect(result.close).toHaveBeenCalled();
   });
 
   it('exits 1 with --json summary listing invalid rows by line, after queueing the valid ones', async () => {
@@ -134,9 +142,9 @@ describe('npm run import', () => {
 
   it.each([
     [[], /no FILE given/],
-    [['a.csv', 'b.csv'], /one FILE expected/],
+    [['a.csv', 'b.csv'], /unexpected argument ".*b\.csv"/],
     [['a.csv', '--concurrency', '0'], /--concurrency must be/],
-    [['a.csv', '--verbose'], /Unknown option '--verbose'/],
+    [['a.csv', '--dry-run'], /Unknown option '--dry-run'/],
     [['missing.csv'], /missing\.csv: no such file/],
   ])('exits 2 for %j with a message and no stack trace', async (argv, message) => {
     // Act

@@ -1,0 +1,55 @@
+import { type AwsClients, createAwsClients } from '../shared/aws/clients';
+import type { Config } from '../shared/config';
+import type { TierChangeDeps } from '../shared/customers/change-tier';
+import type { RevocationDeps } from '../shared/customers/revoke-customer';
+import {
+  createCustomerDeps,
+  createEnqueueDeps,
+  createProvisioningDeps,
+  createReconcileDeps,
+  createRotationDeps,
+  createUsageDeps,
+} from '../shared/provisioning/compose';
+import type { EnqueueDeps } from '../shared/provisioning/enqueue-registration';
+import type { ProvisioningDeps } from '../shared/provisioning/provision-key';
+import type { ReconcileDeps } from '../shared/reconcile/ports';
+import type { RotationDeps } from '../shared/rotation/rotate-key';
+import type { UsageDeps } from '../shared/usage/get-customer-usage';
+
+/**
+ * The use cases' dependencies, built by the same functions (shared/provisioning/compose.ts) as the
+ * Lambda functions', so a command and its function behave alike: the same adapters, the same
+ * pacing of API Gateway calls. Commands ask only for what they use; tests substitute fakes.
+ */
+export interface Services {
+  provisioning(): ProvisioningDeps;
+  /** @throws ConfigError without QUEUE_URL */
+  enqueue(): EnqueueDeps;
+  rotation(): RotationDeps;
+  customers(): TierChangeDeps & RevocationDeps;
+  usage(): UsageDeps;
+  reconcile(): ReconcileDeps;
+  /** Idle keep-alive sockets would otherwise hold the process open after the output. */
+  close(): void;
+}
+
+export function awsServices(config: Config): Services {
+  const made: AwsClients[] = [];
+  // Clients per use case: the paced factories add middleware to the clients they are given.
+  const clients = () => {
+    const created = createAwsClients();
+    made.push(created);
+    return created;
+  };
+  return {
+    provisioning: () => createProvisioningDeps(config, clients()),
+    enqueue: () => createEnqueueDeps(config, clients()),
+    rotation: () => createRotationDeps(config, clients()),
+    customers: () => createCustomerDeps(config, clients()),
+    usage: () => createUsageDeps(config, clients()),
+    reconcile: () => createReconcileDeps(config, clients()),
+    close: () => {
+      for (const set of made) for (const client of Object.values(set)) client.destroy();
+    },
+  };
+}
