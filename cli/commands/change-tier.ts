@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import { changeTier } from '../../shared/customers/change-tier';
-import { customerIdSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema, tierSchema } from '../../shared/provisioning/request-schema';
 import { validate } from '../../shared/validation';
 import { type Command, count, positionals, table } from '../command';
 
@@ -23,8 +22,7 @@ If a key cannot join the new plan, every key moved so far goes back and the tier
     const [rawCustomerId, rawTier = ''] = positionals(args, ['CUSTOMER_ID', 'TIER']);
     const customerId = validate(customerIdSchema, rawCustomerId, 'customerId');
     return async ({ config, services, now }) => {
-      const tiers = Object.keys(config.tierMap) as [string, ...string[]];
-      const tier = validate(z.enum(tiers, { error: `must be one of: ${tiers.join(', ')}` }), rawTier, 'tier');
+      const tier = validate(tierSchema(Object.keys(config.tierMap)), rawTier, 'tier');
       // Recorded in the tier history where the HTTP route records its request id.
       const requestId = `keyplan-cli-${randomUUID()}`;
       const result = await changeTier({ customerId, tier, requestId, now: now() }, services.customers());

@@ -3,7 +3,7 @@ import { provisionKey } from '../../shared/provisioning/provision-key';
 import { toRegistrationView } from '../../shared/provisioning/queries';
 import {
   customerIdSchema,
-  registrationIdSchema,
+  registrationIdFor,
   registrationRequestSchema,
 } from '../../shared/provisioning/request-schema';
 import { validate } from '../../shared/validation';
@@ -55,10 +55,8 @@ command again to send it.
       // The customer id names the revoked registration already; a re-activation is a new one.
       throw new UsageError('--reactivate needs a new --idempotency-key (run again with the same one to resume)');
     }
-    // Without a key the customer id names the registration, as for POST /registrations without
-    // an Idempotency-Key header: a repeated command resumes or replays instead of competing.
-    const registrationId =
-      idempotencyKey === undefined ? customerId : validate(registrationIdSchema, idempotencyKey, 'idempotency-key');
+    // A repeated command without a key resumes or replays instead of competing.
+    const registrationId = registrationIdFor(customerId, idempotencyKey, 'idempotency-key');
 
     return async ({ config, services, now }) => {
       const request = validate(registrationRequestSchema(Object.keys(config.tierMap)), {

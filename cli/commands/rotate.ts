@@ -26,9 +26,8 @@ another change to the customer runs.
     const customerId = validate(customerIdSchema, rawCustomerId, 'customerId');
     const requestedGrace = integerOption(args, 'grace-days', 0, 365);
     return async ({ services, now }) => {
-      const deps = services.rotation();
-      const graceDays = requestedGrace ?? deps.settings.graceDays;
-      const rotations = await rotateCustomerKeys(customerId, { now: now(), graceDays }, deps);
+      const result = await rotateCustomerKeys(customerId, { now: now(), graceDays: requestedGrace }, services.rotation());
+      const { graceDays, rotations } = result;
       const rows = rotations.map((rotation) =>
         rotation.outcome === 'rotated'
           ? [rotation.oldKeyId, 'rotated', rotation.newKeyId, shortTime(rotation.retireAt)]
@@ -39,7 +38,7 @@ another change to the customer runs.
           ? `customer ${customerId} has no ACTIVE key: nothing rotated\n`
           : `customer ${customerId}: ${rotations.filter((r) => r.outcome === 'rotated').length} of ${count(rotations.length, 'key')} rotated, grace ${count(graceDays, 'day')}\n` +
             `${table([['OLD KEY', 'OUTCOME', 'NEW KEY', 'OLD KEY STOPS'], ...rows])}\n`;
-      return { json: { customerId, graceDays, rotations }, text };
+      return { json: result, text };
     };
   },
 };

@@ -4,16 +4,12 @@ import { NotFoundError } from '../../shared/errors';
 import { jsonResponse } from '../../shared/http/problem';
 import { parseJsonBody } from '../../shared/http/request';
 import { type TierChangeDeps, changeTier } from '../../shared/customers/change-tier';
-import { customerIdSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema, tierSchema } from '../../shared/provisioning/request-schema';
 import { validate } from '../../shared/validation';
 
 /** PUT /customers/{customerId}/tier with `{tier}`. */
 export function changeTierRoutes(deps: TierChangeDeps) {
-  const bodySchema = z.strictObject({
-    tier: z.enum(Object.keys(deps.settings.tierMap) as [string, ...string[]], {
-      error: `must be one of: ${Object.keys(deps.settings.tierMap).join(', ')}`,
-    }),
-  });
+  const bodySchema = z.strictObject({ tier: tierSchema(Object.keys(deps.settings.tierMap)) });
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     if (`${event.httpMethod} ${event.resource}` !== 'PUT /customers/{customerId}/tier') {
       throw new NotFoundError(`no route ${event.httpMethod} ${event.resource}`);

@@ -8,6 +8,7 @@ import { type ProvisioningDeps, provisionKey } from '../../shared/provisioning/p
 import { describeCustomer, getRegistrationStatus, toRegistrationView } from '../../shared/provisioning/queries';
 import {
   customerIdSchema,
+  registrationIdFor,
   registrationIdSchema,
   registrationRequestSchema,
 } from '../../shared/provisioning/request-schema';
@@ -21,11 +22,7 @@ export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps) {
       case 'POST /registrations': {
         const request = validate(requestSchema, parseJsonBody(event));
         const idempotencyKey = headerValue(event, 'Idempotency-Key');
-        // Without a header the customer id is the idempotency key: one registration per customer.
-        const registrationId =
-          idempotencyKey === undefined
-            ? request.customerId
-            : validate(registrationIdSchema, idempotencyKey, 'Idempotency-Key');
+        const registrationId = registrationIdFor(request.customerId, idempotencyKey, 'Idempotency-Key');
         const location = `/registrations/${encodeURIComponent(registrationId)}`;
         const command = { registrationId, request, now: new Date() };
         if (prefersAsync(headerValue(event, 'Prefer'))) {

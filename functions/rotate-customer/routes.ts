@@ -19,8 +19,6 @@ export function rotateCustomerRoutes(deps: RotationDeps) {
     const customerId = validate(customerIdSchema, event.pathParameters?.customerId, 'customerId');
     // The body is optional: no body rotates with the configured grace period.
     const body = event.body ? validate(rotationRequestSchema, parseJsonBody(event)) : {};
-    const graceDays = body.graceDays ?? deps.settings.graceDays;
-    const rotations = await rotateCustomerKeys(customerId, { now: new Date(), graceDays }, deps);
-    return jsonResponse(200, { customerId, graceDays, rotations });
+    return jsonResponse(200, await rotateCustomerKeys(customerId, { now: new Date(), graceDays: body.graceDays }, deps));
   };
 }

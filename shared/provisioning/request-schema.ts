@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { validate } from '../validation';
 
 /*
  * The patterns below are also the patterns of openapi.yaml (test/integration/api-contract.test.ts
@@ -59,9 +60,7 @@ export function registrationRequestSchema(tiers?: readonly string[]) {
   return z.strictObject({
     customerId: customerIdSchema,
     email: z.string().max(254).regex(new RegExp(EMAIL_PATTERN, 'u'), 'must be one plain email address'),
-    tier: tiers
-      ? z.enum(tiers as [string, ...string[]], { error: `must be one of: ${tiers.join(', ')}` })
-      : z.string().min(1).max(32),
+    tier: tiers ? tierSchema(tiers) : z.string().min(1).max(32),
     name: z
       .string()
       .regex(
@@ -80,3 +79,16 @@ export const provisioningMessageSchema = z.strictObject({
   registrationId: registrationIdSchema,
   request: registrationRequestSchema(),
 });
+
+/** One of the configured tiers, with a message that lists them. */
+export function tierSchema(tiers: readonly string[]) {
+  return z.enum(tiers as [string, ...string[]], { error: `must be one of: ${tiers.join(', ')}` });
+}
+
+/**
+ * The registration's id: the caller's idempotency key, or without one the customer id, so each
+ * customer is registered once (the HTTP route, the import and the CLI all name it this way).
+ */
+export function registrationIdFor(customerId: string, idempotencyKey: string | undefined, where: string): string {
+  return idempotencyKey === undefined ? customerId : validate(registrationIdSchema, idempotencyKey, where);
+}

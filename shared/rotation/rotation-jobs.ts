@@ -37,19 +37,22 @@ export async function rotateDueKeys(now: Date, limit: number, deps: RotationDeps
 
 /**
  * Rotates every ACTIVE key of one customer now (a leaked key): with `graceDays` 0 the old keys
- * stop working as soon as their successors are emailed.
+ * stop working as soon as their successors are emailed; without it, the configured grace.
  * @throws NotFoundError when the customer has no keys
  */
 export async function rotateCustomerKeys(
   customerId: string,
-  options: { now: Date; graceDays: number },
+  options: { now: Date; graceDays?: number | undefined },
   deps: RotationDeps,
-): Promise<RotationResult[]> {
+): Promise<{ customerId: string; graceDays: number; rotations: RotationResult[] }> {
+  const graceDays = options.graceDays ?? deps.settings.graceDays;
   const keys = await deps.keyStore.keysOf(customerId);
   if (keys.length === 0) throw new NotFoundError(`no customer ${customerId}`);
-  const results: RotationResult[] = [];
-  for (const key of keys.filter((k) => k.state === 'ACTIVE')) results.push(await rotateKey(key, options, deps));
-  return results;
+  const rotations: RotationResult[] = [];
+  for (const key of keys.filter((k) => k.state === 'ACTIVE')) {
+    rotations.push(await rotateKey(key, { now: options.now, graceDays }, deps));
+  }
+  return { customerId, graceDays, rotations };
 }
 
 export interface RetirementRunReport {

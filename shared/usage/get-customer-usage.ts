@@ -49,9 +49,9 @@ export const usageRangeSchema = z
   .object({ from: isoDate, to: isoDate })
   .superRefine(({ from, to }, ctx) => {
     const days = daysBetween(from, to) + 1;
-    if (days < 1) ctx.addIssue({ code: 'custom', path: ['from'], message: 'from: must not be after to' });
+    if (days < 1) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must not be after to' });
     else if (days > MAX_USAGE_DAYS) {
-      ctx.addIssue({ code: 'custom', path: ['to'], message: `to: the range must be at most ${MAX_USAGE_DAYS} days` });
+      ctx.addIssue({ code: 'custom', path: ['to'], message: `the range must be at most ${MAX_USAGE_DAYS} days` });
     }
   });
 
