@@ -16,6 +16,7 @@ import { countMetric, METRIC } from '../metrics';
 import { buildKeyEmail } from './key-email';
 import type { IssuedKey, KeyGateway, Mailer, RegistrationStore } from './ports';
 import {
+  type CustomerKey,
   hashRegistrationRequest,
   keyNameFor,
   type Registration,
@@ -177,47 +178,101 @@ async function runSteps(
   const { now } = context;
   const log = { registrationId: registration.registrationId, customerId: registration.customerId };
 
-  let key: IssuedKey;
   if (registration.state === 'EMAIL_PENDING' && registration.keyId) {
     // Association and record were done; only the email is owed.
-    key = { id: registration.keyId, secret: await keys.getKeyValue(registration.keyId) };
-  } else {
-    key = await keys.ensureKey(
-      {
-        name: keyNameFor(settings.keyNamePrefix, registration.registrationId),
-        customerId: registration.customerId,
-        description: `keyplan key of customer ${registration.customerId}`,
-        tags: {
-          'keyplan:managed': 'true',
-          'keyplan:customer': registration.customerId,
-          'keyplan:registration': registration.registrationId,
-        },
-      },
-      { lookupFirst: context.mayHaveKey },
-    );
-    logger.info('api key ready', { ...log, keyId: key.id });
-    await associateOrRollBack(registration, key.id, now, deps);
+    return finishOwedEmail(registration, registration.keyId, now, deps);
   }
+
+  const key: IssuedKey = await keys.ensureKey(
+    {
+      name: keyNameFor(settings.keyNamePrefix, registration.registrationId),
+      customerId: registration.customerId,
+      description: `keyplan key of customer ${registration.customerId}`,
+      tags: {
+        'keyplan:managed': 'true',
+        'keyplan:customer': registration.customerId,
+        'keyplan:registration': registration.registrationId,
+      },
+    },
+    { lookupFirst: context.mayHaveKey },
+  );
+  logger.info('api key ready', { ...log, keyId: key.id });
+  await associateOrRollBack(registration, key.id, now, deps);
 
   const rotateAt = new Date(now.getTime() + settings.rotationDays * DAY_MS).toISOString();
   const record = (state: 'ACTIVE' | 'EMAIL_PENDING') =>
     store.recordKey({ registration, keyId: key.id, fingerprint: key.secret.fingerprint(), state, rotateAt, now });
 
-  // A resumed EMAIL_PENDING registration was counted when its key was first recorded.
-  const newKey = registration.state !== 'EMAIL_PENDING';
   try {
     await sendKeyEmail(registration, key.secret, deps);
   } catch (error) {
     logger.error('key email failed; registration left EMAIL_PENDING', { ...log, keyId: key.id, error });
     countMetric(METRIC.emailsFailed);
     const pending = await recordOrRollBack(registration, key.id, now, deps, () => record('EMAIL_PENDING'));
-    if (newKey) countMetric(METRIC.keysProvisioned);
+    countMetric(METRIC.keysProvisioned);
     return pending;
   }
   const completed = await recordOrRollBack(registration, key.id, now, deps, () => record('ACTIVE'));
   logger.info('registration complete', { ...log, keyId: key.id, state: completed.state });
-  if (newKey) countMetric(METRIC.keysProvisioned);
+  countMetric(METRIC.keysProvisioned);
   return completed;
+}
+
+/**
+ * Sends the email an EMAIL_PENDING registration owes and completes it. Its key was made, put into
+ * its plan and recorded long ago, perhaps: since then a tier change may have moved the key to
+ * another plan, or a rotation replaced it (and emailed the successor). So the email quotes the
+ * customer's tier of now, a key no longer ACTIVE is not sent at all (the customer must not be
+ * handed a key on its way out), and the record keeps the key's plan and the customer's tier as
+ * they are now: recording the registration's own would undo the tier change.
+ */
+async function finishOwedEmail(
+  registration: Registration,
+  keyId: string,
+  now: Date,
+  deps: ProvisioningDeps,
+): Promise<Registration> {
+  const log = { registrationId: registration.registrationId, customerId: registration.customerId, keyId };
+  const asItIsNow = async (): Promise<{ current: Registration; key: CustomerKey | undefined }> => {
+    const customer = await deps.store.getCustomer(registration.customerId);
+    const key = customer?.keys.find((candidate) => candidate.keyId === keyId);
+    const tier = customer?.tier ?? registration.tier;
+    return { key, current: { ...registration, tier, usagePlanId: key?.usagePlanId ?? registration.usagePlanId } };
+  };
+
+  const before = await asItIsNow();
+  let fingerprint = before.key?.fingerprint ?? registration.keyFingerprint;
+  let emailed = true;
+  if (before.key && before.key.state !== 'ACTIVE') {
+    logger.warn('owed key email not sent: the key was replaced since', { ...log, keyState: before.key.state });
+  } else {
+    const secret = await deps.keys.getKeyValue(keyId);
+    fingerprint = secret.fingerprint();
+    try {
+      await sendKeyEmail(before.current, secret, deps);
+    } catch (error) {
+      logger.error('key email failed; registration left EMAIL_PENDING', { ...log, error });
+      countMetric(METRIC.emailsFailed);
+      emailed = false;
+    }
+  }
+  // Read again: a tier change may have finished while the email was on its way.
+  const { current } = await asItIsNow();
+  const recordedFingerprint = fingerprint ?? (await deps.keys.getKeyValue(keyId)).fingerprint();
+  const rotateAt = new Date(now.getTime() + deps.settings.rotationDays * DAY_MS).toISOString();
+  const recorded = await recordOrRollBack(current, keyId, now, deps, () =>
+    deps.store.recordKey({
+      registration: current,
+      keyId,
+      fingerprint: recordedFingerprint,
+      state: emailed ? 'ACTIVE' : 'EMAIL_PENDING',
+      rotateAt,
+      now,
+    }),
+  );
+  if (emailed) logger.info('registration complete', { ...log, state: recorded.state });
+  // The registration itself keeps the tier and plan it asked for; only the records follow the customer.
+  return { ...recorded, tier: registration.tier, usagePlanId: registration.usagePlanId };
 }
 
 async function sendKeyEmail(registration: Registration, secret: ApiKeySecret, deps: ProvisioningDeps) {

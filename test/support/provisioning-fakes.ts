@@ -6,7 +6,7 @@ import {
   GetUsagePlanCommand,
 } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SendEmailCommand, SESClient } from '@aws-sdk/client-ses';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -57,6 +57,8 @@ export function mockedProvisioning() {
     .resolves({ throttle: { rateLimit: 2, burstLimit: 5 }, quota: { limit: 1000, period: 'DAY' } });
   dynamoMock.on(TransactWriteCommand).resolves({});
   dynamoMock.on(UpdateCommand).resolves({});
+  // The customer's partition: empty unless a test says otherwise.
+  dynamoMock.on(QueryCommand).resolves({ Items: [] });
   sesMock.on(SendEmailCommand).resolves({ MessageId: 'message-1' });
 
   const deps: ProvisioningDeps = {
