@@ -8,6 +8,8 @@ const THROTTLING = new Set([
   'Throttling',
   'ProvisionedThroughputExceededException',
   'RequestLimitExceeded',
+  // SQS, answered with HTTP 403.
+  'RequestThrottled',
 ]);
 
 const SERVER_SIDE = new Set([

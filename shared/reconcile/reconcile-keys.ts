@@ -230,8 +230,9 @@ async function repairPlan(
   const target = usagePlanOf(settings.tierMap, tier);
   if (!target) return false;
   const leaving = action.fromPlans.filter((planId) => planId !== target);
-  for (const planId of leaving) await inventory.removeKeyFromPlan(planId, action.keyId);
   try {
+    // Inside the try: a removal that took effect but answered an error must still be put back.
+    for (const planId of leaving) await inventory.removeKeyFromPlan(planId, action.keyId);
     await inventory.addKeyToPlan(target, action.keyId);
   } catch (error) {
     const [previous] = leaving;
