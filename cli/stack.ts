@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { functionEnvironment } from '../infra/local/bootstrap';
 import { awsErrorName } from '../shared/aws/aws-errors';
 import { type Config, ConfigError, loadConfig } from '../shared/config';

@@ -1,6 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type TierChangeDeps, changeTier } from '../../shared/customers/change-tier';
 import { NotFoundError, ValidationError, CustomerRevokedError } from '../../shared/errors';
 import { logger } from '../../shared/logger';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DAY_MS } from '../aws/table-keys';
 import { NotFoundError } from '../errors';
 import type { KeyGateway } from '../provisioning/ports';
