@@ -1,0 +1,67 @@
+import { type FaultProxy, type FaultRule, startFaultProxy } from '../test/support/fault-proxy';
+
+/** API Gateway's management API: 10 requests/s per account, burst 40, for every caller (DESIGN §6). */
+export const ACCOUNT_MANAGEMENT_BUDGET = { ratePerSecond: 10, burst: 40 } as const;
+
+/**
+ * A token bucket that refuses rather than waits, as API Gateway does: `burst` calls at once, then
+ * `ratePerSecond` on average; a call that finds no token is answered 429.
+ */
+export class RefusingBucket {
+  #tokens: number;
+  #updatedAt: number;
+  admitted = 0;
+  refused = 0;
+
+  constructor(
+    readonly ratePerSecond: number,
+    readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.#tokens = burst;
+    this.#updatedAt = now();
+  }
+
+  tryTake(): boolean {
+    const now = this.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#updatedAt) / 1000) * this.ratePerSecond);
+    this.#updatedAt = now;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      this.admitted++;
+      return true;
+    }
+    this.refused++;
+    return false;
+  }
+}
+
+/**
+ * The account budget as a rule of the test suite's fault proxy (test/support/fault-proxy.ts): every
+ * API Gateway call draws a token, and one that finds none gets the proxy's throttle answer (429
+ * TooManyRequestsException, API Gateway's wire shape). The proxy asks the rule's predicate once per
+ * API Gateway call, which is what makes it a bucket.
+ */
+export function managementBudgetRule(bucket: RefusingBucket): FaultRule {
+  return {
+    name: 'api-gateway management budget',
+    service: 'apigateway',
+    operation: () => !bucket.tryTake(),
+    fault: { kind: 'throttle' },
+  };
+}
+
+export interface BudgetProxy {
+  proxy: FaultProxy;
+  bucket: RefusingBucket;
+}
+
+/** A proxy in front of the emulator that enforces the account's management budget and nothing else. */
+export async function startBudgetProxy(
+  target: string,
+  budget: { ratePerSecond: number; burst: number } = ACCOUNT_MANAGEMENT_BUDGET,
+): Promise<BudgetProxy> {
+  const bucket = new RefusingBucket(budget.ratePerSecond, budget.burst);
+  const proxy = await startFaultProxy({ target, rules: [managementBudgetRule(bucket)] });
+  return { proxy, bucket };
+}

@@ -1,0 +1,169 @@
+// `npm run bench` (issue #9): keyplan's own cost next to AWS's, measured side by side against the
+// local emulator, which this command starts and stops. Prints one table and writes
+// bench/results.json. The targets are goals, not tests: a miss is reported, not an error.
+//
+//   npm run bench                       every figure (about 15 minutes on 2 cores)
+//   npm run bench -- calls overhead     some of them: calls, overhead, cold-start, throughput, scale
+//   npm run bench -- scale --scale-keys=500,5000 --registrations=200 --samples=200 --init-runs=20
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { bootstrapLocalStack } from '../infra/local/bootstrap';
+import { type Emulator, startEmulator } from '../infra/local/emulator';
+import { loadConfig } from '../shared/config';
+import { benchDir, runChild } from './child';
+import { formatTable, machine } from './report';
+import { measureScale, type ScaleRun, scaleFigures, type SeededScale, seedScale } from './scale';
+import type { Figure } from './stats';
+
+const FIGURES = ['calls', 'overhead', 'cold-start', 'throughput', 'scale'] as const;
+type FigureName = (typeof FIGURES)[number];
+
+interface Options {
+  figures: FigureName[];
+  /** Figure 5's sizes, small first: the large one is measured against the small one. */
+  scaleKeys: [number, number];
+  registrations: number;
+  samples: number;
+  warmup: number;
+  initRuns: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const options: Options = { figures: [], scaleKeys: [1_000, 10_000], registrations: 1_000, samples: 200, warmup: 20, initRuns: 20 };
+  for (const arg of argv) {
+    const [name, value = ''] = arg.split('=', 2);
+    const count = (minimum: number) => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < minimum) throw new Error(`${name} takes a whole number of at least ${minimum}`);
+      return n;
+    };
+    if ((FIGURES as readonly string[]).includes(arg)) options.figures.push(arg as FigureName);
+    else if (name === '--scale-keys') {
+      const sizes = value.split(',').map(Number);
+      if (sizes.length !== 2 || !sizes.every((n) => Number.isInteger(n) && n > 0) || sizes[0]! >= sizes[1]!) {
+        throw new Error('--scale-keys takes two sizes, small first: --scale-keys=1000,10000');
+      }
+      options.scaleKeys = [sizes[0]!, sizes[1]!];
+    } else if (name === '--registrations') options.registrations = count(10);
+    // The issue asks for at least 200 samples of each path and 20 processes per bundle (the
+    // defaults); fewer are for trying the bench out, and main() says so.
+    else if (name === '--samples') options.samples = count(10);
+    else if (name === '--init-runs') options.initRuns = count(3);
+    else throw new Error(`unknown argument ${arg}; figures: ${FIGURES.join(', ')}`);
+  }
+  if (options.figures.length === 0) options.figures = [...FIGURES];
+  return options;
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  const wanted = (name: FigureName) => options.figures.includes(name);
+  const logDir = await mkdtemp(join(tmpdir(), 'keyplan-bench-'));
+  const started = performance.now();
+  const figures: Figure[] = [];
+  const errors: { figure: FigureName; message: string }[] = [];
+  const sections: Record<string, number> = {};
+  const say = (line: string) => console.error(line);
+  const attempt = async (name: FigureName, work: () => Promise<Figure[]>) => {
+    const sectionStarted = performance.now();
+    try {
+      figures.push(...(await work()));
+    } catch (error) {
+      errors.push({ figure: name, message: error instanceof Error ? error.message : String(error) });
+      say(`  ${name} failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    sections[name] = Math.round((performance.now() - sectionStarted) / 1000);
+  };
+
+  // Every emulator the bench starts loads bench/emulator/sitecustomize.py (a Query reads its
+  // partition only; see there): infra/local/emulator.ts passes this environment on to Python.
+  process.env.PYTHONPATH = [join(benchDir, 'emulator'), process.env.PYTHONPATH].filter(Boolean).join(delimiter);
+  process.env.PYTHONDONTWRITEBYTECODE ??= '1';
+
+  say(`keyplan bench: ${options.figures.join(', ')} (logs in ${logDir})`);
+  if (options.samples < 200 || options.initRuns < 20) {
+    say('  fewer samples than issue #9 asks for (200 per path, 20 processes per bundle): a trial run, not a result');
+  }
+  let emulator: Emulator | undefined;
+  const seeded: SeededScale[] = [];
+  try {
+    if (options.figures.some((name) => name !== 'scale')) {
+      emulator = await startEmulator({ port: 0 });
+      // The local stack's plans, sender and REST API, shared by the figures like an account's.
+      await bootstrapLocalStack({ endpoint: emulator.endpoint });
+    }
+    const endpoint = emulator?.endpoint ?? '';
+    const child = (name: FigureName, script: string, input: Record<string, unknown>, nodeArgs: string[] = []) =>
+      attempt(name, () => runChild<Figure[]>({ script, input: { endpoint, ...input }, logFile: join(logDir, `${name}.log`), nodeArgs }));
+
+    if (wanted('calls')) {
+      say('1. AWS calls per operation');
+      await child('calls', 'calls-per-operation.ts', {});
+    }
+    if (wanted('overhead')) {
+      say(`2. overhead: ${options.samples} registrations through HTTP and ${options.samples} bare, interleaved`);
+      await child('overhead', 'overhead.ts', { samples: options.samples, warmup: options.warmup });
+    }
+    if (wanted('cold-start')) {
+      say(`3. cold start: every function bundled, ${options.initRuns} fresh processes each`);
+      await child('cold-start', 'cold-start.ts', { runs: options.initRuns, outDir: join(logDir, 'bundles') });
+    }
+    if (wanted('throughput')) {
+      say(`4. throughput: ${options.registrations} registrations through the queue at the account's management budget`);
+      // Three times what the budget allows, then the figure reports what got done.
+      const timeoutSeconds = Math.max(120, Math.ceil((options.registrations / 5) * 3));
+      await child('throughput', 'throughput.ts', { registrations: options.registrations, containers: 2, timeoutSeconds });
+    }
+    await emulator?.stop();
+    emulator = undefined;
+
+    if (wanted('scale')) {
+      await attempt('scale', async () => {
+        say(`5. scheduled jobs over ${options.scaleKeys.map((n) => n.toLocaleString('en-US')).join(' and ')} keys`);
+        // Seeding is not measured, but it is not run beside another figure either: a busy machine
+        // slows figure 4's workers below the budget (a first version did, and they fell to 3/s).
+        const seedingStarted = performance.now();
+        for (const keys of options.scaleKeys) seeded.push(await seedScale(keys, logDir, (line) => say(`  ${line}`)));
+        sections.scaleSeeding = Math.round((performance.now() - seedingStarted) / 1000);
+        const runs: ScaleRun[] = [];
+        while (seeded.length > 0) runs.push(await measureScale(seeded.shift()!, logDir, (line) => say(`  ${line}`)));
+        const [small, large] = runs;
+        if (!small || !large) throw new Error('a scale run is missing');
+        // The deployed batch size is the configuration's default (serverless.yml passes the same).
+        return scaleFigures(small, large, loadConfig(small.env).rotationBatchSize);
+      });
+    }
+  } finally {
+    await emulator?.stop();
+    for (const scale of seeded) await scale.stop();
+  }
+
+  const results = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    emulator: 'infra/local/emulator.py with bench/emulator/sitecustomize.py (a table Query reads its partition, not the whole table)',
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    figuresRun: options.figures,
+    options,
+    durationSeconds: Math.round((performance.now() - started) / 1000),
+    sectionSeconds: sections,
+    logs: logDir,
+    errors,
+    figures,
+  };
+  await writeFile(join(benchDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+
+  const m = results.machine;
+  console.log(`\nkeyplan bench, ${results.date.slice(0, 10)}, ${m.cpu} (${m.cores} cores), Node ${m.node}, moto ${m.moto} (with the bench's Query patch)\n`);
+  console.log(formatTable(figures));
+  const missed = figures.filter((f) => !f.pass).length;
+  console.log(`\n${figures.length - missed} of ${figures.length} figures meet their target; ${results.durationSeconds} s in all.`);
+  console.log(`Written to bench/results.json (details per figure); logs in ${logDir}.`);
+  for (const error of errors) console.log(`\nfigure "${error.figure}" could not be measured: ${error.message}`);
+  // Missed targets are findings, not failures; a figure that could not be measured is.
+  return errors.length > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,252 @@
+// Figure 4: throughput at the account limit. Registrations are queued the way `Prefer:
+// respond-async` and `npm run import` queue them (enqueueRegistration); two worker containers
+// (the queue trigger's MaximumConcurrency) work the real queue through a proxy that enforces API
+// Gateway's management budget, answering 429 beyond it. A registration costs 2 management calls,
+// so the account allows 5 per second.
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { GetApiKeysCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
+import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { startQueuePoller } from '../infra/local/queue-poller';
+import { createAwsClients } from '../shared/aws/clients';
+import { loadConfig } from '../shared/config';
+import { createEnqueueDeps } from '../shared/provisioning/compose';
+import { enqueueRegistration } from '../shared/provisioning/enqueue-registration';
+import { clientsAt } from '../test/support/aws-test-clients';
+import { createQueuePair, queueDepth, type SentEmail } from '../test/support/emulator-probe';
+import { ACCOUNT_MANAGEMENT_BUDGET, startBudgetProxy } from './budget-proxy';
+import { childMain, progress } from './child';
+import { figureStack } from './figure-stack';
+import { figure, type Figure, round } from './stats';
+
+interface ThroughputInput {
+  endpoint: string;
+  registrations: number;
+  /** Worker containers: the deploy's workerConcurrency (MaximumConcurrency). */
+  containers: number;
+  timeoutSeconds: number;
+}
+
+type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+const TIERS = ['free', 'basic', 'pro'] as const;
+/** Management calls per registration: CreateApiKey and CreateUsagePlanKey. */
+const MANAGEMENT_CALLS_PER_REGISTRATION = 2;
+
+async function measureThroughput({ endpoint, registrations, containers, timeoutSeconds }: ThroughputInput): Promise<Figure[]> {
+  const run = randomUUID().slice(0, 8);
+  const direct = clientsAt(endpoint);
+  const { stack } = await figureStack(endpoint, 'throughput');
+  const { proxy, bucket } = await startBudgetProxy(endpoint, ACCOUNT_MANAGEMENT_BUDGET);
+  // The SQS client sends to the host in the queue URL, which the emulator takes from the request
+  // that created the queue: created through the proxy, the queue is reached through it.
+  const viaProxy = clientsAt(proxy.endpoint);
+  const { queueUrl, dlqUrl } = await createQueuePair(viaProxy.sqs, `bench-throughput-${run}`);
+  // From here on keyplan's clients reach AWS through the proxy only, as the deployed workers share
+  // the account's budget; the bench's own checks go to the emulator directly.
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: proxy.endpoint,
+    QUEUE_URL: queueUrl,
+    MANAGEMENT_CALLS_PER_SECOND: String(ACCOUNT_MANAGEMENT_BUDGET.ratePerSecond),
+    WORKER_CONCURRENCY: String(containers),
+  });
+  const config = loadConfig();
+
+  const customers = Array.from({ length: registrations }, (_, n) => {
+    const customerId = `tp-${run}-${n}`;
+    return { customerId, email: `${customerId}@${run}.example.com`, tier: TIERS[n % TIERS.length] ?? 'free' };
+  });
+  const enqueueStarted = performance.now();
+  const enqueueDeps = createEnqueueDeps(config);
+  await inParallel(customers, 8, async (request) => {
+    const { outcome } = await enqueueRegistration({ registrationId: request.customerId, request, now: new Date() }, enqueueDeps);
+    if (outcome !== 'queued') throw new Error(`${request.customerId} was ${outcome}`);
+  });
+  const enqueueSeconds = (performance.now() - enqueueStarted) / 1000;
+  progress(`${registrations} registrations queued in ${round(enqueueSeconds, 1)} s`);
+
+  // One handler module per container: each builds its own clients and budget share at init.
+  const handlerUrl = new URL('../functions/provision-worker/handler.ts', import.meta.url).href;
+  const handlers: WorkerHandler[] = [];
+  for (let container = 1; container <= containers; container++) {
+    const module = (await import(`${handlerUrl}?container=${container}`)) as { handler: WorkerHandler };
+    handlers.push(module.handler);
+  }
+
+  let acknowledged = 0;
+  let returned = 0;
+  let lastAcknowledgedAt = 0;
+  let allAcknowledged: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (allAcknowledged = resolve));
+  const counted = (handler: WorkerHandler): WorkerHandler => async (event, context) => {
+    const response = await handler(event, context);
+    const failed = response.batchItemFailures.length;
+    acknowledged += event.Records.length - failed;
+    returned += failed;
+    lastAcknowledgedAt = performance.now();
+    if (acknowledged >= registrations) allAcknowledged();
+    return response;
+  };
+
+  const started = performance.now();
+  const callsBefore = proxy.stats();
+  const pollers = handlers.map((handler) =>
+    startQueuePoller({ sqs: createAwsClients().sqs, queueUrl, handler: counted(handler), concurrency: 1, region: stack.region }),
+  );
+  const ticker = setInterval(() => progress(`${acknowledged}/${registrations} done after ${Math.round((performance.now() - started) / 1000)} s`), 30_000);
+  // A message that ends in the DLQ is never acknowledged: an empty queue ends the run too.
+  let waiting = true;
+  const drained = (async () => {
+    while (waiting && acknowledged < registrations) {
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      if ((await queueDepth(viaProxy.sqs, queueUrl).catch(() => -1)) === 0) return;
+    }
+  })();
+  let timedOut = false;
+  await Promise.race([
+    finished,
+    drained,
+    new Promise<void>((resolve) =>
+      setTimeout(() => {
+        timedOut = true;
+        resolve();
+      }, timeoutSeconds * 1000).unref(),
+    ),
+  ]);
+  waiting = false;
+  clearInterval(ticker);
+  await drained;
+  await Promise.all(pollers.map((poller) => poller.stop()));
+  const seconds = ((timedOut ? performance.now() : lastAcknowledgedAt) - started) / 1000;
+  const calls = proxy.stats();
+  const dlq = await queueDepth(viaProxy.sqs, dlqUrl);
+  const leftInQueue = await queueDepth(viaProxy.sqs, queueUrl);
+  await proxy.stop();
+
+  // What the emulator holds now, read directly: keys, plans, registrations, emails, queues.
+  const outcome = await inspect(direct, {
+    prefix: config.keyNamePrefix,
+    tableName: config.tableName,
+    usagePlans: Object.values(stack.usagePlans),
+    registrationIds: customers.map((c) => c.customerId),
+    emailDomain: `${run}.example.com`,
+    endpoint,
+  });
+  const managementCalls = apiGatewayCalls(calls.calls) - apiGatewayCalls(callsBefore.calls);
+  const limit = ACCOUNT_MANAGEMENT_BUDGET.ratePerSecond / MANAGEMENT_CALLS_PER_REGISTRATION;
+  const achieved = outcome.active / seconds;
+  progress(`${outcome.active} active in ${round(seconds, 1)} s = ${round(achieved, 2)}/s; 429s ${bucket.refused}`);
+
+  const details = {
+    registrations,
+    containers,
+    seconds: round(seconds, 2),
+    timedOut,
+    enqueueSeconds: round(enqueueSeconds, 2),
+    active: outcome.active,
+    notActive: outcome.notActive,
+    acknowledged,
+    returnedToQueue: returned,
+    leftInQueue,
+    emails: outcome.emails,
+    keysInWrongPlanCount: outcome.misplaced,
+    managementCallsSeen: managementCalls,
+    managementCallsAdmitted: bucket.admitted,
+    managementCallsAdmittedPerSecond: round(bucket.admitted / seconds, 2),
+    throttled429: bucket.refused,
+    sdkRetries: calls.sdkRetries - callsBefore.sdkRetries,
+    callsByOperation: calls.calls,
+  };
+  const zero = (id: string, label: string, value: number) =>
+    figure({ id, group: 4, label, unit: 'count', value, baseline: null, target: { of: 'value', op: '=', limit: 0, source: 'issue' } });
+  return [
+    figure({
+      id: 'throughput.registrations-per-second',
+      group: 4,
+      label: 'Throughput at the account limit',
+      unit: 'reg/s',
+      value: round(achieved, 3),
+      baseline: limit,
+      target: { of: 'ratio', op: '>=', limit: 0.9, source: 'issue' },
+      details,
+    }),
+    zero('throughput.duplicates', 'Throughput: duplicate keys', outcome.duplicates),
+    zero('throughput.orphans', 'Throughput: orphan keys', outcome.orphans),
+    zero('throughput.dlq', 'Throughput: DLQ messages', dlq),
+  ];
+}
+
+async function inspect(
+  direct: ReturnType<typeof clientsAt>,
+  scope: { prefix: string; tableName: string; usagePlans: string[]; registrationIds: string[]; emailDomain: string; endpoint: string },
+) {
+  const keys: { id: string; customerId: string }[] = [];
+  let position: string | undefined;
+  do {
+    const page = await direct.apiGateway.send(new GetApiKeysCommand({ nameQuery: `${scope.prefix}-`, limit: 500, position }));
+    for (const key of page.items ?? []) keys.push({ id: String(key.id), customerId: String(key.customerId) });
+    position = page.position;
+  } while (position);
+
+  const plansOfKey = new Map<string, number>();
+  for (const usagePlanId of scope.usagePlans) {
+    let planPosition: string | undefined;
+    do {
+      const page = await direct.apiGateway.send(new GetUsagePlanKeysCommand({ usagePlanId, limit: 500, position: planPosition }));
+      for (const key of page.items ?? []) plansOfKey.set(String(key.id), (plansOfKey.get(String(key.id)) ?? 0) + 1);
+      planPosition = page.position;
+    } while (planPosition);
+  }
+
+  const recorded = new Map<string, { state: string; keyId?: string }>();
+  for (let start = 0; start < scope.registrationIds.length; start += 100) {
+    let pending: Record<string, string>[] | undefined = scope.registrationIds
+      .slice(start, start + 100)
+      .map((id) => ({ pk: `REG#${id}`, sk: 'REG' }));
+    while (pending?.length) {
+      const answer = await direct.dynamo.send(new BatchGetCommand({ RequestItems: { [scope.tableName]: { Keys: pending } } }));
+      for (const item of answer.Responses?.[scope.tableName] ?? []) {
+        recorded.set(String(item.registrationId), { state: String(item.state), keyId: item.keyId as string | undefined });
+      }
+      pending = answer.UnprocessedKeys?.[scope.tableName]?.Keys as Record<string, string>[] | undefined;
+    }
+  }
+
+  const keysOfCustomer = new Map<string, number>();
+  for (const key of keys) keysOfCustomer.set(key.customerId, (keysOfCustomer.get(key.customerId) ?? 0) + 1);
+  const recordedKeyIds = new Set([...recorded.values()].map((r) => r.keyId).filter(Boolean));
+  const active = [...recorded.values()].filter((r) => r.state === 'ACTIVE').length;
+
+  const data = (await (await fetch(`${scope.endpoint}/moto-api/data.json`)).json()) as { ses?: { Message?: SentEmail[] } };
+  const emails = (data.ses?.Message ?? []).filter((m) =>
+    m.destinations.ToAddresses?.some((to) => to.endsWith(`@${scope.emailDomain}`)),
+  ).length;
+
+  return {
+    active,
+    notActive: scope.registrationIds.length - active,
+    /** A customer's keys beyond its first. */
+    duplicates: [...keysOfCustomer.values()].reduce((sum, count) => sum + Math.max(0, count - 1), 0),
+    /** Keys no registration records. */
+    orphans: keys.filter((key) => !recordedKeyIds.has(key.id)).length,
+    /** Recorded keys not in exactly one plan. */
+    misplaced: [...recordedKeyIds].filter((id) => plansOfKey.get(String(id)) !== 1).length,
+    emails,
+  };
+}
+
+const apiGatewayCalls = (calls: Record<string, number>) =>
+  Object.entries(calls)
+    .filter(([name]) => name.startsWith('apigateway.'))
+    .reduce((sum, [, count]) => sum + count, 0);
+
+async function inParallel<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
+}
+
+await childMain(measureThroughput);
