@@ -1,38 +1,31 @@
+import { TokenBucket } from '../shared/aws/management-budget';
 import { type FaultProxy, type FaultRule, startFaultProxy } from '../test/support/fault-proxy';
 
 /** API Gateway's management API: 10 requests/s per account, burst 40, for every caller (DESIGN §6). */
 export const ACCOUNT_MANAGEMENT_BUDGET = { ratePerSecond: 10, burst: 40 } as const;
 
 /**
- * A token bucket that refuses rather than waits, as API Gateway does: `burst` calls at once, then
- * `ratePerSecond` on average; a call that finds no token is answered 429.
+ * The bucket keyplan paces with, refusing rather than waiting, as API Gateway does: `burst` calls
+ * at once, then `ratePerSecond` on average; a call that finds no token is answered 429.
  */
 export class RefusingBucket {
-  #tokens: number;
-  #updatedAt: number;
+  readonly #bucket: TokenBucket;
   admitted = 0;
   refused = 0;
 
   constructor(
     readonly ratePerSecond: number,
     readonly burst: number,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
-    this.#tokens = burst;
-    this.#updatedAt = now();
+    this.#bucket = new TokenBucket(ratePerSecond, burst, now);
   }
 
   tryTake(): boolean {
-    const now = this.now();
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#updatedAt) / 1000) * this.ratePerSecond);
-    this.#updatedAt = now;
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
-      this.admitted++;
-      return true;
-    }
-    this.refused++;
-    return false;
+    const taken = this.#bucket.tryTake();
+    if (taken) this.admitted++;
+    else this.refused++;
+    return taken;
   }
 }
 

@@ -1,8 +1,9 @@
 import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 
 /**
- * A token bucket: `ratePerSecond` on average, at most `burst` at once. Waiters are served as
- * tokens arrive; nothing is refused.
+ * A token bucket: `ratePerSecond` on average, at most `burst` at once. `take` waits for a token
+ * (our pacing); `tryTake` refuses when there is none (how API Gateway treats the account's callers,
+ * which the bench's budget proxy imitates).
  */
 export class TokenBucket {
   #tokens: number;
@@ -18,16 +19,18 @@ export class TokenBucket {
   }
 
   async take(): Promise<void> {
-    for (;;) {
-      const now = this.now();
-      this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#updatedAt) / 1000) * this.ratePerSecond);
-      this.#updatedAt = now;
-      if (this.#tokens >= 1) {
-        this.#tokens -= 1;
-        return;
-      }
+    while (!this.tryTake()) {
       await new Promise((resolve) => setTimeout(resolve, ((1 - this.#tokens) / this.ratePerSecond) * 1000));
     }
+  }
+
+  tryTake(): boolean {
+    const now = this.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#updatedAt) / 1000) * this.ratePerSecond);
+    this.#updatedAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
   }
 }
 
