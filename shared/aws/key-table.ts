@@ -2,7 +2,6 @@ import {
   BatchGetCommand,
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
-  paginateQuery,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -11,8 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CustomerKey } from '../provisioning/registration';
 import type { KeyRecord, KeyRecords } from '../reconcile/ports';
 import type { ClaimedRotation, KeyStore, RecordRotationInput, RotationAttempt } from '../rotation/ports';
-import { guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
-import { queryPages } from './query-pages';
+import { guardDynamo, ifConditionHolds } from './aws-errors';
+import { queryPages, queryPageStream } from './query-pages';
 import { customerPk, DUE, type DueType, DUE_INDEX, KEY_DUE_TYPES, keyItemKey, PROFILE_SK } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
@@ -198,21 +197,14 @@ export class KeyTable implements KeyStore, KeyRecords {
     return result !== undefined;
   }
   async *trackedKeyPages(): AsyncIterable<KeyRecord[]> {
-    try {
-      for (const dueType of KEY_DUE_TYPES) {
-        const pages = paginateQuery(
-          { client: this.#client },
-          {
-            TableName: this.#table,
-            IndexName: DUE_INDEX,
-            KeyConditionExpression: 'dueType = :dueType',
-            ExpressionAttributeValues: { ':dueType': dueType },
-          },
-        );
-        for await (const page of pages) yield (page.Items ?? []).map(toKeyRecord);
-      }
-    } catch (error) {
-      throw translateDynamoError(error);
+    for (const dueType of KEY_DUE_TYPES) {
+      const pages = queryPageStream(this.#client, {
+        TableName: this.#table,
+        IndexName: DUE_INDEX,
+        KeyConditionExpression: 'dueType = :dueType',
+        ExpressionAttributeValues: { ':dueType': dueType },
+      });
+      for await (const page of pages) yield (page.Items ?? []).map(toKeyRecord);
     }
   }
 

@@ -7,19 +7,27 @@ import {
 import { translateDynamoError } from './aws-errors';
 
 /**
- * Every page of a Query, in order, with DynamoDB's transient errors translated. Stop early by
- * returning false from `onPage` (a bounded read must not fetch pages it will not use).
+ * Every page of a Query, in order, fetched as the caller asks for it (a bounded read must not
+ * fetch pages it will not use), with DynamoDB's transient errors translated.
  */
+export async function* queryPageStream(
+  client: DynamoDBDocumentClient,
+  input: QueryCommandInput,
+): AsyncGenerator<QueryCommandOutput> {
+  try {
+    yield* paginateQuery({ client }, input);
+  } catch (error) {
+    throw translateDynamoError(error);
+  }
+}
+
+/** Every page of a Query, in order; stop early by returning false from `onPage`. */
 export async function queryPages(
   client: DynamoDBDocumentClient,
   input: QueryCommandInput,
   onPage: (page: QueryCommandOutput) => boolean | void,
 ): Promise<void> {
-  try {
-    for await (const page of paginateQuery({ client }, input)) {
-      if (onPage(page) === false) return;
-    }
-  } catch (error) {
-    throw translateDynamoError(error);
+  for await (const page of queryPageStream(client, input)) {
+    if (onPage(page) === false) return;
   }
 }
