@@ -29,17 +29,36 @@ export class RefusingBucket {
   }
 }
 
+/** When each management call reached the account, and whether the budget admitted it: for counting per window. */
+export class ManagementCallLog {
+  readonly admitted: number[] = [];
+  readonly refused: number[] = [];
+
+  record(admitted: boolean, at: number = Date.now()): void {
+    (admitted ? this.admitted : this.refused).push(at);
+  }
+
+  /** Every call that reached the account, admitted or not, in arrival order. */
+  get all(): number[] {
+    return [...this.admitted, ...this.refused].sort((a, b) => a - b);
+  }
+}
+
 /**
  * The account budget as a rule of the test suite's fault proxy (test/support/fault-proxy.ts): every
  * API Gateway call draws a token, and one that finds none gets the proxy's throttle answer (429
  * TooManyRequestsException, API Gateway's wire shape). The proxy asks the rule's predicate once per
- * API Gateway call, which is what makes it a bucket.
+ * API Gateway call, which is what makes it a bucket; `log`, if given, learns of each call.
  */
-export function managementBudgetRule(bucket: RefusingBucket): FaultRule {
+export function managementBudgetRule(bucket: RefusingBucket, log?: ManagementCallLog): FaultRule {
   return {
     name: 'api-gateway management budget',
     service: 'apigateway',
-    operation: () => !bucket.tryTake(),
+    operation: () => {
+      const admitted = bucket.tryTake();
+      log?.record(admitted);
+      return !admitted;
+    },
     fault: { kind: 'throttle' },
   };
 }
@@ -47,6 +66,8 @@ export function managementBudgetRule(bucket: RefusingBucket): FaultRule {
 export interface BudgetProxy {
   proxy: FaultProxy;
   bucket: RefusingBucket;
+  /** Every management call the proxy saw, with its time. */
+  calls: ManagementCallLog;
 }
 
 /** A proxy in front of the emulator that enforces the account's management budget and nothing else. */
@@ -55,6 +76,7 @@ export async function startBudgetProxy(
   budget: { ratePerSecond: number; burst: number } = ACCOUNT_MANAGEMENT_BUDGET,
 ): Promise<BudgetProxy> {
   const bucket = new RefusingBucket(budget.ratePerSecond, budget.burst);
-  const proxy = await startFaultProxy({ target, rules: [managementBudgetRule(bucket)] });
-  return { proxy, bucket };
+  const calls = new ManagementCallLog();
+  const proxy = await startFaultProxy({ target, rules: [managementBudgetRule(bucket, calls)] });
+  return { proxy, bucket, calls };
 }

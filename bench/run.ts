@@ -2,9 +2,10 @@
 // local emulator, which this command starts and stops. Prints one table and writes
 // bench/results.json. The targets are goals, not tests: a miss is reported, not an error.
 //
-//   npm run bench                       every figure (about 15 minutes on 2 cores)
-//   npm run bench -- calls overhead     some of them: calls, overhead, cold-start, throughput, scale
+//   npm run bench                       every figure
+//   npm run bench -- calls overhead     some of them: calls, overhead, cold-start, throughput, mixed, scale
 //   npm run bench -- scale --scale-keys=500,5000 --registrations=200 --samples=200 --init-runs=20
+//   npm run bench -- mixed --mixed-import=50   figure 6 at a twentieth of the issue's size
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -13,11 +14,12 @@ import { bootstrapLocalStack } from '../infra/local/bootstrap';
 import { type Emulator, startEmulator } from '../infra/local/emulator';
 import { loadConfig } from '../shared/config';
 import { benchDir, runChild } from './child';
+import type { MixedLoadInput } from './mixed-load';
 import { formatTable, machine } from './report';
 import { measureScale, type ScaleRun, scaleFigures, type SeededScale, seedScale } from './scale';
 import type { Figure } from './stats';
 
-const FIGURES = ['calls', 'overhead', 'cold-start', 'throughput', 'scale'] as const;
+const FIGURES = ['calls', 'overhead', 'cold-start', 'throughput', 'mixed', 'scale'] as const;
 type FigureName = (typeof FIGURES)[number];
 
 interface Options {
@@ -25,13 +27,23 @@ interface Options {
   /** Figure 5's sizes, small first: the large one is measured against the small one. */
   scaleKeys: [number, number];
   registrations: number;
+  /** Figure 6's import rows; the rotations (half as many) and tier changes (a tenth) follow it. */
+  mixedImport: number;
   samples: number;
   warmup: number;
   initRuns: number;
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { figures: [], scaleKeys: [1_000, 10_000], registrations: 1_000, samples: 200, warmup: 20, initRuns: 20 };
+  const options: Options = {
+    figures: [],
+    scaleKeys: [1_000, 10_000],
+    registrations: 1_000,
+    mixedImport: 1_000,
+    samples: 200,
+    warmup: 20,
+    initRuns: 20,
+  };
   for (const arg of argv) {
     const [name, value = ''] = arg.split('=', 2);
     const count = (minimum: number) => {
@@ -47,6 +59,7 @@ function parseOptions(argv: string[]): Options {
       }
       options.scaleKeys = [sizes[0]!, sizes[1]!];
     } else if (name === '--registrations') options.registrations = count(10);
+    else if (name === '--mixed-import') options.mixedImport = count(10);
     // The issue asks for at least 200 samples of each path and 20 processes per bundle (the
     // defaults); fewer are for trying the bench out, and main() says so.
     else if (name === '--samples') options.samples = count(10);
@@ -116,6 +129,20 @@ async function main(): Promise<number> {
       const timeoutSeconds = Math.max(120, Math.ceil((options.registrations / 5) * 3));
       await child('throughput', 'throughput.ts', { registrations: options.registrations, containers: 2, timeoutSeconds });
     }
+    if (wanted('mixed')) {
+      // The issue's sizes: 1,000 rows, 500 due keys, 100 tier changes, a registration a second.
+      const input: Omit<MixedLoadInput, 'endpoint'> = {
+        importRows: options.mixedImport,
+        rotations: Math.max(1, Math.round(options.mixedImport / 2)),
+        tierChanges: Math.max(1, Math.round(options.mixedImport / 10)),
+        syncPerSecond: 1,
+      };
+      say(
+        `6. mixed load: import of ${input.importRows}, rotation of ${input.rotations}, ${input.tierChanges} tier changes ` +
+          `and ${input.syncPerSecond} registration/s at once, at the account's management budget`,
+      );
+      await child('mixed', 'mixed-load.ts', input);
+    }
     await emulator?.stop();
     emulator = undefined;
 
@@ -140,6 +167,8 @@ async function main(): Promise<number> {
     for (const scale of seeded) await scale.stop();
   }
 
+  // Figures in the issue's order, whatever order they were measured in (figure 6 before 5).
+  figures.sort((a, b) => a.group - b.group);
   const results = {
     date: new Date().toISOString(),
     machine: machine(),

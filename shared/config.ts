@@ -19,12 +19,26 @@ export interface Config {
   registrationRetentionDays: number;
   queueUrl: string | undefined;
   /**
-   * API Gateway management calls per second that the provisioning workers may make together: the
+   * The deployment's stage (`keyplan:stage` tag on every key it creates; its roles may touch only
+   * keys carrying it). 'local' for the local stack.
+   */
+  stage: string;
+  /**
+   * API Gateway management calls per second all of keyplan's functions together may make: the
    * account has 10/s (burst 40) for every caller, and the limit cannot be raised.
    */
   managementCallsPerSecond: number;
-  /** The queue trigger's MaximumConcurrency; each worker paces itself to its share of the budget. */
+  /** The queue trigger's MaximumConcurrency; the default of managementConcurrency. */
   workerConcurrency: number;
+  /**
+   * This function's share of managementCallsPerSecond, all its containers together
+   * (infra/serverless/management-budget.js); the whole budget when unset.
+   */
+  managementSharePerSecond: number;
+  /** The most containers of this function at once; each paces to share / concurrency. */
+  managementConcurrency: number;
+  /** Management calls one container may make at once before pacing starts. */
+  managementBurst: number;
   /** Days before a rotated key stops working that its customer is reminded. */
   reminderDays: number;
   /** Days a disabled key is kept (still counting against the 10,000-key quota) before deletion. */
@@ -42,6 +56,11 @@ export interface Config {
   resumeAfterMinutes: number;
   /** Registrations one sweep run resumes at most. */
   resumeBatchSize: number;
+  /**
+   * How often the sweep runs (the resume schedule): it finishes operations that died holding a
+   * customer's lease, so a customer left that way waits at most this long (plus the lease).
+   */
+  sweepMinutes: number;
 }
 
 /**
@@ -84,8 +103,29 @@ const envSchema = z.object({
   LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
   REGISTRATION_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   QUEUE_URL: z.url().optional(),
+  STAGE: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,40}$/, 'must be a stage name: 1 to 40 letters, digits or -')
+    .default('local'),
   MANAGEMENT_CALLS_PER_SECOND: z.coerce.number().min(0.1).max(1000).default(10),
   WORKER_CONCURRENCY: z.coerce.number().int().min(2).max(1000).default(2),
+  MANAGEMENT_SHARE_PER_SECOND: z.coerce
+    .number('must be calls per second')
+    .positive('must be calls per second above 0')
+    .max(1000, 'must be calls per second up to 1000')
+    .optional(),
+  MANAGEMENT_CONCURRENCY: z.coerce
+    .number('must be a number of containers')
+    .int('must be a whole number of containers')
+    .min(1, 'must be at least 1 container')
+    .max(1000, 'must be at most 1000 containers')
+    .optional(),
+  MANAGEMENT_BURST: z.coerce
+    .number('must be a number of calls')
+    .int('must be a whole number of calls')
+    .min(1, 'must be at least 1 call')
+    .max(1000, 'must be at most 1000 calls')
+    .optional(),
   REMINDER_DAYS: z.coerce.number().int().min(0).max(365).default(2),
   KEY_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   ROTATION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(50),
@@ -93,7 +133,17 @@ const envSchema = z.object({
   RECONCILE_MIN_KEY_AGE_MINUTES: z.coerce.number().int().min(10).max(10_080).default(60),
   RESUME_AFTER_MINUTES: z.coerce.number().int().min(1).max(1_440).default(15),
   RESUME_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
-});
+  SWEEP_MINUTES: z.coerce.number().int().min(1).max(1_440).default(5),
+}).refine(
+  // A function's share comes out of the budget of all functions: more would break the split's sum.
+  (env) =>
+    env.MANAGEMENT_SHARE_PER_SECOND === undefined ||
+    env.MANAGEMENT_SHARE_PER_SECOND <= env.MANAGEMENT_CALLS_PER_SECOND,
+  {
+    path: ['MANAGEMENT_SHARE_PER_SECOND'],
+    message: 'is more than MANAGEMENT_CALLS_PER_SECOND, the budget of all functions together',
+  },
+);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -116,8 +166,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaseSeconds: e.LEASE_SECONDS,
     registrationRetentionDays: e.REGISTRATION_RETENTION_DAYS,
     queueUrl: e.QUEUE_URL,
+    stage: e.STAGE,
     managementCallsPerSecond: e.MANAGEMENT_CALLS_PER_SECOND,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    ...managementShare(e),
     reminderDays: e.REMINDER_DAYS,
     keyRetentionDays: e.KEY_RETENTION_DAYS,
     rotationBatchSize: e.ROTATION_BATCH_SIZE,
@@ -125,5 +177,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileMinKeyAgeMinutes: e.RECONCILE_MIN_KEY_AGE_MINUTES,
     resumeAfterMinutes: e.RESUME_AFTER_MINUTES,
     resumeBatchSize: e.RESUME_BATCH_SIZE,
+    sweepMinutes: e.SWEEP_MINUTES,
+  };
+}
+
+/**
+ * The function's own share of the management budget. The deploy sets all three per function
+ * (infra/serverless/management-budget.js); unset, as locally, a container paces to
+ * MANAGEMENT_CALLS_PER_SECOND / WORKER_CONCURRENCY, the worker's share before the split.
+ */
+function managementShare(
+  e: z.infer<typeof envSchema>,
+): Pick<Config, 'managementSharePerSecond' | 'managementConcurrency' | 'managementBurst'> {
+  const share = e.MANAGEMENT_SHARE_PER_SECOND ?? e.MANAGEMENT_CALLS_PER_SECOND;
+  const concurrency = e.MANAGEMENT_CONCURRENCY ?? e.WORKER_CONCURRENCY;
+  return {
+    managementSharePerSecond: share,
+    managementConcurrency: concurrency,
+    managementBurst: e.MANAGEMENT_BURST ?? Math.max(1, Math.floor(share / concurrency)),
   };
 }

@@ -100,7 +100,7 @@ export class CustomerRevokedError extends KeyplanError {
 
 /** Another tier change, rotation or revocation of the customer is running. */
 export class CustomerBusyError extends KeyplanError {
-  override readonly name = 'CustomerBusyError';
+  override readonly name: string = 'CustomerBusyError';
   readonly code = 'customer-busy';
   constructor(
     message: string,
@@ -118,7 +118,7 @@ export class TierChangeFailedError extends KeyplanError {
     readonly repairNeeded: boolean,
     options?: ErrorOptions,
   ) {
-    super(repairNeeded ? 'tier change failed; a key is recorded for repair' : 'tier change failed; keys restored', options);
+    super(repairNeeded ? 'tier change failed; the sweep puts the keys back into their plan' : 'tier change failed; keys restored', options);
   }
 }
 
@@ -138,4 +138,13 @@ export class PayloadTooLargeError extends KeyplanError {
   constructor(readonly limitBytes: number) {
     super(`the body is larger than ${limitBytes} bytes`);
   }
+}
+
+/**
+ * The operation's lease on the customer expired and another operation took the customer over:
+ * nothing more may be done (no key created, no email sent). Whatever it left is finished by the
+ * holder that took over, or by the sweep. A busy customer to its caller: retry later.
+ */
+export class LeaseLostError extends CustomerBusyError {
+  override readonly name = 'LeaseLostError';
 }

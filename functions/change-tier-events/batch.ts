@@ -10,7 +10,14 @@ import { validate } from '../../shared/validation';
 /** The billing system's "plan changed" event, delivered by EventBridge to the tier-change queue. */
 const planChangedSchema = z.object({
   id: z.string().min(1),
-  detail: z.object({ customerId: customerIdSchema, tier: z.string().min(1) }),
+  /** When the billing system's change happened (EventBridge's envelope time, to the second). */
+  time: z.iso.datetime({ offset: true }).optional(),
+  detail: z.object({
+    customerId: customerIdSchema,
+    tier: z.string().min(1),
+    /** The billing system's own time of the change, when it sends one: finer than `time`. */
+    occurredAt: z.iso.datetime({ offset: true }).optional(),
+  }),
 });
 
 /**
@@ -22,11 +29,19 @@ export function tierChangeBatchHandler(deps: TierChangeDeps) {
   const processRecord = async (record: SQSRecord): Promise<void> => {
     try {
       const event = validate(planChangedSchema, JSON.parse(record.body) as unknown);
+      const occurred = event.detail.occurredAt ?? event.time;
       const result = await changeTier(
-        { customerId: event.detail.customerId, tier: event.detail.tier, requestId: event.id, now: new Date() },
+        {
+          customerId: event.detail.customerId,
+          tier: event.detail.tier,
+          requestId: event.id,
+          now: new Date(),
+          // The newest event wins: one older than the last applied is acknowledged and dropped.
+          eventAt: occurred ? new Date(occurred).toISOString() : undefined,
+        },
         deps,
       );
-      logger.info('plan changed event applied', { messageId: record.messageId, changed: result.changed });
+      logger.info('plan changed event applied', { messageId: record.messageId, changed: result.changed, stale: result.stale });
     } catch (error) {
       if (
         error instanceof SyntaxError ||

@@ -9,7 +9,10 @@ import { observe } from '../../shared/observability';
 const config = loadConfig();
 const deps = createRotationDeps(config);
 
-/** The schedule's time, not the clock, is "now". */
+/**
+ * The schedule's time chooses what is due ("now"); leases come from the clock (deps.clock), never
+ * from the event.
+ */
 export const handler = middy((event: ScheduledEvent) =>
   retireDueKeys(new Date(event.time), config.retirementBatchSize, deps),
 ).use(observe());

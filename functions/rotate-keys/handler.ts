@@ -9,7 +9,10 @@ import { observe } from '../../shared/observability';
 const config = loadConfig();
 const deps = createRotationDeps(config);
 
-/** The schedule's time, not the clock, is "now": a delayed or replayed event rotates the same keys. */
+/**
+ * The schedule's time chooses what is due ("now"): a delayed or replayed event finds the same keys.
+ * Leases come from the clock (deps.clock), never from the event.
+ */
 export const handler = middy((event: ScheduledEvent) =>
   rotateDueKeys(new Date(event.time), config.rotationBatchSize, deps),
 ).use(observe());

@@ -15,8 +15,10 @@ import threading
 
 import copy
 
+import moto.apigateway.models as apigateway_models
 import moto.apigateway.urls as apigateway_urls
 import moto.dynamodb.models as dynamodb_models
+from moto.apigateway.exceptions import NotFoundException
 from moto.apigateway.responses import APIGatewayResponse
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
@@ -138,6 +140,30 @@ def serve_get_usage():
     apigateway_urls.url_paths["{0}/usageplans/(?P<usage_plan_id>[^/]+)/usage$"] = APIGatewayResponse.dispatch
 
 
+def refuse_removing_a_key_not_in_the_plan():
+    """DeleteUsagePlanKey of a key the plan does not hold: AWS's NotFoundException, not a 500.
+
+    moto 5.2.5 pops the key from the plan's dict and lets the KeyError become an HTML 500, which
+    the SDK retries and then reports as a server error. API Gateway answers 404 NotFoundException
+    ("Invalid Usage Plan Key identifier specified"), which keyplan's idempotent removal takes as
+    success (the key is not in the plan: done).
+    """
+    original = apigateway_models.APIGatewayBackend.delete_usage_plan_key
+
+    class UsagePlanKeyNotFound(NotFoundException):
+        code = 404
+
+        def __init__(self):
+            super().__init__("Invalid Usage Plan Key identifier specified")
+
+    def delete_usage_plan_key(self, usage_plan_id, key_id):
+        if key_id not in self.usage_plan_keys.get(usage_plan_id, {}):
+            raise UsagePlanKeyNotFound()
+        return original(self, usage_plan_id, key_id)
+
+    apigateway_models.APIGatewayBackend.delete_usage_plan_key = delete_usage_plan_key
+
+
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     port = int(args[0]) if args else 0
@@ -146,6 +172,7 @@ def main(argv):
 
     snapshot_only_touched_items()
     serve_get_usage()
+    refuse_removing_a_key_not_in_the_plan()
     app = SerializedApp(DomainDispatcherApplication(create_backend_app))
     # A port in use makes werkzeug print "Port N is in use by another program" and exit 1.
     server = make_server(HOST, port, app, threaded=True)

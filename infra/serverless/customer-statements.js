@@ -52,9 +52,12 @@ export function tierChangeStatements() {
   ];
 }
 
-/** Revocation disables every key of the customer (UpdateApiKey) and records it; nothing else. */
-export function revocationStatements() {
-  return [...customerRecordStatements(), updateApiKeyStatement()];
+/**
+ * Revocation disables every key of the customer (UpdateApiKey, on this stage's keys only) and
+ * records it; nothing else.
+ */
+export function revocationStatements(stage) {
+  return [...customerRecordStatements(), updateApiKeyStatement(stage)];
 }
 
 /** The usage route reads the customer's key items and GetUsage of their plans; it writes nothing. */

@@ -4,6 +4,12 @@ import { readTiers, usagePlanLogicalIds } from './source.js';
 
 export const sub = (text) => ({ 'Fn::Sub': text });
 
+/**
+ * The tag every API key of a stage carries (value: the stage, the functions' STAGE). The roles
+ * admit calls on a key only with it, so the code must tag with exactly this key.
+ */
+export const STAGE_TAG = 'keyplan:stage';
+
 /** The stage's table (infra/serverless/table.js). */
 export const tableArn = () => ({ 'Fn::GetAtt': ['KeyplanTable', 'Arn'] });
 

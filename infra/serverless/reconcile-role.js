@@ -3,8 +3,9 @@ import { lambdaRole, logsStatement, tableArn } from './iam.js';
 import {
   associateKeyStatement,
   deleteApiKeyStatement,
+  listApiKeysStatement,
   listPlanKeysStatement,
-  readApiKeysStatement,
+  readApiKeyStatement,
   readPlanKeyStatement,
   removePlanKeyStatement,
 } from './provisioning-statements.js';
@@ -12,9 +13,10 @@ import { queryDueIndexStatement } from './rotation-statements.js';
 
 /**
  * The reconcile function's role (shared/reconcile). It reads what exists: every API key
- * (GetApiKeys without values, GetApiKey) and the keys of each of this stage's plans
- * (GetUsagePlanKeys); the tracked key items through the 'due' index and the customers' tiers
- * (BatchGetItem). It repairs: deletes orphan keys (DeleteApiKey), moves a key into the plan of its
+ * (GetApiKeys without values: the listing cannot be narrowed by tag), this stage's keys
+ * (GetApiKey) and the keys of each of this stage's plans (GetUsagePlanKeys); the tracked key items
+ * through the 'due' index and the customers' tiers (BatchGetItem). It repairs: deletes orphan keys
+ * tagged with this stage (DeleteApiKey), moves a key into the plan of its
  * tier (DeleteUsagePlanKey, CreateUsagePlanKey, GetUsagePlanKey when API Gateway answers "already
  * associated") under the customer lock (conditional PutItem, DeleteItem), and records the outcome
  * on the key item (UpdateItem). It never creates a key, changes a plan or sends email.
@@ -25,12 +27,13 @@ export async function resources({ resolveVariable }) {
 
   const statements = [
     logsStatement(`${service}-${stage}-reconcile`),
-    readApiKeysStatement(),
+    listApiKeysStatement(),
+    readApiKeyStatement(stage),
     listPlanKeysStatement(),
     associateKeyStatement(),
     readPlanKeyStatement(),
     removePlanKeyStatement(),
-    deleteApiKeyStatement(),
+    deleteApiKeyStatement(stage),
     {
       // PutItem only takes the customer lock: the reconciler writes key items with UpdateItem.
       Sid: 'ReconcileRecords',

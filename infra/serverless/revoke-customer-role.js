@@ -6,7 +6,7 @@ export async function resources({ resolveVariable }) {
   const service = await resolveVariable('self:service');
   const stage = await resolveVariable('sls:stage');
 
-  const statements = [logsStatement(`${service}-${stage}-revokeCustomer`), ...revocationStatements()];
+  const statements = [logsStatement(`${service}-${stage}-revokeCustomer`), ...revocationStatements(stage)];
 
   return { Resources: { RevokeCustomerRole: lambdaRole(statements) } };
 }

@@ -38,11 +38,12 @@ export function queryDueIndexStatement() {
  * exactly these.
  */
 export async function rotationStatements(resolveVariable) {
+  const stage = await resolveVariable('sls:stage');
   return [
     ...(await provisioningStatements(resolveVariable)),
     customerLockStatement(),
     queryDueIndexStatement(),
-    updateApiKeyStatement(),
+    updateApiKeyStatement(stage),
   ];
 }
 
@@ -51,6 +52,7 @@ export async function rotationStatements(resolveVariable) {
  * retention period. It creates nothing, so it has no PutItem and no key creation or plan calls.
  */
 export async function retirementStatements(resolveVariable) {
+  const stage = await resolveVariable('sls:stage');
   return [
     {
       Sid: 'KeyRecords',
@@ -59,8 +61,8 @@ export async function retirementStatements(resolveVariable) {
       Resource: tableArn(),
     },
     queryDueIndexStatement(),
-    updateApiKeyStatement(),
-    deleteApiKeyStatement(),
+    updateApiKeyStatement(stage),
+    deleteApiKeyStatement(stage),
     // Reminders before a retiring key stops working.
     await sendKeyEmailStatement(resolveVariable),
   ];

@@ -1,3 +1,4 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { TransientAwsError } from '../errors';
 
 /** Names the SDK gives AWS throttling answers; a throttled call did not happen and is safe to repeat. */
@@ -53,9 +54,35 @@ export function isTransient(error: unknown): boolean {
   return NETWORK_CODES.has(e.code ?? '') || e.name === 'TimeoutError' || e.name === 'AbortError';
 }
 
+/** Why each item of a cancelled transaction failed, in the order of the transaction's items. */
+export interface CancellationReason {
+  Code?: string | undefined;
+  /** The item as it was, when the item asked for it (ReturnValuesOnConditionCheckFailure ALL_OLD). */
+  Item?: Record<string, AttributeValue> | undefined;
+}
+
+/** The reasons of a cancelled TransactWriteItems; undefined for any other error. */
+export function cancellationReasons(error: unknown): CancellationReason[] | undefined {
+  if (awsErrorName(error) !== 'TransactionCanceledException') return undefined;
+  return (error as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
+}
+
+/** Whether the item at `index` of a cancelled transaction failed its condition. */
+export const conditionFailed = (reasons: readonly CancellationReason[] | undefined, index: number) =>
+  reasons?.[index]?.Code === 'ConditionalCheckFailed';
+
+/**
+ * A transaction cancelled only because another one touched the same items at the same moment (or
+ * by throttling) did nothing and is safe to repeat; a failed condition is the caller's to judge.
+ */
+const TRANSIENT_CANCELLATIONS = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']);
+
 /** DynamoDB's transient failures become TransientAwsError; anything else passes unchanged. */
 export function translateDynamoError(error: unknown): unknown {
-  return isTransient(error)
+  const transientCancellation = cancellationReasons(error)?.some(
+    (reason) => reason.Code !== undefined && TRANSIENT_CANCELLATIONS.has(reason.Code),
+  );
+  return isTransient(error) || transientCancellation
     ? new TransientAwsError(`DynamoDB is unavailable: ${awsErrorName(error)}`, 2, { cause: error })
     : error;
 }

@@ -2,17 +2,16 @@ import {
   BatchGetCommand,
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
-  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CustomerKey } from '../provisioning/registration';
+import { type CustomerKey, type DueType, KEY_DUE_TYPES } from '../customers/model';
 import type { KeyRecord, KeyRecords } from '../reconcile/ports';
-import type { ClaimedRotation, KeyStore, RecordRotationInput, RotationAttempt } from '../rotation/ports';
+import type { KeyStore } from '../rotation/ports';
 import { guardDynamo, ifConditionHolds } from './aws-errors';
 import { queryPages, queryPageStream } from './query-pages';
-import { customerPk, DUE, type DueType, DUE_INDEX, KEY_DUE_TYPES, keyItemKey, PROFILE_SK } from './table-keys';
+import { customerPk, DUE_INDEX, keyItemKey, profileKey } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
 
@@ -70,132 +69,22 @@ export class KeyTable implements KeyStore, KeyRecords {
     };
   }
 
-  async claimRotation(key: CustomerKey, attempt: RotationAttempt, now: Date): Promise<ClaimedRotation | undefined> {
+  async advance(key: CustomerKey, from: DueType, to: { dueType: DueType; dueAt: string }, now: Date): Promise<boolean> {
     const result = await ifConditionHolds(
       this.#client.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: keyItemKey(key.customerId, key.keyId),
-          UpdateExpression: 'SET rotation = :rotation',
-          ConditionExpression:
-            '#state = :active AND (attribute_not_exists(rotation) OR rotation.leaseExpiresAt < :nowMs)',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':rotation': { ...attempt, claimedAt: now.toISOString() },
-            ':active': 'ACTIVE',
-            ':nowMs': now.getTime(),
-          },
-          ReturnValues: 'ALL_OLD',
-        }),
-      ),
-    );
-    if (!result) return undefined;
-    const before = result.Attributes ?? {};
-    return { key: toCustomerKey(before), resumed: before.rotation !== undefined };
-  }
-
-  async releaseRotation(key: CustomerKey, attempt: RotationAttempt): Promise<void> {
-    await ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: keyItemKey(key.customerId, key.keyId),
-          // The claim stays (with no lease) so the next attempt knows a successor may exist.
-          UpdateExpression: 'SET rotation.leaseExpiresAt = :zero',
-          ConditionExpression: 'rotation.attemptId = :attemptId',
-          ExpressionAttributeValues: { ':zero': 0, ':attemptId': attempt.attemptId },
-        }),
-      ),
-    );
-  }
-
-  async recordRotation(input: RecordRotationInput): Promise<void> {
-    const { oldKey, attempt, successor, retireAt, next, now } = input;
-    const at = now.toISOString();
-    await guardDynamo(
-      this.#client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.#table,
-                Key: keyItemKey(oldKey.customerId, oldKey.keyId),
-                UpdateExpression:
-                  'SET #state = :retiring, retireAt = :retireAt, successorKeyId = :successor, dueType = :dueType, dueAt = :dueAt, updatedAt = :at REMOVE rotation',
-                ConditionExpression: '#state = :active AND rotation.attemptId = :attemptId',
-                ExpressionAttributeNames: { '#state': 'state' },
-                ExpressionAttributeValues: {
-                  ':retiring': 'RETIRING',
-                  ':active': 'ACTIVE',
-                  ':retireAt': retireAt,
-                  ':successor': successor.keyId,
-                  ':dueType': next.dueType,
-                  ':dueAt': next.dueAt,
-                  ':at': at,
-                  ':attemptId': attempt.attemptId,
-                },
-              },
-            },
-            {
-              Put: {
-                TableName: this.#table,
-                Item: {
-                  ...keyItemKey(oldKey.customerId, successor.keyId),
-                  customerId: oldKey.customerId,
-                  keyId: successor.keyId,
-                  state: 'ACTIVE',
-                  usagePlanId: oldKey.usagePlanId,
-                  tier: oldKey.tier,
-                  fingerprint: successor.fingerprint,
-                  registrationId: oldKey.registrationId,
-                  generation: successor.generation,
-                  predecessorKeyId: oldKey.keyId,
-                  createdAt: at,
-                  rotateAt: successor.rotateAt,
-                  dueType: DUE.rotate,
-                  dueAt: successor.rotateAt,
-                },
-              },
-            },
-          ],
-        }),
-      ),
-    );
-  }
-
-  async advance(
-    key: CustomerKey,
-    from: DueType,
-    to: { state?: CustomerKey['state']; dueType?: DueType; dueAt?: string },
-    now: Date,
-  ): Promise<boolean> {
-    const sets = ['updatedAt = :at'];
-    const values: Item = { ':at': now.toISOString(), ':from': from };
-    if (to.state) {
-      sets.push('#state = :state');
-      values[':state'] = to.state;
-    }
-    if (to.dueType && to.dueAt) {
-      sets.push('dueType = :dueType', 'dueAt = :dueAt');
-      values[':dueType'] = to.dueType;
-      values[':dueAt'] = to.dueAt;
-    }
-    // Leaving the due index altogether is removing its attributes: the index is sparse.
-    const remove = to.dueType ? '' : ' REMOVE dueType, dueAt';
-    const result = await ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: keyItemKey(key.customerId, key.keyId),
-          UpdateExpression: `SET ${sets.join(', ')}${remove}`,
+          UpdateExpression: 'SET dueType = :dueType, dueAt = :dueAt, updatedAt = :at',
+          // Only from where the job found it: a key that moved on since is left to its own job.
           ConditionExpression: 'dueType = :from',
-          ExpressionAttributeNames: to.state ? { '#state': 'state' } : undefined,
-          ExpressionAttributeValues: values,
+          ExpressionAttributeValues: { ':dueType': to.dueType, ':dueAt': to.dueAt, ':at': now.toISOString(), ':from': from },
         }),
       ),
     );
     return result !== undefined;
   }
+
   async *trackedKeyPages(): AsyncIterable<KeyRecord[]> {
     for (const dueType of KEY_DUE_TYPES) {
       const pages = queryPageStream(this.#client, {
@@ -212,9 +101,7 @@ export class KeyTable implements KeyStore, KeyRecords {
     const tiers = new Map<string, string>();
     // BatchGetItem reads at most 100 items per call and may hand some back unprocessed.
     for (let start = 0; start < customerIds.length; start += 100) {
-      let keys: Item[] | undefined = customerIds
-        .slice(start, start + 100)
-        .map((customerId) => ({ pk: customerPk(customerId), sk: PROFILE_SK }));
+      let keys: Item[] | undefined = customerIds.slice(start, start + 100).map((customerId) => profileKey(customerId));
       for (let round = 0; keys?.length; round++) {
         const answer: BatchGetCommandOutput = await guardDynamo(
           this.#client.send(
@@ -225,7 +112,10 @@ export class KeyTable implements KeyStore, KeyRecords {
             }),
           ),
         );
-        for (const item of answer.Responses?.[this.#table] ?? []) tiers.set(String(item.customerId), String(item.tier));
+        // A customer only reserved by its first registration has no tier yet.
+        for (const item of answer.Responses?.[this.#table] ?? []) {
+          if (typeof item.tier === 'string') tiers.set(String(item.customerId), item.tier);
+        }
         keys = answer.UnprocessedKeys?.[this.#table]?.Keys;
         if (keys?.length) await sleep(Math.min(1000, 50 * 2 ** round));
       }
@@ -233,44 +123,8 @@ export class KeyTable implements KeyStore, KeyRecords {
     return tiers;
   }
 
-  async recordRepaired(key: KeyRecord, usagePlanId: string, tier: string, now: Date): Promise<void> {
-    // A repair mark moved the key into the cleanup partition; its own job is due again.
-    const next =
-      key.state === 'RETIRING' && key.retireAt
-        ? { dueType: DUE.retire, dueAt: key.retireAt }
-        : { dueType: DUE.rotate, dueAt: key.rotateAt ?? now.toISOString() };
-    await guardDynamo(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: keyItemKey(key.customerId, key.keyId),
-          UpdateExpression:
-            'SET usagePlanId = :plan, tier = :tier, dueType = :dueType, dueAt = :dueAt, updatedAt = :at REMOVE needsRepair',
-          ConditionExpression: '#state = :state',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':plan': usagePlanId,
-            ':tier': tier,
-            ':dueType': next.dueType,
-            ':dueAt': next.dueAt,
-            ':at': now.toISOString(),
-            ':state': key.state,
-          },
-        }),
-      ),
-    );
-  }
-
-  async recordOrphanDeleted(key: KeyRecord, now: Date): Promise<void> {
-    await this.#closeKey(key, 'DELETED', now);
-  }
-
-  async recordKeyMissing(key: KeyRecord, now: Date): Promise<void> {
-    await this.#closeKey(key, 'MISSING', now);
-  }
-
   /** A final state: the item leaves the due index, so no job looks at it again. */
-  async #closeKey(key: KeyRecord, state: 'DELETED' | 'MISSING', now: Date): Promise<void> {
+  async closeRecord(key: KeyRecord, state: 'DELETED' | 'MISSING', now: Date): Promise<void> {
     await ifConditionHolds(
       this.#client.send(
         new UpdateCommand({
@@ -294,7 +148,6 @@ function toKeyRecord(item: Item): KeyRecord {
     needsRepair: repair ? { usagePlanId: String(repair.usagePlanId), since: String(repair.since) } : undefined,
   };
 }
-
 
 export function toCustomerKey(item: Item): CustomerKey {
   return {

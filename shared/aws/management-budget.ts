@@ -34,14 +34,20 @@ export class TokenBucket {
   }
 }
 
+const paced = new WeakSet<APIGatewayClient>();
+
 /**
  * Paces every attempt of every API Gateway call the client makes, retries included (the bucket
  * sits below the SDK's retry layer), to this container's share of the account's management
- * budget. With the queue trigger's MaximumConcurrency as the number of containers, the workers
- * together stay within the budget by construction instead of by throttling.
+ * budget. With the function's concurrency cap as the number of containers, each function, and so
+ * all of them together (infra/serverless/management-budget.js), stays within its share by
+ * construction instead of by throttling. A client already paced keeps its bucket: the
+ * composition functions build on one another and may each ask.
  */
 export function paceManagementCalls(clients: APIGatewayClient[], bucket: TokenBucket): void {
   for (const client of clients) {
+    if (paced.has(client)) continue;
+    paced.add(client);
     client.middlewareStack.add(
       (next) => async (args) => {
         await bucket.take();

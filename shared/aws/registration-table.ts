@@ -1,13 +1,8 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { CustomerAlreadyRegisteredError, RegistrationInProgressError, TransientAwsError } from '../errors';
+import { DUE } from '../customers/model';
+import type { CustomerStatus } from '../customers/ports';
+import { CustomerBusyError, RegistrationInProgressError, TransientAwsError } from '../errors';
 import type {
   ClaimResult,
   RecordFailureInput,
@@ -16,13 +11,13 @@ import type {
   StalledRegistrations,
 } from '../provisioning/ports';
 import type { Customer, Registration } from '../provisioning/registration';
-import { awsErrorName, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
-import { queryPages } from './query-pages';
-import { customerPk, DUE, DUE_INDEX, PROFILE_SK, regKey } from './table-keys';
+import { cancellationReasons, conditionFailed, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
+import { LEASE_FREE, leaseItem, retryAfterSeconds, toLease } from './customer-ledger';
 import { toCustomerKey } from './key-table';
+import { queryPages } from './query-pages';
+import { customerPk, DUE_INDEX, keyItemKey, PROFILE_SK, profileKey, regKey } from './table-keys';
 
 const DAY_S = 86_400;
-
 
 type Item = Record<string, NativeAttributeValue>;
 
@@ -77,15 +72,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
             },
-            {
-              ConditionCheck: {
-                TableName: this.#table,
-                Key: { pk: customerPk(registration.customerId), sk: PROFILE_SK },
-                ...customerFreeFor(registration),
-                // Tells a revoked customer from one registered under another id.
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
+            { Update: this.#reserveCustomer(registration, now) },
           ],
         }),
       );
@@ -93,18 +80,77 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
     } catch (error) {
       const reasons = cancellationReasons(error);
       if (!reasons) throw translateDynamoError(error);
-      if (reasons[0]?.Code === 'ConditionalCheckFailed') {
-        const existing = reasons[0].Item
-          ? toRegistration(unmarshall(reasons[0].Item))
+      if (conditionFailed(reasons, 0)) {
+        const seen = reasons[0]?.Item;
+        const existing = seen
+          ? toRegistration(unmarshall(seen))
           : await this.getRegistration(registration.registrationId);
         if (existing) return { kind: 'exists', registration: existing };
       }
-      if (reasons[1]?.Code === 'ConditionalCheckFailed') {
-        const profile = reasons[1].Item ? unmarshall(reasons[1].Item) : undefined;
-        return { kind: profile?.status === 'REVOKED' ? 'customer-revoked' : 'customer-taken' };
+      if (conditionFailed(reasons, 1)) {
+        const seen = reasons[1]?.Item;
+        const refusal = seen ? customerRefusal(registration, unmarshall(seen)) : undefined;
+        if (refusal) return refusal;
       }
       throw new TransientAwsError('claim was cancelled by a concurrent transaction', 1, { cause: error });
     }
+  }
+
+  /**
+   * The claim's write of the customer profile: reserved for the registration (PENDING, its status
+   * before kept in priorStatus for a failure to return to) and, unless the registration waits in
+   * the queue, leased to its attempt. Must-finish: a crashed attempt may have created a key that
+   * only this registration's next attempt (takeOver) may record or delete.
+   */
+  #reserveCustomer(registration: Registration, now: Date) {
+    const sets = [
+      'customerId = :customerId',
+      'registrationId = :registrationId',
+      '#status = :pending',
+      // Right-hand sides read the item as it was: the status before this write.
+      'priorStatus = if_not_exists(#status, :unregistered)',
+      'createdAt = if_not_exists(createdAt, :at)',
+      'updatedAt = :at',
+      '#keys = if_not_exists(#keys, :noKeys)',
+      '#version = if_not_exists(#version, :zero) + :one',
+    ];
+    const values: Item = {
+      ':customerId': registration.customerId,
+      ':registrationId': registration.registrationId,
+      ':pending': 'PENDING',
+      ':unregistered': 'UNREGISTERED',
+      ':at': now.toISOString(),
+      ':noKeys': {},
+      ':zero': 0,
+      ':one': 1,
+      ':nowMs': now.getTime(),
+      ':false': false,
+    };
+    if (registration.state !== 'QUEUED') {
+      sets.push('#lease = :lease');
+      values[':lease'] = registrationLease(registration.attemptId, registration.leaseExpiresAt);
+    }
+    let free = 'attribute_not_exists(pk) OR #status = :unregistered';
+    if (registration.reactivate) {
+      free += ' OR #status = :revoked';
+      values[':revoked'] = 'REVOKED';
+    }
+    return {
+      TableName: this.#table,
+      Key: profileKey(registration.customerId),
+      UpdateExpression: `SET ${sets.join(', ')}`,
+      ConditionExpression: `(${free}) AND ${LEASE_FREE}`,
+      ExpressionAttributeNames: {
+        '#status': 'status',
+        '#keys': 'keys',
+        '#version': 'version',
+        '#lease': 'lease',
+        '#until': 'until',
+      },
+      ExpressionAttributeValues: values,
+      // Tells a revoked customer from a taken one, and a busy one's holder.
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+    };
   }
 
   async takeOver(
@@ -112,35 +158,86 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
     attempt: { attemptId: string; leaseExpiresAt: number },
     now: Date,
   ): Promise<Registration | undefined> {
-    const result = await ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: regKey(registration.registrationId),
-          // A QUEUED registration becomes PENDING: from now on a crash may leave a key behind,
-          // and the next attempt must look for it.
-          UpdateExpression:
-            'SET attemptId = :attemptId, leaseExpiresAt = :lease, updatedAt = :now, #state = :state, dueType = :resume, dueAt = :resumeAt ADD resumeAttempts :one',
-          // Only the attempt that saw the expired lease of `registration.attemptId` wins.
-          ConditionExpression: 'attemptId = :previous AND leaseExpiresAt < :nowMs AND #state = :seen',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':state': registration.state === 'QUEUED' ? 'PENDING' : registration.state,
-            ':seen': registration.state,
-            ':attemptId': attempt.attemptId,
-            ':lease': attempt.leaseExpiresAt,
-            ':now': now.toISOString(),
-            ':previous': registration.attemptId,
-            ':nowMs': now.getTime(),
-            ':resume': DUE.resume,
-            ':resumeAt': this.#resumeAt(now, (registration.resumeAttempts ?? 0) + 1),
-            ':one': 1,
-          },
-          ReturnValues: 'ALL_NEW',
+    const at = now.toISOString();
+    const state = registration.state === 'QUEUED' ? 'PENDING' : registration.state;
+    const resumeAttempts = (registration.resumeAttempts ?? 0) + 1;
+    try {
+      await this.#client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.#table,
+                Key: regKey(registration.registrationId),
+                // A QUEUED registration becomes PENDING: from now on a crash may leave a key behind,
+                // and the next attempt must look for it.
+                UpdateExpression:
+                  'SET attemptId = :attemptId, leaseExpiresAt = :lease, updatedAt = :now, #state = :state, dueType = :resume, dueAt = :resumeAt ADD resumeAttempts :one',
+                // Only the attempt that saw the expired lease of `registration.attemptId` wins.
+                ConditionExpression: 'attemptId = :previous AND leaseExpiresAt < :nowMs AND #state = :seen',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: {
+                  ':state': state,
+                  ':seen': registration.state,
+                  ':attemptId': attempt.attemptId,
+                  ':lease': attempt.leaseExpiresAt,
+                  ':now': at,
+                  ':previous': registration.attemptId,
+                  ':nowMs': now.getTime(),
+                  ':resume': DUE.resume,
+                  ':resumeAt': this.#resumeAt(now, resumeAttempts),
+                  ':one': 1,
+                },
+              },
+            },
+            {
+              Update: {
+                TableName: this.#table,
+                Key: profileKey(registration.customerId),
+                UpdateExpression: 'SET #lease = :lease, #version = if_not_exists(#version, :zero) + :one, updatedAt = :at',
+                // The registration's previous attempt's lease passes on (even unexpired: the
+                // registration's own lease has expired, so that attempt stops before its next
+                // write); anyone else's only when it leaves nothing to finish.
+                ConditionExpression: `registrationId = :registrationId AND (${LEASE_FREE} OR #lease.#owner = :previous)`,
+                ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner', '#version': 'version' },
+                ExpressionAttributeValues: {
+                  ':lease': registrationLease(attempt.attemptId, attempt.leaseExpiresAt),
+                  ':zero': 0,
+                  ':one': 1,
+                  ':at': at,
+                  ':registrationId': registration.registrationId,
+                  ':nowMs': now.getTime(),
+                  ':false': false,
+                  ':previous': registration.attemptId,
+                },
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+          ],
         }),
-      ),
-    );
-    return result ? toRegistration(result.Attributes ?? {}) : undefined;
+      );
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (conditionFailed(reasons, 0)) return undefined;
+      if (conditionFailed(reasons, 1)) {
+        const seen = reasons?.[1]?.Item;
+        const holder = seen ? toLease(unmarshall(seen).lease) : undefined;
+        throw new CustomerBusyError(
+          `another operation holds customer ${registration.customerId}`,
+          retryAfterSeconds(holder, now),
+        );
+      }
+      throw translateDynamoError(error);
+    }
+    // A successful transaction returns no item: the registration is what was just written.
+    return {
+      ...registration,
+      attemptId: attempt.attemptId,
+      leaseExpiresAt: attempt.leaseExpiresAt,
+      state,
+      resumeAttempts,
+      updatedAt: at,
+    };
   }
 
   async recordKey(input: RecordKeyInput): Promise<Registration> {
@@ -183,7 +280,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
             {
               Update: {
                 TableName: this.#table,
-                Key: { pk: customerPk(registration.customerId), sk: `KEY#${keyId}` },
+                Key: keyItemKey(registration.customerId, keyId),
                 UpdateExpression:
                   'SET customerId = :customerId, keyId = :keyId, #state = if_not_exists(#state, :active), usagePlanId = :plan, tier = :tier, fingerprint = :fp, registrationId = :registrationId, createdAt = if_not_exists(createdAt, :at), rotateAt = if_not_exists(rotateAt, :rotateAt), dueType = if_not_exists(dueType, :due), dueAt = if_not_exists(dueAt, :rotateAt), generation = if_not_exists(generation, :one)',
                 ExpressionAttributeNames: { '#state': 'state' },
@@ -205,19 +302,33 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
             {
               Update: {
                 TableName: this.#table,
-                Key: { pk: customerPk(registration.customerId), sk: PROFILE_SK },
+                Key: profileKey(registration.customerId),
+                // emailedKeyId names a key only once its email went out: an owed email is recorded
+                // by the commit that settles it (CustomerLedger).
                 UpdateExpression:
-                  'SET customerId = :customerId, email = :email, tier = :tier, #status = :active, registrationId = :registrationId, createdAt = if_not_exists(createdAt, :at), updatedAt = :at',
-                ConditionExpression: customerFreeFor(registration).ConditionExpression,
-                ExpressionAttributeNames: { '#status': 'status' },
+                  'SET email = :email, tier = :tier, #status = :active, #keys.#k = :active, updatedAt = :at, #version = if_not_exists(#version, :zero) + :one' +
+                  (state === 'ACTIVE' ? ', emailedKeyId = :keyId' : '') +
+                  ' REMOVE #lease, priorStatus',
+                // The claim reserved the customer for this registration; holding the lease is
+                // holding the reservation.
+                ConditionExpression: '#lease.#owner = :attemptId',
+                ExpressionAttributeNames: {
+                  '#status': 'status',
+                  '#keys': 'keys',
+                  '#k': keyId,
+                  '#version': 'version',
+                  '#lease': 'lease',
+                  '#owner': 'owner',
+                },
                 ExpressionAttributeValues: {
-                  ...customerFreeFor(registration).ExpressionAttributeValues,
-                  ':customerId': registration.customerId,
                   ':email': registration.email,
                   ':tier': registration.tier,
                   ':active': 'ACTIVE',
-                  ':registrationId': registration.registrationId,
                   ':at': at,
+                  ':zero': 0,
+                  ':one': 1,
+                  ':attemptId': registration.attemptId,
+                  ...(state === 'ACTIVE' ? { ':keyId': keyId } : {}),
                 },
               },
             },
@@ -227,10 +338,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
       return updated;
     } catch (error) {
       const reasons = cancellationReasons(error);
-      if (reasons?.[2]?.Code === 'ConditionalCheckFailed') {
-        throw new CustomerAlreadyRegisteredError(`customer ${registration.customerId} has another registration`);
-      }
-      if (reasons?.[0]?.Code === 'ConditionalCheckFailed') {
+      if (conditionFailed(reasons, 0) || conditionFailed(reasons, 2)) {
         throw new RegistrationInProgressError('another attempt took over this registration', 1);
       }
       throw translateDynamoError(error);
@@ -278,8 +386,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
             Put: {
               TableName: this.#table,
               Item: {
-                pk: customerPk(registration.customerId),
-                sk: `KEY#${orphanKeyId}`,
+                ...keyItemKey(registration.customerId, orphanKeyId),
                 customerId: registration.customerId,
                 keyId: orphanKeyId,
                 state: 'ORPHANED',
@@ -294,11 +401,29 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
           },
         ]
       : [];
+    const returnCustomer = {
+      Update: {
+        TableName: this.#table,
+        Key: profileKey(registration.customerId),
+        UpdateExpression: `SET ${RETURN_TO_PRIOR_STATUS} REMOVE #lease, priorStatus`,
+        ConditionExpression: '#lease.#owner = :attemptId',
+        ExpressionAttributeNames: { '#status': 'status', '#version': 'version', '#lease': 'lease', '#owner': 'owner' },
+        ExpressionAttributeValues: {
+          ':unregistered': 'UNREGISTERED',
+          ':at': at,
+          ':zero': 0,
+          ':one': 1,
+          ':attemptId': registration.attemptId,
+        },
+      },
+    };
+    const transactItems = [failRegistration, ...recordOrphan, returnCustomer];
     try {
-      await this.#client.send(new TransactWriteCommand({ TransactItems: [failRegistration, ...recordOrphan] }));
+      await this.#client.send(new TransactWriteCommand({ TransactItems: transactItems }));
       return failed;
     } catch (error) {
-      if (cancellationReasons(error)?.[0]?.Code === 'ConditionalCheckFailed') {
+      const reasons = cancellationReasons(error);
+      if (conditionFailed(reasons, 0) || conditionFailed(reasons, transactItems.length - 1)) {
         throw new RegistrationInProgressError('another attempt took over this registration', 1);
       }
       throw translateDynamoError(error);
@@ -306,44 +431,91 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
   }
 
   async failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean> {
-    const result = await ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: regKey(registrationId),
-          UpdateExpression:
-            'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt REMOVE dueType, dueAt',
-          ConditionExpression: 'attribute_exists(pk) AND (#state = :queued OR (#state = :pending AND leaseExpiresAt < :nowMs))',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':failed': 'FAILED',
-            ':reason': failure.reason,
-            ':detail': failure.detail,
-            ':zero': 0,
-            ':at': now.toISOString(),
-            ':expiresAt': this.#expiry(now),
-            ':queued': 'QUEUED',
-            ':pending': 'PENDING',
-            ':nowMs': now.getTime(),
-          },
-        }),
-      ),
-    );
+    // The customer's profile is found through the registration: one read first (a rare path, for
+    // messages the worker cannot process).
+    const registration = await this.getRegistration(registrationId);
+    if (!registration) return false;
+    const at = now.toISOString();
+    const failRegistration = {
+      TableName: this.#table,
+      Key: regKey(registrationId),
+      UpdateExpression:
+        'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt REMOVE dueType, dueAt',
+      ConditionExpression: 'attribute_exists(pk) AND (#state = :queued OR (#state = :pending AND leaseExpiresAt < :nowMs))',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: {
+        ':failed': 'FAILED',
+        ':reason': failure.reason,
+        ':detail': failure.detail,
+        ':zero': 0,
+        ':at': at,
+        ':expiresAt': this.#expiry(now),
+        ':queued': 'QUEUED',
+        ':pending': 'PENDING',
+        ':nowMs': now.getTime(),
+      },
+    };
+    const returnCustomer = {
+      TableName: this.#table,
+      Key: profileKey(registration.customerId),
+      UpdateExpression: `SET ${RETURN_TO_PRIOR_STATUS} REMOVE #lease, priorStatus`,
+      // Still reserved for this registration, and nobody at work on it.
+      ConditionExpression:
+        'registrationId = :registrationId AND #status = :pending AND (attribute_not_exists(#lease) OR #lease.#until < :nowMs)',
+      ExpressionAttributeNames: { '#status': 'status', '#version': 'version', '#lease': 'lease', '#until': 'until' },
+      ExpressionAttributeValues: {
+        ':unregistered': 'UNREGISTERED',
+        ':at': at,
+        ':zero': 0,
+        ':one': 1,
+        ':registrationId': registrationId,
+        ':pending': 'PENDING',
+        ':nowMs': now.getTime(),
+      },
+    };
+    try {
+      await this.#client.send(
+        new TransactWriteCommand({ TransactItems: [{ Update: failRegistration }, { Update: returnCustomer }] }),
+      );
+      return true;
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (conditionFailed(reasons, 0)) return false;
+      if (!conditionFailed(reasons, 1)) throw translateDynamoError(error);
+    }
+    // The profile moved on (another registration took it, or someone holds it): the message still
+    // must not be retried forever.
+    const result = await ifConditionHolds(this.#client.send(new UpdateCommand(failRegistration)));
     return result !== undefined;
   }
 
   async releaseLease(registration: Registration, now: Date): Promise<void> {
-    await ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: regKey(registration.registrationId),
-          UpdateExpression: 'SET leaseExpiresAt = :zero, updatedAt = :at',
-          ConditionExpression: 'attemptId = :attemptId',
-          ExpressionAttributeValues: { ':zero': 0, ':at': now.toISOString(), ':attemptId': registration.attemptId },
-        }),
+    // Two writes, not one transaction: either lease may be gone already, and that is fine.
+    await Promise.all([
+      ifConditionHolds(
+        this.#client.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: regKey(registration.registrationId),
+            UpdateExpression: 'SET leaseExpiresAt = :zero, updatedAt = :at',
+            ConditionExpression: 'attemptId = :attemptId',
+            ExpressionAttributeValues: { ':zero': 0, ':at': now.toISOString(), ':attemptId': registration.attemptId },
+          }),
+        ),
       ),
-    );
+      ifConditionHolds(
+        this.#client.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: profileKey(registration.customerId),
+            UpdateExpression: 'REMOVE #lease',
+            ConditionExpression: '#lease.#owner = :attemptId',
+            ExpressionAttributeNames: { '#lease': 'lease', '#owner': 'owner' },
+            ExpressionAttributeValues: { ':attemptId': registration.attemptId },
+          }),
+        ),
+      ),
+    ]);
   }
 
   async getRegistration(registrationId: string): Promise<Registration | undefined> {
@@ -369,6 +541,10 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
     );
     const profile = items.find((item) => item.sk === PROFILE_SK);
     if (!profile) return undefined;
+    // A registration in progress changes nothing readers see until it records its key: a
+    // re-activation is still REVOKED, a first registration not registered at all.
+    const status = profile.status === 'PENDING' ? (profile.priorStatus ?? 'UNREGISTERED') : profile.status;
+    if (status === undefined || status === 'UNREGISTERED') return undefined;
     const keys = items
       .filter((item) => String(item.sk).startsWith('KEY#') && item.state !== 'ORPHANED')
       .map(toCustomerKey);
@@ -376,7 +552,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
       customerId: String(profile.customerId),
       email: String(profile.email),
       tier: String(profile.tier),
-      status: String(profile.status),
+      status: String(status),
       registrationId: String(profile.registrationId),
       createdAt: String(profile.createdAt),
       updatedAt: String(profile.updatedAt),
@@ -428,18 +604,6 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
   }
 }
 
-interface CancellationReason {
-  Code?: string | undefined;
-  Item?: Record<string, AttributeValue> | undefined;
-}
-
-function cancellationReasons(error: unknown): CancellationReason[] | undefined {
-  if (error instanceof TransactionCanceledException || awsErrorName(error) === 'TransactionCanceledException') {
-    return (error as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
-  }
-  return undefined;
-}
-
 function toRegistration(item: Item): Registration {
   return {
     registrationId: String(item.registrationId),
@@ -468,19 +632,26 @@ function optionalString(value: unknown): string | undefined {
 }
 
 /**
- * The customer profile may take this registration: there is none, it is this registration's, or
- * (an explicit re-activation) the customer was revoked.
+ * The customer's status returns to what it was before the registration's claim: UNREGISTERED, or
+ * REVOKED for a re-activation. Needs `#status`, `#version`, `:unregistered`, `:at`, `:zero`, `:one`.
  */
-function customerFreeFor(registration: Registration) {
-  return registration.reactivate
-    ? {
-        ConditionExpression:
-          'attribute_not_exists(pk) OR registrationId = :registrationId OR #status = :revokedStatus',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':registrationId': registration.registrationId, ':revokedStatus': 'REVOKED' },
-      }
-    : {
-        ConditionExpression: 'attribute_not_exists(pk) OR registrationId = :registrationId',
-        ExpressionAttributeValues: { ':registrationId': registration.registrationId },
-      };
+const RETURN_TO_PRIOR_STATUS =
+  '#status = if_not_exists(priorStatus, :unregistered), updatedAt = :at, #version = if_not_exists(#version, :zero) + :one';
+
+/** The lease a registration's attempt holds on its customer. */
+function registrationLease(attemptId: string, until: number): Item {
+  return leaseItem({ owner: attemptId, operation: 'register', until, mustFinish: true });
+}
+
+/**
+ * Why the profile refused the claim, from the profile as it was: revoked (and no re-activation
+ * asked for), reserved or registered by another registration, or free but leased to another
+ * operation.
+ */
+function customerRefusal(registration: Registration, profile: Item): ClaimResult | undefined {
+  const status = profile.status as CustomerStatus | undefined;
+  if (status === 'REVOKED' && !registration.reactivate) return { kind: 'customer-revoked' };
+  if (status !== 'UNREGISTERED' && status !== 'REVOKED') return { kind: 'customer-taken' };
+  const holder = toLease(profile.lease);
+  return holder ? { kind: 'customer-busy', holder } : undefined;
 }

@@ -1,51 +1,81 @@
-import { DAY_MS } from '../aws/table-keys';
-import { NotFoundError } from '../errors';
+import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
-import type { KeyGateway, RegistrationStore } from '../provisioning/ports';
-import type { KeyStore } from '../rotation/ports';
-import type { CustomerLock, CustomerStore } from './ports';
-import { withCustomerLock } from './with-customer-lock';
+import type { KeyGateway } from '../provisioning/ports';
+import { acquireCustomer, type HeldLease, type LeaseDeps } from './customer-lease';
+import { DAY_MS, DUE, isLive } from './model';
+import type { KeyItemWrite } from './ports';
 
-export interface RevocationDeps {
-  keys: KeyGateway;
-  store: RegistrationStore;
-  keyStore: KeyStore;
-  customers: CustomerStore;
-  lock: CustomerLock;
-  settings: { leaseSeconds: number; keyRetentionDays: number };
+export interface RevocationDeps extends LeaseDeps {
+  keys: Pick<KeyGateway, 'disableKey'>;
+  settings: LeaseDeps['settings'] & { keyRetentionDays: number };
 }
 
 /**
  * Disables every key of the customer at once and records the customer REVOKED; the keys are
  * deleted by the retirement job after the retention period. Repeating it is harmless.
  *
+ * The customer is REVOKED from the moment the lease is taken, before any key is disabled: no
+ * rotation or tier change starts after that, and a revocation that dies half way is finished by
+ * the sweep (its lease is must-finish), never left with an enabled key for rotation to replace.
+ *
  * @throws NotFoundError for an unknown customer
- * @throws CustomerBusyError while a rotation or tier change holds the customer
+ * @throws CustomerBusyError while another operation holds the customer, or a registration is
+ *   still making its first key
  */
 export async function revokeCustomer(
   command: { customerId: string; now: Date },
   deps: RevocationDeps,
 ): Promise<{ customerId: string; status: 'REVOKED'; disabledKeyIds: string[] }> {
   const { customerId, now } = command;
-  const customer = await deps.store.getCustomer(customerId);
-  if (!customer) throw new NotFoundError(`no customer ${customerId}`);
-
-  return withCustomerLock(
-    deps.lock,
-    { customerId, operation: 'revoke', leaseSeconds: deps.settings.leaseSeconds, now },
-    async () => {
-      const deleteAt = new Date(now.getTime() + deps.settings.keyRetentionDays * DAY_MS).toISOString();
-      const live = (await deps.keyStore.keysOf(customerId)).filter((key) => key.state === 'ACTIVE' || key.state === 'RETIRING');
-      for (const key of live) {
-        // Disable first: a crash after it leaves a disabled key the next attempt records.
-        await deps.keys.disableKey(key.keyId);
-        await deps.customers.markRevokedKey(key, deleteAt, now);
-      }
-      await deps.customers.markCustomerRevoked(customerId, customer.registrationId, now);
-      logger.info('customer revoked', { customerId, keys: live.length });
-      countMetric(METRIC.revocations);
-      return { customerId, status: 'REVOKED' as const, disabledKeyIds: live.map((key) => key.keyId) };
-    },
+  const taken = await acquireCustomer(
+    customerId,
+    { intent: { operation: 'revoke' }, mustFinish: true, status: ['ACTIVE', 'REVOKED'], setStatus: 'REVOKED' },
+    deps,
   );
+  if (taken.kind === 'refused') {
+    if (taken.customer.status === 'PENDING') {
+      throw new CustomerBusyError(`customer ${customerId} is still being registered`, deps.settings.leaseSeconds);
+    }
+    throw new NotFoundError(`no customer ${customerId}`);
+  }
+  const disabledKeyIds = await finishRevocation(taken.lease, now, deps);
+  logger.info('customer revoked', { customerId, keys: disabledKeyIds.length });
+  countMetric(METRIC.revocations);
+  return { customerId, status: 'REVOKED', disabledKeyIds };
+}
+
+/**
+ * Disables every live key of the customer and records them DISABLED (deleted after the retention
+ * period) with the customer and its registration REVOKED. Also the sweep's way of finishing a
+ * revocation whose holder died.
+ */
+export async function finishRevocation(lease: HeldLease, now: Date, deps: RevocationDeps): Promise<string[]> {
+  const customer = lease.customer;
+  const live = Object.entries(customer.keys)
+    .filter(([, state]) => isLive(state))
+    .map(([keyId]) => keyId);
+  const deleteAt = new Date(now.getTime() + deps.settings.keyRetentionDays * DAY_MS).toISOString();
+  return lease.run(async () => {
+    for (const keyId of live) {
+      await lease.ensure();
+      await deps.keys.disableKey(keyId);
+    }
+    const items: KeyItemWrite[] = live.map((keyId) => ({
+      kind: 'update',
+      keyId,
+      set: { state: 'DISABLED' },
+      due: { type: DUE.delete, at: deleteAt },
+    }));
+    await lease.commit(
+      {
+        status: 'REVOKED',
+        keys: Object.fromEntries(live.map((keyId) => [keyId, 'DISABLED' as const])),
+        items,
+        registration: { registrationId: customer.registrationId, state: 'REVOKED' },
+      },
+      now,
+    );
+    return live;
+  }, 'abandon');
 }

@@ -6,7 +6,7 @@ import { SesMailer } from '../aws/ses-mailer';
 import { SqsRegistrationQueue } from '../aws/sqs-registration-queue';
 import { type Config, ConfigError } from '../config';
 import { KeyTable } from '../aws/key-table';
-import { CustomerTable } from '../aws/customer-table';
+import { CustomerLedgerTable } from '../aws/customer-ledger';
 import type { TierChangeDeps } from '../customers/change-tier';
 import type { RevocationDeps } from '../customers/revoke-customer';
 import type { ReconcileDeps } from '../reconcile/ports';
@@ -15,6 +15,16 @@ import type { UsageDeps } from '../usage/get-customer-usage';
 import type { EnqueueDeps } from './enqueue-registration';
 import type { ProvisioningDeps } from './provision-key';
 import type { ResumeDeps } from './resume-registrations';
+import type { FinishDeps } from '../sweep/finish-interrupted';
+
+/** Leases are times of the clock, never of a request's or a schedule event's time. */
+const clock = () => new Date();
+
+/** How often the sweep runs (serverless.yml's resume schedule): a blocked customer's wait, at worst. */
+const sweepSeconds = (config: Config) => config.sweepMinutes * 60;
+
+const ledgerOf = (config: Config, clients: AwsClients) =>
+  new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName });
 
 const registrationTable = (config: Config, clients: AwsClients) =>
   new RegistrationTable({
@@ -26,6 +36,7 @@ const registrationTable = (config: Config, clients: AwsClients) =>
 
 /** Wires the saga's adapters to AWS clients; handlers call this once, at cold start. */
 export function createProvisioningDeps(config: Config, clients: AwsClients = createAwsClients()): ProvisioningDeps {
+  paceToShareOfBudget(config, clients);
   return {
     store: registrationTable(config, clients),
     keys: new ApiKeyGateway({ client: clients.apiGateway, singleAttemptClient: clients.apiGatewaySingleAttempt }),
@@ -34,11 +45,15 @@ export function createProvisioningDeps(config: Config, clients: AwsClients = cre
       sender: config.senderEmail,
       configurationSet: config.sesConfigurationSet,
     }),
+    ledger: ledgerOf(config, clients),
+    clock,
     settings: {
       tierMap: config.tierMap,
       keyNamePrefix: config.keyNamePrefix,
+      stage: config.stage,
       rotationDays: config.rotationDays,
       leaseSeconds: config.leaseSeconds,
+      sweepSeconds: sweepSeconds(config),
     },
   };
 }
@@ -56,14 +71,15 @@ export function createEnqueueDeps(
 }
 
 /**
- * Paces the clients' API Gateway calls to one container's share of the management budget
- * (budget / MaximumConcurrency), with a burst of one second's worth.
+ * Paces the clients' API Gateway calls to one container's part of this function's share of the
+ * account's management budget: share / the function's concurrency cap, with the function's burst
+ * (infra/serverless/management-budget.js splits the budget; the config carries this function's
+ * row). Clients already paced keep their bucket, so the factories below may each call this.
  */
 function paceToShareOfBudget(config: Config, clients: AwsClients): void {
-  const share = config.managementCallsPerSecond / config.workerConcurrency;
   paceManagementCalls(
     [clients.apiGateway, clients.apiGatewaySingleAttempt],
-    new TokenBucket(share, Math.max(1, Math.floor(share))),
+    new TokenBucket(config.managementSharePerSecond / config.managementConcurrency, config.managementBurst),
   );
 }
 
@@ -85,23 +101,28 @@ export function createRotationDeps(config: Config, clients: AwsClients = createA
     store: provisioning.store,
     mailer: provisioning.mailer,
     keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
-    lock: new CustomerTable({ client: clients.dynamo, tableName: config.tableName }),
+    ledger: ledgerOf(config, clients),
+    clock,
     settings: {
+      tierMap: config.tierMap,
       keyNamePrefix: config.keyNamePrefix,
+      stage: config.stage,
       rotationDays: config.rotationDays,
       graceDays: config.graceDays,
       reminderDays: config.reminderDays,
       keyRetentionDays: config.keyRetentionDays,
       leaseSeconds: config.leaseSeconds,
+      sweepSeconds: sweepSeconds(config),
     },
   };
 }
 
 /**
- * The usage route: the key items and API Gateway's usage. Not paced: one request makes a GetUsage
- * per live key (one or two), and the client's adaptive retries slow down if the budget runs out.
+ * The usage route: the key items and API Gateway's usage. GetUsage is a management call (one per
+ * live key), so the route is paced to its share like every other function.
  */
 export function createUsageDeps(config: Config, clients: AwsClients = createAwsClients()): UsageDeps {
+  paceToShareOfBudget(config, clients);
   return {
     keys: new ApiKeyGateway({ client: clients.apiGateway, singleAttemptClient: clients.apiGatewaySingleAttempt }),
     keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
@@ -114,15 +135,16 @@ export function createUsageDeps(config: Config, clients: AwsClients = createAwsC
  */
 export function createCustomerDeps(config: Config, clients: AwsClients = createAwsClients()): TierChangeDeps & RevocationDeps {
   paceToShareOfBudget(config, clients);
-  const customers = new CustomerTable({ client: clients.dynamo, tableName: config.tableName });
-  const provisioning = createProvisioningDeps(config, clients);
   return {
-    keys: provisioning.keys,
-    store: provisioning.store,
-    keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
-    customers,
-    lock: customers,
-    settings: { tierMap: config.tierMap, leaseSeconds: config.leaseSeconds, keyRetentionDays: config.keyRetentionDays },
+    keys: new ApiKeyGateway({ client: clients.apiGateway, singleAttemptClient: clients.apiGatewaySingleAttempt }),
+    ledger: ledgerOf(config, clients),
+    clock,
+    settings: {
+      tierMap: config.tierMap,
+      leaseSeconds: config.leaseSeconds,
+      keyRetentionDays: config.keyRetentionDays,
+      sweepSeconds: sweepSeconds(config),
+    },
   };
 }
 
@@ -135,17 +157,23 @@ export function createReconcileDeps(config: Config, clients: AwsClients = create
   return {
     inventory: new ApiKeyGateway({ client: clients.apiGateway, singleAttemptClient: clients.apiGatewaySingleAttempt }),
     records: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
-    lock: new CustomerTable({ client: clients.dynamo, tableName: config.tableName }),
+    ledger: ledgerOf(config, clients),
+    registrations: registrationTable(config, clients),
+    clock,
     settings: {
       keyNamePrefix: config.keyNamePrefix,
+      stage: config.stage,
       tierMap: config.tierMap,
       minKeyAgeMinutes: config.reconcileMinKeyAgeMinutes,
       leaseSeconds: config.leaseSeconds,
+      sweepSeconds: sweepSeconds(config),
     },
   };
 }
 
 /** The resume sweep: the saga over the registrations nobody finished, paced like the worker. */
-export function createResumeDeps(config: Config, clients: AwsClients = createAwsClients()): ResumeDeps {
-  return { ...createWorkerDeps(config, clients), stalled: registrationTable(config, clients) };
+export function createResumeDeps(config: Config, clients: AwsClients = createAwsClients()): ResumeDeps & FinishDeps {
+  const rotation = createRotationDeps(config, clients);
+  const worker = createWorkerDeps(config, clients);
+  return { ...rotation, ...worker, settings: { ...rotation.settings, ...worker.settings }, stalled: registrationTable(config, clients) };
 }

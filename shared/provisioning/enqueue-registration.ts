@@ -6,6 +6,7 @@ import type { Registration, RegistrationRequest } from './registration';
 export interface EnqueueDeps {
   store: RegistrationStore;
   queue: RegistrationQueue;
+  clock: () => Date;
   settings: ProvisioningSettings;
 }
 

@@ -63,7 +63,6 @@ export interface ImportProgress {
 }
 
 export interface ImportDeps extends EnqueueDeps {
-  clock?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -112,7 +111,7 @@ export async function importRegistrations(
     maxConsecutiveFailures = 10,
     onProgress,
   } = options;
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock;
   const sleep = deps.sleep ?? ((ms: number) => delay(ms));
   const schema = registrationRequestSchema(Object.keys(deps.settings.tierMap));
 

@@ -1,4 +1,5 @@
 import type { ApiKeySecret } from '../api-key-secret';
+import type { Lease } from '../customers/ports';
 import type { Customer, Registration, RegistrationRequest, RegistrationState } from './registration';
 
 export interface IssuedKey {
@@ -56,7 +57,9 @@ export type ClaimResult =
   | { kind: 'claimed'; registration: Registration }
   | { kind: 'exists'; registration: Registration }
   | { kind: 'customer-taken' }
-  | { kind: 'customer-revoked' };
+  | { kind: 'customer-revoked' }
+  /** Another operation holds the customer's lease. */
+  | { kind: 'customer-busy'; holder: Lease };
 
 export interface RecordKeyInput {
   registration: Registration;
@@ -75,13 +78,28 @@ export interface RecordFailureInput {
   now: Date;
 }
 
-/** The registration table, as the provisioning saga sees it. */
+/**
+ * The registration table, as the provisioning saga sees it. The customer record (CustomerLedger)
+ * is the saga's serialization point too: the claim reserves the customer for the registration and
+ * takes its lease, every later write of the saga is conditioned on holding it, and the record step
+ * releases it.
+ */
 export interface RegistrationStore {
-  /** Creates the registration if its id is new and the customer is not registered by another. */
+  /**
+   * Creates the registration if its id is new and, in the same transaction, reserves the customer
+   * for it: status PENDING, `registrationId`, and (unless the registration is QUEUED) the
+   * customer's lease, owner `registration.attemptId`, until `registration.leaseExpiresAt`, must
+   * finish. A customer is free for a registration when it has no record, is UNREGISTERED, or is
+   * REVOKED and the request is an explicit re-activation; and nobody holds its lease.
+   * `customer-taken`: registered or reserved by another registration; `customer-revoked`: revoked
+   * and no re-activation; `customer-busy`: another operation holds the lease.
+   */
   claim(registration: Registration, now: Date): Promise<ClaimResult>;
   /**
-   * Takes over a registration whose lease expired. Returns undefined when another attempt was
-   * faster.
+   * Takes over a registration whose lease expired, with the customer's lease: from the
+   * registration's previous attempt, or free, or expired and not must-finish. A QUEUED
+   * registration becomes PENDING. Returns undefined when another attempt was faster.
+   * @throws CustomerBusyError when another operation holds the customer's lease
    */
   takeOver(
     registration: Registration,
@@ -89,19 +107,28 @@ export interface RegistrationStore {
     now: Date,
   ): Promise<Registration | undefined>;
   /**
-   * Records the key on the registration, the customer and the key item in one transaction.
-   * @throws CustomerAlreadyRegisteredError when another registration owns the customer
+   * Records the key on the registration, writes its key item (ACTIVE, due for rotation at
+   * `rotateAt`), and the customer: ACTIVE, email and tier of the registration, the key in its list,
+   * `emailedKeyId` when the state is ACTIVE; releases the customer's lease. One transaction.
    * @throws RegistrationInProgressError when this attempt lost its lease
    */
   recordKey(input: RecordKeyInput): Promise<Registration>;
+  /**
+   * FAILED with the reason; the customer returns to its status before the claim (UNREGISTERED, or
+   * REVOKED for a re-activation) and its lease is released; an orphan key item is recorded for the
+   * reconciler. @throws RegistrationInProgressError when this attempt lost its lease
+   */
   recordFailure(input: RecordFailureInput): Promise<Registration>;
   /**
    * Marks a registration that nobody is working on (QUEUED, or PENDING with an expired lease)
-   * FAILED, for a message the worker cannot process. Returns false when there is no such
-   * registration.
+   * FAILED, for a message the worker cannot process, and returns its reserved customer to its
+   * status before the claim. Returns false when there is no such registration.
    */
   failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean>;
-  /** Lets the next attempt start at once instead of waiting for the lease to expire. */
+  /**
+   * Lets the next attempt start at once instead of waiting for the lease to expire: the
+   * registration's lease and the customer's, if this attempt still holds them.
+   */
   releaseLease(registration: Registration, now: Date): Promise<void>;
   getRegistration(registrationId: string): Promise<Registration | undefined>;
   getCustomer(customerId: string): Promise<Customer | undefined>;

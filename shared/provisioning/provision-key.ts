@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { ApiKeySecret } from '../api-key-secret';
+import { busyError } from '../customers/customer-lease';
+import type { CustomerLedger } from '../customers/ports';
 import {
   AssociationRejectedError,
   CustomerAlreadyRegisteredError,
+  CustomerBusyError,
   CustomerRevokedError,
   IdempotencyKeyReusedError,
   ProvisioningFailedError,
@@ -15,25 +18,28 @@ import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 import { buildKeyEmail } from './key-email';
 import type { IssuedKey, KeyGateway, Mailer, RegistrationStore } from './ports';
-import {
-  type CustomerKey,
-  hashRegistrationRequest,
-  keyNameFor,
-  type Registration,
-  type RegistrationRequest,
-} from './registration';
+import { hashRegistrationRequest, keyNameFor, type Registration, type RegistrationRequest } from './registration';
+import { DAY_MS } from '../customers/model';
 
 export interface ProvisioningSettings {
   tierMap: Readonly<Record<string, string>>;
   keyNamePrefix: string;
+  /** Every key keyplan makes is tagged with its stage; the reconciler touches only its own. */
+  stage: string;
   rotationDays: number;
   leaseSeconds: number;
+  /** How often the sweep finishes interrupted operations: a blocked customer's wait, at worst. */
+  sweepSeconds: number;
 }
 
 export interface ProvisioningDeps {
   store: RegistrationStore;
   keys: KeyGateway;
   mailer: Mailer;
+  /** The customer record the claim reserved; the owed email completes through it. */
+  ledger: CustomerLedger;
+  /** Leases are times of this clock, never of a request's or an event's `now`. */
+  clock: () => Date;
   settings: ProvisioningSettings;
 }
 
@@ -43,14 +49,14 @@ export interface ProvisionResult {
   registration: Registration;
 }
 
-const DAY_MS = 86_400_000;
-
 /**
  * Turns a registration request into an enabled API key in its tier's usage plan, emailed to the
  * customer. A resumable saga: every step is idempotent and a retry after a crash at any point
  * continues instead of starting over.
  *
- * 1. Claim the registration (conditional write, lease) — replays end here with one read.
+ * 1. Claim the registration and reserve the customer for it (one transaction; the customer's lease
+ *    is the registration's until it records) — replays end here with one read. A second
+ *    registration for the same customer is refused here, before it makes or emails anything.
  * 2. Create the key under a name derived from the registration (found again on resume).
  * 3. Put the key, by id, into the tier's usage plan; a refusal rolls the key back.
  * 4. Email the key value; a failure leaves the key and the registration EMAIL_PENDING.
@@ -58,8 +64,9 @@ const DAY_MS = 86_400_000;
  *
  * @throws ValidationError for an unknown tier
  * @throws IdempotencyKeyReusedError when the id was used with another payload
- * @throws RegistrationInProgressError while another attempt holds the lease
+ * @throws RegistrationInProgressError while another attempt holds the lease, or this one's ran out
  * @throws CustomerAlreadyRegisteredError when another registration owns the customer
+ * @throws CustomerBusyError while another operation (a revocation, a rotation) holds the customer
  * @throws TransientAwsError when AWS keeps throttling or failing; the next attempt resumes
  * @throws ProvisioningFailedError when the registration ended (or had ended) FAILED
  */
@@ -69,7 +76,7 @@ export async function provisionKey(
 ): Promise<ProvisionResult> {
   const { registrationId, now } = command;
   const { store, settings } = deps;
-  const attempt = { attemptId: randomUUID(), leaseExpiresAt: now.getTime() + settings.leaseSeconds * 1000 };
+  const attempt = { attemptId: randomUUID(), leaseExpiresAt: deps.clock().getTime() + settings.leaseSeconds * 1000 };
   const claim = await claimRegistration({ ...command, state: 'PENDING', ...attempt }, deps);
   let registration = claim.registration;
   // Only an attempt that follows another may find a key left behind; a fresh claim, or the first
@@ -78,7 +85,7 @@ export async function provisionKey(
   if (claim.kind === 'exists') {
     if (isFinished(claim.registration)) return { outcome: 'replayed', registration: claim.registration };
     mayHaveKey = claim.registration.state !== 'QUEUED';
-    registration = await takeOver(claim.registration, attempt, now, store);
+    registration = await takeOver(claim.registration, attempt, deps.clock(), store);
   }
 
   try {
@@ -108,7 +115,7 @@ export async function claimRegistration(
     attemptId: string;
     leaseExpiresAt: number;
   },
-  deps: { store: RegistrationStore; settings: ProvisioningSettings },
+  deps: { store: RegistrationStore; clock: () => Date; settings: ProvisioningSettings },
 ): Promise<{ kind: 'claimed' | 'exists'; registration: Registration }> {
   const { registrationId, request, now } = command;
   const usagePlanId = usagePlanOf(deps.settings.tierMap, request.tier);
@@ -124,7 +131,10 @@ export async function claimRegistration(
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
   };
-  const claim = await deps.store.claim(fresh, now);
+  const claim = await deps.store.claim(fresh, deps.clock());
+  if (claim.kind === 'customer-busy') {
+    throw busyError(request.customerId, claim.holder, deps.clock(), deps.settings.sweepSeconds);
+  }
   if (claim.kind === 'customer-taken') {
     throw new CustomerAlreadyRegisteredError(`customer ${request.customerId} is registered under another id`);
   }
@@ -183,6 +193,7 @@ async function runSteps(
     return finishOwedEmail(registration, registration.keyId, now, deps);
   }
 
+  assertLeaseLeft(registration, deps);
   const key: IssuedKey = await keys.ensureKey(
     {
       name: keyNameFor(settings.keyNamePrefix, registration.registrationId),
@@ -190,6 +201,7 @@ async function runSteps(
       description: `keyplan key of customer ${registration.customerId}`,
       tags: {
         'keyplan:managed': 'true',
+        'keyplan:stage': settings.stage,
         'keyplan:customer': registration.customerId,
         'keyplan:registration': registration.registrationId,
       },
@@ -197,6 +209,7 @@ async function runSteps(
     { lookupFirst: context.mayHaveKey },
   );
   logger.info('api key ready', { ...log, keyId: key.id });
+  assertLeaseLeft(registration, deps);
   await associateOrRollBack(registration, key.id, now, deps);
 
   const rotateAt = new Date(now.getTime() + settings.rotationDays * DAY_MS).toISOString();
@@ -204,27 +217,31 @@ async function runSteps(
     store.recordKey({ registration, keyId: key.id, fingerprint: key.secret.fingerprint(), state, rotateAt, now });
 
   try {
+    // The customer is reserved for this registration: the key is emailed only while that holds.
+    assertLeaseLeft(registration, deps);
     await sendKeyEmail(registration, key.secret, deps);
   } catch (error) {
+    if (error instanceof RegistrationInProgressError) throw error;
     logger.error('key email failed; registration left EMAIL_PENDING', { ...log, keyId: key.id, error });
     countMetric(METRIC.emailsFailed);
-    const pending = await recordOrRollBack(registration, key.id, now, deps, () => record('EMAIL_PENDING'));
+    const pending = await record('EMAIL_PENDING');
     countMetric(METRIC.keysProvisioned);
     return pending;
   }
-  const completed = await recordOrRollBack(registration, key.id, now, deps, () => record('ACTIVE'));
+  const completed = await record('ACTIVE');
   logger.info('registration complete', { ...log, keyId: key.id, state: completed.state });
   countMetric(METRIC.keysProvisioned);
   return completed;
 }
 
 /**
- * Sends the email an EMAIL_PENDING registration owes and completes it. Its key was made, put into
- * its plan and recorded long ago, perhaps: since then a tier change may have moved the key to
- * another plan, or a rotation replaced it (and emailed the successor). So the email quotes the
- * customer's tier of now, a key no longer ACTIVE is not sent at all (the customer must not be
- * handed a key on its way out), and the record keeps the key's plan and the customer's tier as
- * they are now: recording the registration's own would undo the tier change.
+ * Sends the email an EMAIL_PENDING registration owes and completes it, under the customer's lease
+ * (taken over with the registration). Its key was made, put into its plan and recorded long ago,
+ * perhaps: since then a tier change may have moved it, or a rotation replaced it and emailed the
+ * successor, or a revocation disabled it. So the email quotes the customer's tier of now, and a
+ * key that is no longer ACTIVE is not sent at all: the customer must not be handed a key on its
+ * way out, nor one older than a successor already emailed. Only the registration and the
+ * customer's `emailedKeyId` are written: nothing a tier change or a revocation wrote is undone.
  */
 async function finishOwedEmail(
   registration: Registration,
@@ -233,46 +250,56 @@ async function finishOwedEmail(
   deps: ProvisioningDeps,
 ): Promise<Registration> {
   const log = { registrationId: registration.registrationId, customerId: registration.customerId, keyId };
-  const asItIsNow = async (): Promise<{ current: Registration; key: CustomerKey | undefined }> => {
-    const customer = await deps.store.getCustomer(registration.customerId);
-    const key = customer?.keys.find((candidate) => candidate.keyId === keyId);
-    const tier = customer?.tier ?? registration.tier;
-    return { key, current: { ...registration, tier, usagePlanId: key?.usagePlanId ?? registration.usagePlanId } };
-  };
-
-  const before = await asItIsNow();
-  let fingerprint = before.key?.fingerprint ?? registration.keyFingerprint;
-  let emailed = true;
-  if (before.key && before.key.state !== 'ACTIVE') {
-    logger.warn('owed key email not sent: the key was replaced since', { ...log, keyState: before.key.state });
+  const customer = await deps.store.getCustomer(registration.customerId);
+  const key = customer?.keys.find((candidate) => candidate.keyId === keyId);
+  const revoked = customer?.status === 'REVOKED';
+  let emailed = false;
+  if (!customer || revoked || key?.state !== 'ACTIVE') {
+    logger.warn('owed key email not sent: the key was replaced or disabled since', { ...log, keyState: key?.state });
   } else {
     const secret = await deps.keys.getKeyValue(keyId);
-    fingerprint = secret.fingerprint();
+    const usagePlanId = key.usagePlanId;
     try {
-      await sendKeyEmail(before.current, secret, deps);
+      assertLeaseLeft(registration, deps);
+      await sendKeyEmail({ ...registration, tier: customer.tier, usagePlanId }, secret, deps);
+      emailed = true;
     } catch (error) {
+      if (error instanceof RegistrationInProgressError) throw error;
       logger.error('key email failed; registration left EMAIL_PENDING', { ...log, error });
       countMetric(METRIC.emailsFailed);
-      emailed = false;
+      // Still owed: the sweep tries again. The lease goes, so the customer is not held meanwhile.
+      await deps.store.releaseLease(registration, now);
+      return registration;
     }
   }
-  // Read again: a tier change may have finished while the email was on its way.
-  const { current } = await asItIsNow();
-  const recordedFingerprint = fingerprint ?? (await deps.keys.getKeyValue(keyId)).fingerprint();
-  const rotateAt = new Date(now.getTime() + deps.settings.rotationDays * DAY_MS).toISOString();
-  const recorded = await recordOrRollBack(current, keyId, now, deps, () =>
-    deps.store.recordKey({
-      registration: current,
-      keyId,
-      fingerprint: recordedFingerprint,
-      state: emailed ? 'ACTIVE' : 'EMAIL_PENDING',
-      rotateAt,
+  const state = revoked ? 'REVOKED' : 'ACTIVE';
+  await deps.ledger
+    .commit(
+      registration.customerId,
+      registration.attemptId,
+      { emailedKeyId: emailed ? keyId : undefined, registration: { registrationId: registration.registrationId, state, attemptId: registration.attemptId } },
       now,
-    }),
-  );
-  if (emailed) logger.info('registration complete', { ...log, state: recorded.state });
-  // The registration itself keeps the tier and plan it asked for; only the records follow the customer.
-  return { ...recorded, tier: registration.tier, usagePlanId: registration.usagePlanId };
+    )
+    .catch((error: unknown) => {
+      if (error instanceof CustomerBusyError) {
+        throw new RegistrationInProgressError('another attempt took over this registration', 1);
+      }
+      throw error;
+    });
+  if (emailed) logger.info('registration complete', { ...log, state });
+  return { ...registration, state, leaseExpiresAt: 0, updatedAt: now.toISOString() };
+}
+
+/**
+ * Before a side effect: the registration's lease (and with it the customer's) must have a third
+ * of its time left, or this attempt stops and leaves the rest to the next one, which finds the key
+ * by its name. Never a key made or emailed by an attempt whose lease may have passed to another.
+ */
+function assertLeaseLeft(registration: Registration, deps: ProvisioningDeps): void {
+  const left = registration.leaseExpiresAt - deps.clock().getTime();
+  if (left < (deps.settings.leaseSeconds * 1000) / 3) {
+    throw new RegistrationInProgressError(`the lease on registration ${registration.registrationId} ran out`, 1);
+  }
 }
 
 async function sendKeyEmail(registration: Registration, secret: ApiKeySecret, deps: ProvisioningDeps) {
@@ -288,25 +315,6 @@ async function associateOrRollBack(registration: Registration, keyId: string, no
   } catch (error) {
     if (!(error instanceof AssociationRejectedError)) throw error;
     await rollBack(registration, keyId, now, deps, { reason: 'association-rejected', error });
-  }
-}
-
-/**
- * The customer check at claim time cannot see a registration under another id that started at the
- * same moment; the record step can, and the loser gives its key back.
- */
-async function recordOrRollBack(
-  registration: Registration,
-  keyId: string,
-  now: Date,
-  deps: ProvisioningDeps,
-  record: () => Promise<Registration>,
-): Promise<Registration> {
-  try {
-    return await record();
-  } catch (error) {
-    if (!(error instanceof CustomerAlreadyRegisteredError)) throw error;
-    return await rollBack(registration, keyId, now, deps, { reason: 'customer-already-registered', error });
   }
 }
 
@@ -335,6 +343,5 @@ async function rollBack(
     orphanKeyId,
     now,
   });
-  if (failure.error instanceof CustomerAlreadyRegisteredError) throw failure.error;
   throw new ProvisioningFailedError(failure.reason, { cause: failure.error });
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { CustomerKey } from '../customers/model';
 
 /**
  * QUEUED: accepted for the SQS worker, no attempt yet. PENDING: an attempt owns it (or crashed
@@ -38,23 +39,7 @@ export interface Registration extends RegistrationRequest {
   updatedAt: string;
 }
 
-export type KeyState = 'ACTIVE' | 'RETIRING' | 'DISABLED' | 'DELETED' | 'ORPHANED' | 'MISSING';
-
-export interface CustomerKey {
-  customerId: string;
-  keyId: string;
-  state: KeyState;
-  usagePlanId: string;
-  tier: string;
-  fingerprint?: string | undefined;
-  registrationId: string;
-  createdAt: string;
-  rotateAt?: string | undefined;
-  retireAt?: string | undefined;
-  /** 1 for the registration's key, +1 with each rotation; part of the successor's name. */
-  generation: number;
-  successorKeyId?: string | undefined;
-}
+export type { CustomerKey, KeyState } from '../customers/model';
 
 export interface Customer {
   customerId: string;

@@ -1,5 +1,6 @@
 import {
   CustomerAlreadyRegisteredError,
+  CustomerBusyError,
   CustomerRevokedError,
   ProvisioningFailedError,
   RegistrationInProgressError,
@@ -50,7 +51,7 @@ export async function resumeStalledRegistrations(now: Date, limit: number, deps:
       );
       report.resumed++;
     } catch (error) {
-      if (error instanceof RegistrationInProgressError) report.busy++;
+      if (error instanceof RegistrationInProgressError || error instanceof CustomerBusyError) report.busy++;
       else if (
         error instanceof ProvisioningFailedError ||
         error instanceof CustomerAlreadyRegisteredError ||

@@ -1,5 +1,6 @@
-import type { CustomerLock } from '../customers/ports';
-import type { CustomerKey } from '../provisioning/registration';
+import type { CustomerKey } from '../customers/model';
+import type { CustomerLedger } from '../customers/ports';
+import type { RegistrationStore } from '../provisioning/ports';
 
 /** An API key as a listing shows it: never its value. */
 export interface ListedKey {
@@ -36,16 +37,17 @@ export interface KeyRecords {
   trackedKeyPages(): AsyncIterable<KeyRecord[]>;
   /** The current tier of each customer that has a profile. */
   tiersOf(customerIds: readonly string[]): Promise<Map<string, string>>;
-  /** The key is in `usagePlanId` now; the repair mark goes and the key's next job is due again. */
-  recordRepaired(key: KeyRecord, usagePlanId: string, tier: string, now: Date): Promise<void>;
-  /** An orphan's key was deleted: the item leaves the due index as DELETED. */
-  recordOrphanDeleted(key: KeyRecord, now: Date): Promise<void>;
-  /** The item's key no longer exists in API Gateway: MISSING, out of the due index. */
-  recordKeyMissing(key: KeyRecord, now: Date): Promise<void>;
+  /**
+   * The item's key is gone (deleted as an orphan, or found missing) and its customer has no
+   * record to commit with: the item leaves the due index in `state`, if it is still as judged.
+   */
+  closeRecord(key: KeyRecord, state: 'DELETED' | 'MISSING', now: Date): Promise<void>;
 }
 
 export interface ReconcileSettings {
   keyNamePrefix: string;
+  /** Keys tagged with another stage are never touched (legacy keys without the tag: by name). */
+  stage: string;
   tierMap: Readonly<Record<string, string>>;
   /**
    * A key younger than this may belong to a registration that is still running (created, not yet
@@ -53,11 +55,16 @@ export interface ReconcileSettings {
    */
   minKeyAgeMinutes: number;
   leaseSeconds: number;
+  /** How often the sweep finishes interrupted operations: a busy customer's wait, at worst. */
+  sweepSeconds: number;
 }
 
 export interface ReconcileDeps {
   inventory: KeyInventory;
   records: KeyRecords;
-  lock: CustomerLock;
+  ledger: CustomerLedger;
+  /** Whether a key's registration may still record it. */
+  registrations: Pick<RegistrationStore, 'getRegistration'>;
+  clock: () => Date;
   settings: ReconcileSettings;
 }

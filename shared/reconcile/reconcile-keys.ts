@@ -1,6 +1,8 @@
-import { withCustomerLock } from '../customers/with-customer-lock';
-import { CustomerBusyError } from '../errors';
 import { usagePlanOf } from '../config';
+import { acquireCustomer, type HeldLease } from '../customers/customer-lease';
+import { convergeKeyPlans } from '../customers/converge-plans';
+import { DUE, isLive } from '../customers/model';
+import { CustomerBusyError, LeaseLostError, NotFoundError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 import type { KeyRecord, ListedKey, ReconcileDeps } from './ports';
@@ -12,7 +14,14 @@ export const KEY_CEILING_WARNING = 0.8;
 
 /** What a run does (or, dry, would do); ids only, never a key value. */
 export type ReconcileAction =
-  | { kind: 'delete-orphan'; keyId: string; customerId?: string | undefined; reason: 'no-record' | 'orphan-record' }
+  | {
+      kind: 'delete-orphan';
+      keyId: string;
+      customerId?: string | undefined;
+      reason: 'no-record' | 'orphan-record';
+      /** The registration the key was made for (its tag): it may still record the key. */
+      registrationId?: string | undefined;
+    }
   | { kind: 'repair-plan'; keyId: string; customerId: string; fromPlans: string[]; toPlan: string }
   | { kind: 'mark-missing'; keyId: string; customerId: string }
   | { kind: 'close-orphan-record'; keyId: string; customerId: string };
@@ -36,8 +45,10 @@ export interface ReconcileReport {
   found: ActionCounts;
   /** Repaired, per kind; all zero in a dry run. */
   done: ActionCounts;
-  /** Repairs left for the next run because another change to the customer held its lock. */
+  /** Repairs left for the next run because another operation held the customer. */
   busy: number;
+  /** Found out of place, then found in place (or still wanted) on the fresh re-check under the lease. */
+  rechecked: number;
   failures: number;
   actions: ReconcileAction[];
 }
@@ -48,9 +59,15 @@ const noActions = (): ActionCounts => ({ 'delete-orphan': 0, 'repair-plan': 0, '
 /**
  * Compares the managed keys in API Gateway with the table and repairs what drifted (DESIGN §1
  * Reconciliation): a managed key with no live record is an orphan and is deleted; a live key in no
- * plan, the wrong plan or two plans is put into the plan of its customer's tier (under the
- * customer lock, so it cannot race a tier change); a record whose key is gone is marked MISSING.
- * Every read is a listing or a Query, never a scan. With `dryRun` it only reports.
+ * plan, the wrong plan or two plans is put into the plan of its customer's tier; a record whose key
+ * is gone is marked MISSING. Every read is a listing or a Query, never a scan. With `dryRun` it
+ * only reports.
+ *
+ * The listing is only a suspicion: every repair and delete takes the customer's lease and looks
+ * again (the customer's list, the key's registration, the key itself) before it acts, so a
+ * registration or rotation recording the key meanwhile, or still able to, keeps it. Only keys of
+ * this stage are seen: tagged with it (or untagged, from before the tag) and named exactly as
+ * keyplan names them under this prefix.
  */
 export async function reconcileKeys(
   options: { now: Date; dryRun: boolean },
@@ -59,6 +76,7 @@ export async function reconcileKeys(
   const { now, dryRun } = options;
   const { inventory, records, settings } = deps;
   const youngerThan = now.getTime() - settings.minKeyAgeMinutes * 60_000;
+  const isOwnKey = ownKeyFilter(settings.keyNamePrefix, settings.stage);
 
   // Keys first, then plans, then records: a key made after the listing is simply not judged, and
   // its record, if already written, is recognised by the existence check below.
@@ -66,7 +84,7 @@ export async function reconcileKeys(
   const managed = new Map<string, ListedKey>();
   for await (const page of inventory.listKeyPages()) {
     accountKeys += page.length;
-    for (const key of page) if (isManaged(key, settings.keyNamePrefix)) managed.set(key.id, key);
+    for (const key of page) if (isOwnKey(key)) managed.set(key.id, key);
   }
   const plansOfKey = new Map<string, string[]>();
   for (const planId of new Set(Object.values(settings.tierMap))) {
@@ -89,6 +107,7 @@ export async function reconcileKeys(
     found: noActions(),
     done: noActions(),
     busy: 0,
+    rechecked: 0,
     failures: 0,
     actions: [],
   };
@@ -121,6 +140,7 @@ export async function reconcileKeys(
         keyId: key.id,
         customerId: record?.customerId ?? key.tags['keyplan:customer'],
         reason: record ? 'orphan-record' : 'no-record',
+        registrationId: record?.registrationId ?? key.tags['keyplan:registration'],
       });
     }
   }
@@ -143,6 +163,7 @@ export async function reconcileKeys(
     for (const action of report.actions) {
       try {
         if (await repair(action, tracked, now, deps)) report.done[action.kind]++;
+        else report.rechecked++;
       } catch (error) {
         if (error instanceof CustomerBusyError) {
           report.busy++;
@@ -176,77 +197,168 @@ function publishReconcileMetrics(report: ReconcileReport): void {
   countMetric(METRIC.reconcileFailures, report.failures);
 }
 
-/** Tagged and named by keyplan; keys of other tools in the account are never touched. */
-function isManaged(key: ListedKey, prefix: string): boolean {
-  return key.name.startsWith(`${prefix}-`) && key.tags['keyplan:managed'] === 'true';
+/**
+ * Tagged and named by keyplan under this stage's prefix; keys of other stages and other tools in
+ * the account are never touched. A prefix that starts another stage's (`keyplan-dev` and
+ * `keyplan-dev-alice`) cannot match: the name must be the prefix and a hash, nothing else.
+ */
+export function ownKeyFilter(prefix: string, stage: string): (key: ListedKey) => boolean {
+  const name = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-[0-9a-f]{32}(-g[0-9]+)?$`);
+  return (key) =>
+    key.tags['keyplan:managed'] === 'true' &&
+    (key.tags['keyplan:stage'] === undefined || key.tags['keyplan:stage'] === stage) &&
+    name.test(key.name);
 }
 
-/** Carries out one action; false when a re-check under the lock found nothing left to do. */
+/** Carries out one action; false when the re-check under the lease found nothing to do. */
 async function repair(
   action: ReconcileAction,
   tracked: ReadonlyMap<string, KeyRecord>,
   now: Date,
   deps: ReconcileDeps,
 ): Promise<boolean> {
-  const { inventory, records, settings } = deps;
   const record = tracked.get(action.keyId);
-  switch (action.kind) {
-    case 'delete-orphan':
-      await inventory.deleteKey(action.keyId);
-      if (record) await records.recordOrphanDeleted(record, now);
-      logger.info('reconcile: orphan key deleted', { ...action });
-      return true;
-    case 'close-orphan-record':
-      if (record) await records.recordOrphanDeleted(record, now);
-      return true;
-    case 'mark-missing':
-      if (record) await records.recordKeyMissing(record, now);
-      logger.warn('reconcile: a recorded key no longer exists in API Gateway', { ...action });
-      return true;
-    case 'repair-plan':
-      if (!record) return false;
-      return withCustomerLock(
-        deps.lock,
-        { customerId: action.customerId, operation: 'reconcile', leaseSeconds: settings.leaseSeconds, now },
-        () => repairPlan(action, record, now, deps),
-      );
+  if (action.kind === 'close-orphan-record') {
+    // An ORPHANED item is in no customer's list: only its own state is judged.
+    if (record) await deps.records.closeRecord(record, 'DELETED', now);
+    return record !== undefined;
   }
+  const mustFinish = action.kind === 'repair-plan';
+  let taken;
+  try {
+    if (!action.customerId) throw new NotFoundError(`key ${action.keyId} names no customer`);
+    taken = await acquireCustomer(
+      action.customerId,
+      { intent: { operation: 'reconcile', keyId: action.keyId }, mustFinish },
+      deps,
+    );
+  } catch (error) {
+    if (!(error instanceof NotFoundError) || action.kind !== 'delete-orphan') throw error;
+    // No customer record: nothing can record the key but its registration, if it is unfinished.
+    if (await mayStillBeRecorded(action, deps)) return false;
+    await deps.inventory.deleteKey(action.keyId);
+    if (record) await deps.records.closeRecord(record, 'DELETED', now);
+    logger.info('reconcile: orphan key deleted', { ...action });
+    return true;
+  }
+  if (taken.kind === 'refused') return false;
+  const { lease } = taken;
+  return lease.run(async () => {
+    switch (action.kind) {
+      case 'delete-orphan':
+        return deleteOrphan(lease, action, record, now, deps);
+      case 'mark-missing':
+        return markMissing(lease, action, now, deps);
+      case 'repair-plan':
+        return repairPlan(lease, action, record, now, deps);
+    }
+  }, mustFinish ? 'abandon' : 'release');
+}
+
+async function mayStillBeRecorded(
+  action: Extract<ReconcileAction, { kind: 'delete-orphan' }>,
+  deps: ReconcileDeps,
+): Promise<boolean> {
+  if (!action.registrationId) return false;
+  const registration = await deps.registrations.getRegistration(action.registrationId);
+  return registration?.state === 'QUEUED' || registration?.state === 'PENDING';
 }
 
 /**
- * Moves the key into the plan of its customer's tier. The tier is read again under the lock: a
- * tier change that finished since the listing wins. A key cannot be in two plans of one stage, so
- * it leaves the others first; if it cannot enter the right one it goes back where it was, so the
- * customer keeps a working key until the next run.
+ * Deletes a key no record tracks, after a fresh look under the lease: not in the customer's list
+ * (a registration or rotation may have recorded it since the listing), and not the key of a
+ * registration that is still unfinished (its next attempt finds the key by name and records it).
+ * A rotation's successor needs no look of its own: a rotation that may still record it holds, or
+ * left behind, a must-finish lease, which this lease could not have been taken over.
  */
-async function repairPlan(
-  action: Extract<ReconcileAction, { kind: 'repair-plan' }>,
-  record: KeyRecord,
+async function deleteOrphan(
+  lease: HeldLease,
+  action: Extract<ReconcileAction, { kind: 'delete-orphan' }>,
+  record: KeyRecord | undefined,
   now: Date,
   deps: ReconcileDeps,
 ): Promise<boolean> {
-  const { inventory, records, settings } = deps;
-  const tier = (await records.tiersOf([record.customerId])).get(record.customerId) ?? record.tier;
-  const target = usagePlanOf(settings.tierMap, tier);
-  if (!target) return false;
-  const leaving = action.fromPlans.filter((planId) => planId !== target);
+  if (lease.customer.keys[action.keyId] !== undefined || lease.customer.emailedKeyId === action.keyId) return false;
+  if (await mayStillBeRecorded(action, deps)) return false;
+  await lease.ensure();
+  await deps.inventory.deleteKey(action.keyId);
+  await lease.commit(
+    { items: record ? [{ kind: 'update', keyId: action.keyId, set: { state: 'DELETED' }, due: null }] : [] },
+    now,
+  );
+  logger.info('reconcile: orphan key deleted', { ...action });
+  return true;
+}
+
+async function markMissing(
+  lease: HeldLease,
+  action: Extract<ReconcileAction, { kind: 'mark-missing' }>,
+  now: Date,
+  deps: ReconcileDeps,
+): Promise<boolean> {
+  if (!isLive(lease.customer.keys[action.keyId]) || (await deps.inventory.keyExists(action.keyId))) return false;
+  await lease.commit(
+    {
+      keys: { [action.keyId]: null },
+      items: [{ kind: 'update', keyId: action.keyId, set: { state: 'MISSING' }, due: null }],
+    },
+    now,
+  );
+  logger.warn('reconcile: a recorded key no longer exists in API Gateway', { ...action });
+  return true;
+}
+
+/**
+ * Moves the key into the plan of its customer's tier as the lease reads it (a tier change that
+ * finished since the listing wins), out of every other plan. Must-finish: a run that dies half way
+ * leaves the rest to the sweep, which does the same.
+ */
+async function repairPlan(
+  lease: HeldLease,
+  action: Extract<ReconcileAction, { kind: 'repair-plan' }>,
+  record: KeyRecord | undefined,
+  now: Date,
+  deps: ReconcileDeps,
+): Promise<boolean> {
+  const state = lease.customer.keys[action.keyId];
+  if (!record || !isLive(state)) return false;
+  let target: string;
   try {
-    // Inside the try: a removal that took effect but answered an error must still be put back.
-    for (const planId of leaving) await inventory.removeKeyFromPlan(planId, action.keyId);
-    await inventory.addKeyToPlan(target, action.keyId);
+    target = await convergeKeyPlans(lease, [action.keyId], { keys: deps.inventory, settings: deps.settings });
   } catch (error) {
-    const [previous] = leaving;
-    if (previous) {
-      await inventory.addKeyToPlan(previous, action.keyId).catch((restoreError: unknown) => {
-        logger.error('reconcile: key could not be put back into its previous plan', {
-          ...action,
-          error: restoreError,
-        });
-      });
+    // The customer keeps a working key until the next run: back into the plan it was in, if
+    // that works (then nothing is left half done); else the sweep finishes the move.
+    const [previous] = action.fromPlans;
+    if (previous && !(error instanceof LeaseLostError)) {
+      const restored = await deps.inventory.addKeyToPlan(previous, action.keyId).then(
+        () => true,
+        (restoreError: unknown) => {
+          logger.error('reconcile: key could not be put back into its previous plan', { ...action, error: restoreError });
+          return false;
+        },
+      );
+      if (restored) await lease.release();
     }
     throw error;
   }
-  await records.recordRepaired(record, target, tier, now);
+  await lease.commit(
+    {
+      items: [
+        {
+          kind: 'update',
+          keyId: action.keyId,
+          set: { usagePlanId: target, tier: lease.customer.tier },
+          // A repair mark of an older version moved the key out of its job's partition: back in.
+          due: record.needsRepair
+            ? state === 'RETIRING' && record.retireAt
+              ? { type: DUE.retire, at: record.retireAt }
+              : { type: DUE.rotate, at: record.rotateAt ?? now.toISOString() }
+            : undefined,
+        },
+      ],
+    },
+    now,
+  );
   logger.info('reconcile: key put into the plan of its tier', { ...action, toPlan: target });
   return true;
 }

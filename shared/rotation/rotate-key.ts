@@ -1,137 +1,188 @@
-import { randomUUID } from 'node:crypto';
-import { DAY_MS, DUE } from '../aws/table-keys';
-import { AssociationRejectedError, NotFoundError, RotationIncompleteError } from '../errors';
+import { usagePlanOf } from '../config';
+import { acquireCustomer, type HeldLease, type LeaseDeps } from '../customers/customer-lease';
+import { type CustomerKey, DAY_MS, DUE } from '../customers/model';
+import type { CustomerLedger } from '../customers/ports';
+import { AssociationRejectedError, RotationIncompleteError, ValidationError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 import { buildKeyEmail } from '../provisioning/key-email';
 import type { KeyGateway, Mailer, RegistrationStore } from '../provisioning/ports';
-import { type CustomerKey, keyNameFor } from '../provisioning/registration';
-import type { KeyStore, RotationAttempt } from './ports';
-import type { CustomerLock } from '../customers/ports';
-import { withCustomerLock } from '../customers/with-customer-lock';
+import { keyNameFor } from '../provisioning/registration';
+import type { KeyStore } from './ports';
 
 export interface RotationSettings {
+  tierMap: Readonly<Record<string, string>>;
   keyNamePrefix: string;
+  /** Every key keyplan makes is tagged with its stage; the reconciler touches only its own. */
+  stage: string;
   rotationDays: number;
   graceDays: number;
   reminderDays: number;
   keyRetentionDays: number;
   leaseSeconds: number;
+  sweepSeconds: number;
 }
 
-export interface RotationDeps {
+export interface RotationDeps extends LeaseDeps {
   keys: KeyGateway;
   keyStore: KeyStore;
-  /** Keeps a rotation from interleaving with a tier change or a revocation of the customer. */
-  lock: CustomerLock;
-  /** For the customer's email address and name. */
-  store: RegistrationStore;
+  ledger: CustomerLedger;
+  /** For the reminder's address. */
+  store: Pick<RegistrationStore, 'getCustomer'>;
   mailer: Mailer;
   settings: RotationSettings;
 }
 
 export type RotationResult =
   | { outcome: 'rotated'; oldKeyId: string; newKeyId: string; retireAt: string }
-  | { outcome: 'skipped'; oldKeyId: string; reason: 'not-active' | 'in-progress' };
+  | { outcome: 'skipped'; oldKeyId: string; reason: 'not-active' | 'customer-not-active' };
 
 /**
- * Issues a successor for one key in the same usage plan, emails it, and marks the old key RETIRING
- * with `retireAt = now + graceDays` (with a grace of 0 the old key is disabled at once).
+ * Issues a successor for one key in its customer's plan, emails it, and records the old key
+ * RETIRING with `retireAt = now + graceDays` (with a grace of 0 the old key is disabled at once).
+ * Five AWS calls: take the customer's lease (which also checks that the customer is ACTIVE and
+ * the key still ACTIVE in its list, and returns the address and tier), create, associate, email,
+ * and write both keys with the lease's release.
  *
- * Resumable like registration: the claim on the old key item keeps overlapping runs apart, the
- * successor's name is derived from the registration and its generation (so a resumed attempt
- * finds the successor a crashed one created), and the old key is retired only once the new one
- * has been emailed.
+ * The lease is must-finish: from the first side effect on, an attempt that dies or fails leaves
+ * the rest to the sweep, which resumes the rotation and finds the successor by its name (derived
+ * from the registration and the generation) instead of making a second one. The successor is
+ * emailed only under a lease checked just before, and the old key retires only once it was.
  *
- * @throws RotationIncompleteError when the email failed or API Gateway refused the successor
- * @throws TransientAwsError when AWS keeps throttling; the claim is released for the next run
+ * @throws CustomerBusyError while another operation holds the customer
+ * @throws RotationIncompleteError when API Gateway refused the successor (deleted again)
+ * @throws TransientAwsError (or anything unexpected) after handing the rotation to the sweep
  */
 export async function rotateKey(
   key: CustomerKey,
   options: { now: Date; graceDays: number },
   deps: RotationDeps,
 ): Promise<RotationResult> {
-  return withCustomerLock(
-    deps.lock,
-    { customerId: key.customerId, operation: 'rotate', leaseSeconds: deps.settings.leaseSeconds, now: options.now },
-    () => rotateKeyLocked(key, options, deps),
+  const taken = await acquireCustomer(
+    key.customerId,
+    {
+      intent: { operation: 'rotate', keyId: key.keyId, graceDays: options.graceDays },
+      mustFinish: true,
+      status: ['ACTIVE'],
+      key: { keyId: key.keyId, states: ['ACTIVE'] },
+    },
+    deps,
   );
+  if (taken.kind === 'refused') {
+    const reason = taken.customer.status === 'ACTIVE' ? 'not-active' : 'customer-not-active';
+    return { outcome: 'skipped', oldKeyId: key.keyId, reason };
+  }
+  return rotateUnderLease(taken.lease, key, { ...options, resumed: false }, deps);
 }
 
-async function rotateKeyLocked(
-  key: CustomerKey,
-  options: { now: Date; graceDays: number },
+/**
+ * The rotation's steps under a lease already held (by rotateKey, or by the sweep resuming a
+ * rotation whose holder died: then `resumed`, and the successor may already exist).
+ */
+export async function rotateUnderLease(
+  lease: HeldLease,
+  old: CustomerKey,
+  options: { now: Date; graceDays: number; resumed: boolean },
   deps: RotationDeps,
 ): Promise<RotationResult> {
   const { now, graceDays } = options;
-  const { keys, keyStore, settings } = deps;
-  const attempt: RotationAttempt = { attemptId: randomUUID(), leaseExpiresAt: now.getTime() + settings.leaseSeconds * 1000 };
-  const claimed = await keyStore.claimRotation(key, attempt, now);
-  if (!claimed) {
-    return { outcome: 'skipped', oldKeyId: key.keyId, reason: key.state === 'ACTIVE' ? 'in-progress' : 'not-active' };
+  const { keys, settings } = deps;
+  const customer = lease.customer;
+  const usagePlanId = usagePlanOf(settings.tierMap, customer.tier);
+  if (!usagePlanId) {
+    await lease.release();
+    throw new ValidationError('tier', `the customer's tier "${customer.tier}" has no usage plan`);
   }
-  const old = claimed.key;
   const log = { customerId: old.customerId, keyId: old.keyId };
 
-  try {
+  return lease.run(async () => {
     const generation = old.generation + 1;
+    await lease.ensure();
     const successor = await keys.ensureKey(
       {
-        name: `${keyNameFor(settings.keyNamePrefix, old.registrationId)}-g${generation}`,
+        name: successorName(settings.keyNamePrefix, old, generation),
         customerId: old.customerId,
         description: `keyplan key of customer ${old.customerId} (rotation ${generation})`,
         tags: {
           'keyplan:managed': 'true',
+          'keyplan:stage': settings.stage,
           'keyplan:customer': old.customerId,
           'keyplan:registration': old.registrationId,
           'keyplan:replaces': old.keyId,
         },
       },
-      { lookupFirst: claimed.resumed },
+      { lookupFirst: options.resumed },
     );
-    await associateOrGiveBack(old, successor.id, deps);
+    await lease.ensure();
+    try {
+      await keys.addKeyToPlan(usagePlanId, successor.id);
+    } catch (error) {
+      if (!(error instanceof AssociationRejectedError)) throw error;
+      // Never emailed and recorded nowhere: deleting it leaves the customer as before.
+      await keys.deleteKey(successor.id);
+      await lease.release();
+      throw new RotationIncompleteError('API Gateway refused the successor key', { cause: error });
+    }
 
     const retireAt = new Date(now.getTime() + graceDays * DAY_MS);
-    const customer = await deps.store.getCustomer(old.customerId);
-    if (!customer) throw new NotFoundError(`no customer ${old.customerId}`);
+    await lease.ensure();
     try {
       await deps.mailer.send(
         buildKeyEmail({
           to: customer.email,
-          tier: old.tier,
+          tier: customer.tier,
           secret: successor.secret,
-          limits: await keys.getPlanLimits(old.usagePlanId),
+          limits: await keys.getPlanLimits(usagePlanId),
           replaces: { fingerprint: old.fingerprint, until: retireAt },
         }),
       );
     } catch (error) {
-      // The old key keeps working until its successor has reached the customer.
+      // The old key keeps working; the sweep sends the successor again (it may have arrived).
       logger.error('rotation email failed; old key not retired', { ...log, newKeyId: successor.id, error });
       countMetric(METRIC.emailsFailed);
       throw new RotationIncompleteError('the new key could not be emailed', { cause: error });
     }
 
     const reminderAt = new Date(retireAt.getTime() - settings.reminderDays * DAY_MS);
-    await keyStore.recordRotation({
-      oldKey: old,
-      attempt,
-      successor: {
-        keyId: successor.id,
-        fingerprint: successor.secret.fingerprint(),
-        generation,
-        rotateAt: new Date(now.getTime() + settings.rotationDays * DAY_MS).toISOString(),
+    const rotateAt = new Date(now.getTime() + settings.rotationDays * DAY_MS).toISOString();
+    await lease.commit(
+      {
+        keys: { [old.keyId]: 'RETIRING', [successor.id]: 'ACTIVE' },
+        emailedKeyId: successor.id,
+        items: [
+          {
+            kind: 'update',
+            keyId: old.keyId,
+            set: { state: 'RETIRING', retireAt: retireAt.toISOString(), successorKeyId: successor.id },
+            due:
+              settings.reminderDays > 0 && reminderAt > now
+                ? { type: DUE.remind, at: reminderAt.toISOString() }
+                : { type: DUE.retire, at: retireAt.toISOString() },
+          },
+          {
+            kind: 'put',
+            key: {
+              customerId: old.customerId,
+              keyId: successor.id,
+              state: 'ACTIVE',
+              usagePlanId,
+              tier: customer.tier,
+              fingerprint: successor.secret.fingerprint(),
+              registrationId: old.registrationId,
+              createdAt: now.toISOString(),
+              rotateAt,
+              generation,
+            },
+            due: { type: DUE.rotate, at: rotateAt },
+            replaces: old.keyId,
+          },
+        ],
       },
-      retireAt: retireAt.toISOString(),
-      next:
-        settings.reminderDays > 0 && reminderAt > now
-          ? { dueType: DUE.remind, dueAt: reminderAt.toISOString() }
-          : { dueType: DUE.retire, dueAt: retireAt.toISOString() },
       now,
-    });
+    );
     logger.info('key rotated', { ...log, newKeyId: successor.id, retireAt: retireAt.toISOString() });
     countMetric(METRIC.rotations);
 
-    const rotated = { outcome: 'rotated' as const, oldKeyId: old.keyId, newKeyId: successor.id, retireAt: retireAt.toISOString() };
     if (graceDays === 0) {
       // A leaked key: off as soon as its successor is out. Should this fail, the retirement job
       // finds the key due (RETIRE at now) and finishes it.
@@ -139,40 +190,47 @@ async function rotateKeyLocked(
         logger.warn('immediate disable failed; the retirement job will finish it', { ...log, error });
       });
     }
-    return rotated;
-  } catch (error) {
-    await keyStore.releaseRotation(old, attempt).catch((releaseError: unknown) => {
-      logger.warn('rotation claim release failed', { ...log, error: releaseError });
-    });
-    throw error;
-  }
+    return { outcome: 'rotated' as const, oldKeyId: old.keyId, newKeyId: successor.id, retireAt: retireAt.toISOString() };
+  }, 'abandon');
 }
 
-async function associateOrGiveBack(old: CustomerKey, successorId: string, deps: RotationDeps): Promise<void> {
-  try {
-    await deps.keys.addKeyToPlan(old.usagePlanId, successorId);
-  } catch (error) {
-    if (!(error instanceof AssociationRejectedError)) throw error;
-    // Nothing points at the successor yet; deleting it leaves the customer as before. A failed
-    // delete leaves a tagged key in no plan, which the reconciler removes.
-    await deps.keys.deleteKey(successorId).catch((deleteError: unknown) => {
-      logger.error('successor rollback failed', { customerId: old.customerId, keyId: successorId, error: deleteError });
-    });
-    throw new RotationIncompleteError('API Gateway refused the successor key', { cause: error });
-  }
-}
+/** Every attempt of one rotation names the same successor, so a resumed one finds it. */
+export const successorName = (prefix: string, old: CustomerKey, generation: number) =>
+  `${keyNameFor(prefix, old.registrationId)}-g${generation}`;
 
-/** RETIRING -> DISABLED: the key stops working; it is deleted after the retention period. */
-export async function disableRetiringKey(key: CustomerKey, now: Date, deps: Pick<RotationDeps, 'keys' | 'keyStore' | 'settings'>) {
-  await deps.keys.disableKey(key.keyId);
-  return deps.keyStore.advance(
-    key,
-    DUE.retire,
-    {
-      state: 'DISABLED',
-      dueType: DUE.delete,
-      dueAt: new Date(now.getTime() + deps.settings.keyRetentionDays * DAY_MS).toISOString(),
-    },
-    now,
+/**
+ * RETIRING -> DISABLED under the customer's lease: the key stops working; it is deleted after the
+ * retention period. False when the key is no longer RETIRING in the customer's list.
+ */
+export async function disableRetiringKey(
+  key: CustomerKey,
+  now: Date,
+  deps: Pick<RotationDeps, 'keys' | 'ledger' | 'clock' | 'settings'>,
+): Promise<boolean> {
+  const taken = await acquireCustomer(
+    key.customerId,
+    { intent: { operation: 'retire', keyId: key.keyId }, mustFinish: false, key: { keyId: key.keyId, states: ['RETIRING'] } },
+    deps,
   );
+  if (taken.kind === 'refused') return false;
+  const { lease } = taken;
+  return lease.run(async () => {
+    await lease.ensure();
+    await deps.keys.disableKey(key.keyId);
+    await lease.commit(
+      {
+        keys: { [key.keyId]: 'DISABLED' },
+        items: [
+          {
+            kind: 'update',
+            keyId: key.keyId,
+            set: { state: 'DISABLED' },
+            due: { type: DUE.delete, at: new Date(now.getTime() + deps.settings.keyRetentionDays * DAY_MS).toISOString() },
+          },
+        ],
+      },
+      now,
+    );
+    return true;
+  }, 'release');
 }

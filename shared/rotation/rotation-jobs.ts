@@ -1,31 +1,39 @@
-import { DUE } from '../aws/table-keys';
-import { NotFoundError } from '../errors';
+import { acquireCustomer } from '../customers/customer-lease';
+import { type CustomerKey, DUE } from '../customers/model';
+import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 import { buildRetirementReminder } from '../provisioning/key-email';
-import type { CustomerKey } from '../provisioning/registration';
 import { disableRetiringKey, type RotationDeps, type RotationResult, rotateKey } from './rotate-key';
 
 export interface RotationRunReport {
   rotated: number;
   skipped: number;
+  /** Another operation held the customer; the key stays due. */
+  busy: number;
   failed: number;
   /** Keys still due after this run: more than one batch was due, or some failed. */
   remaining: number;
 }
 
 /**
- * The scheduled rotation: at most `limit` keys whose `rotateAt` has passed, found through the
- * sparse due index (never a scan), one by one. A key that fails stays due for the next run.
+ * The scheduled rotation: at most `limit` keys whose `rotateAt` has passed by `now` (the
+ * schedule's time: a late or repeated event finds the same keys, already rotated ones skipped by
+ * the lease's check), found through the sparse due index (never a scan), one by one. A key that
+ * fails stays due for the next run.
  */
 export async function rotateDueKeys(now: Date, limit: number, deps: RotationDeps): Promise<RotationRunReport> {
   const due = await deps.keyStore.findDue(DUE.rotate, now, limit);
-  const report: RotationRunReport = { rotated: 0, skipped: 0, failed: 0, remaining: 0 };
+  const report: RotationRunReport = { rotated: 0, skipped: 0, busy: 0, failed: 0, remaining: 0 };
   for (const key of due) {
     try {
       const result = await rotateKey(key, { now, graceDays: deps.settings.graceDays }, deps);
       report[result.outcome === 'rotated' ? 'rotated' : 'skipped']++;
     } catch (error) {
+      if (error instanceof CustomerBusyError) {
+        report.busy++;
+        continue;
+      }
       report.failed++;
       logger.error('rotation failed; the key stays due', { customerId: key.customerId, keyId: key.keyId, error });
     }
@@ -59,6 +67,8 @@ export interface RetirementRunReport {
   reminded: number;
   disabled: number;
   deleted: number;
+  /** Another operation held the customer; the key stays due. */
+  busy: number;
   failed: number;
 }
 
@@ -69,13 +79,20 @@ export interface RetirementRunReport {
  * is harmless for disabling and deleting, and at worst sends a second reminder.
  */
 export async function retireDueKeys(now: Date, limit: number, deps: RotationDeps): Promise<RetirementRunReport> {
-  const report: RetirementRunReport = { reminded: 0, disabled: 0, deleted: 0, failed: 0 };
-  const step = async (dueType: (typeof DUE)[keyof typeof DUE], counter: keyof RetirementRunReport, act: (key: CustomerKey) => Promise<unknown>) => {
+  const report: RetirementRunReport = { reminded: 0, disabled: 0, deleted: 0, busy: 0, failed: 0 };
+  const step = async (
+    dueType: (typeof DUE)[keyof typeof DUE],
+    counter: keyof RetirementRunReport,
+    act: (key: CustomerKey) => Promise<boolean>,
+  ) => {
     for (const key of await deps.keyStore.findDue(dueType, now, limit)) {
       try {
-        await act(key);
-        report[counter]++;
+        if (await act(key)) report[counter]++;
       } catch (error) {
+        if (error instanceof CustomerBusyError) {
+          report.busy++;
+          continue;
+        }
         report.failed++;
         logger.error('retirement step failed; the key stays due', { customerId: key.customerId, keyId: key.keyId, dueType, error });
       }
@@ -89,15 +106,40 @@ export async function retireDueKeys(now: Date, limit: number, deps: RotationDeps
         buildRetirementReminder({ to: customer.email, fingerprint: key.fingerprint, until: new Date(key.retireAt) }),
       );
     }
-    await deps.keyStore.advance(key, DUE.remind, { dueType: DUE.retire, dueAt: key.retireAt ?? now.toISOString() }, now);
+    // Only the key's place in the due index changes: no lease needed, the condition on the place suffices.
+    return deps.keyStore.advance(key, DUE.remind, { dueType: DUE.retire, dueAt: key.retireAt ?? now.toISOString() }, now);
   });
   await step(DUE.retire, 'disabled', (key) => disableRetiringKey(key, now, deps));
-  await step(DUE.delete, 'deleted', async (key) => {
-    await deps.keys.deleteKey(key.keyId);
-    await deps.keyStore.advance(key, DUE.delete, { state: 'DELETED' }, now);
-  });
+  await step(DUE.delete, 'deleted', (key) => deleteDisabledKey(key, now, deps));
   countMetric(METRIC.keysDisabled, report.disabled);
   countMetric(METRIC.keysDeleted, report.deleted);
   logger.info('retirement run finished', { ...report });
   return report;
+}
+
+/**
+ * DISABLED -> DELETED under the customer's lease, after a fresh look at the customer's list: never
+ * the newest key the customer was emailed (its successor's email would have moved that on).
+ */
+async function deleteDisabledKey(key: CustomerKey, now: Date, deps: RotationDeps): Promise<boolean> {
+  const taken = await acquireCustomer(
+    key.customerId,
+    { intent: { operation: 'retire', keyId: key.keyId }, mustFinish: false, key: { keyId: key.keyId, states: ['DISABLED'] } },
+    deps,
+  );
+  if (taken.kind === 'refused') return false;
+  const { lease } = taken;
+  return lease.run(async () => {
+    if (lease.customer.emailedKeyId === key.keyId && lease.customer.status !== 'REVOKED') {
+      logger.warn('disabled key is the newest the customer was emailed; not deleted', { customerId: key.customerId, keyId: key.keyId });
+      return false;
+    }
+    await lease.ensure();
+    await deps.keys.deleteKey(key.keyId);
+    await lease.commit(
+      { keys: { [key.keyId]: null }, items: [{ kind: 'update', keyId: key.keyId, set: { state: 'DELETED' }, due: null }] },
+      now,
+    );
+    return true;
+  }, 'release');
 }

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { DAY_MS } from '../aws/table-keys';
+import { DAY_MS } from '../customers/model';
 import { NotFoundError } from '../errors';
 import type { KeyGateway } from '../provisioning/ports';
 import type { CustomerKey, KeyState } from '../provisioning/registration';

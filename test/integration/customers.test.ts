@@ -153,13 +153,18 @@ describe('PUT /customers/{customerId}/tier', () => {
     const { customerId } = await register('basic');
     const record = sqsRecord({ id: unique('evt'), 'detail-type': 'PlanChanged', detail: { customerId, tier: 'pro' } });
     const deps = createCustomerDeps(config);
-    const locked = await deps.lock.acquire(customerId, { owner: 'someone-else', operation: 'rotate', leaseSeconds: 30 }, new Date());
-    expect(locked.acquired).toBe(true);
+    const now = new Date();
+    const locked = await deps.ledger.acquire(
+      customerId,
+      { owner: 'someone-else', until: now.getTime() + 30_000, intent: { operation: 'reconcile' }, mustFinish: false },
+      now,
+    );
+    expect(locked.kind).toBe('acquired');
 
     const busy = (await tierChangeBatchHandler(deps)(sqsEvent([record]), lambdaContext())) as SQSBatchResponse;
     expect(busy.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
 
-    await deps.lock.release(customerId, 'someone-else');
+    await deps.ledger.release(customerId, 'someone-else');
     const applied = (await tierChangeBatchHandler(deps)(sqsEvent([record]), lambdaContext())) as SQSBatchResponse;
     expect(applied.batchItemFailures).toEqual([]);
     expect(await profile(customerId)).toMatchObject({ tier: 'pro' });

@@ -152,6 +152,15 @@ function grants(statements: Statement[], service: string): string[] {
   );
 }
 
+/** As grants(), each with the condition its statement puts on it: "action resource if {condition}". */
+function conditionalGrants(statements: Statement[], service: string): string[] {
+  return statements.flatMap((statement) =>
+    grants([statement], service).map((grant) =>
+      statement.Condition ? `${grant} if ${JSON.stringify(statement.Condition)}` : grant,
+    ),
+  );
+}
+
 /** Entry names from a zip's central directory; enough to check contents without a zip library. */
 function zipEntries(path: string): string[] {
   const zip = readFileSync(path);
@@ -569,12 +578,12 @@ describe('packaged deployment (osls package, offline)', () => {
       }
     });
 
-    it('give the worker, the rotation jobs and the reconciler the management budget they pace to', () => {
-      for (const functionId of [WORKER, ROTATE_KEYS, RETIRE_KEYS, ROTATE_CUSTOMER, RECONCILE, RESUME]) {
-        const variables = environmentOf(dev.template, functionId);
-        // CloudFormation environment values are strings.
-        expect(variables.MANAGEMENT_CALLS_PER_SECOND).toBe(String(paramsOf('dev').managementCallsPerSecond));
-        expect(variables.WORKER_CONCURRENCY).toBe(String(paramsOf('dev').workerConcurrency));
+    it.each([
+      ['dev', () => dev],
+      ['prod', () => prod],
+    ])('in %s give every function its stage, the value of the keyplan:stage tag its role requires', (stage, get) => {
+      for (const functionId of Object.keys(FUNCTIONS)) {
+        expect(environmentOf(get().template, functionId).STAGE).toBe(stage);
       }
     });
 
@@ -599,6 +608,114 @@ describe('packaged deployment (osls package, offline)', () => {
     });
   });
 
+  // One API Gateway management budget for the account (DESIGN §7; infra/serverless/management-budget.js):
+  // every function that calls API Gateway runs at most `cap` containers and each paces itself to
+  // MANAGEMENT_SHARE_PER_SECOND / cap, so the shares must add up to at most the budget.
+  describe('management budget', () => {
+    const callsApiGateway = (template: Template, functionId: string) =>
+      grants(roleStatements(template, FUNCTIONS[functionId] ?? ''), 'apigateway').length > 0;
+    /**
+     * The most containers of a function at once: its reserved concurrency, or for a function fed by
+     * queues only, the sum of its triggers' MaximumConcurrency (a trigger without one is no cap).
+     */
+    const capOf = (template: Template, functionId: string): number => {
+      const reserved = resourceNamed(template, functionId, 'AWS::Lambda::Function').Properties
+        .ReservedConcurrentExecutions;
+      if (reserved !== undefined) return Number(reserved);
+      const mappings = mappingsOf(template, functionId);
+      // Capped by its queues only if nothing else invokes it.
+      const otherTriggers = routesOf(template, functionId).length + schedulesOf(template, functionId).length;
+      if (mappings.length === 0 || otherTriggers > 0) return Number.POSITIVE_INFINITY;
+      return mappings.reduce((sum, mapping) => {
+        const max = (mapping.Properties.ScalingConfig as { MaximumConcurrency?: number } | undefined)
+          ?.MaximumConcurrency;
+        return sum + (max ?? Number.POSITIVE_INFINITY);
+      }, 0);
+    };
+    // CloudFormation environment values are strings; a missing one reads as NaN and fails below.
+    const budgetOf = (template: Template, functionId: string) => {
+      const variables = environmentOf(template, functionId);
+      return {
+        share: Number(variables.MANAGEMENT_SHARE_PER_SECOND),
+        concurrency: Number(variables.MANAGEMENT_CONCURRENCY),
+        burst: Number(variables.MANAGEMENT_BURST),
+      };
+    };
+    const stages = [
+      ['dev', () => dev],
+      ['prod', () => prod],
+    ] as const;
+
+    it('applies to every function, since every one calls API Gateway', () => {
+      expect(Object.keys(FUNCTIONS).filter((functionId) => callsApiGateway(dev.template, functionId)).sort()).toEqual(
+        Object.keys(FUNCTIONS).sort(),
+      );
+    });
+
+    it.each(stages)('in %s gives every function that calls API Gateway a share, a cap and a burst', (_, get) => {
+      const template = get().template;
+      const problems = Object.keys(FUNCTIONS)
+        .filter((functionId) => callsApiGateway(template, functionId))
+        .flatMap((functionId) => {
+          const { share, concurrency, burst } = budgetOf(template, functionId);
+          const cap = capOf(template, functionId);
+          return [
+            share > 0 ? [] : [`${functionId}: share ${share}`],
+            Number.isInteger(burst) && burst >= 1 ? [] : [`${functionId}: burst ${burst}`],
+            // The cap it paces by is the cap Lambda enforces.
+            Number.isInteger(cap) && cap >= 1 && cap === concurrency
+              ? []
+              : [`${functionId}: paces by ${concurrency} containers, Lambda allows ${cap}`],
+          ].flat();
+        });
+      expect(problems).toEqual([]);
+    });
+
+    it.each(stages)('in %s keeps the shares of all functions within managementCallsPerSecond', (stage, get) => {
+      const template = get().template;
+      const budget = Number(paramsOf(stage).managementCallsPerSecond);
+      expect(budget).toBeGreaterThan(0);
+      expect(budget).toBeLessThanOrEqual(10);
+      const functionIds = Object.keys(FUNCTIONS).filter((id) => callsApiGateway(template, id));
+      const totals = functionIds.map((functionId) => environmentOf(template, functionId).MANAGEMENT_CALLS_PER_SECOND);
+      expect(new Set(totals)).toEqual(new Set([String(budget)]));
+      const sum = functionIds.reduce((total, functionId) => total + budgetOf(template, functionId).share, 0);
+      expect(sum).toBeLessThanOrEqual(budget + 1e-9);
+    });
+
+    it('reserves a share for synchronous registrations, capped by reserved concurrency', () => {
+      const register = budgetOf(dev.template, 'RegisterLambdaFunction');
+      expect(register.share).toBeGreaterThan(0);
+      expect(
+        resourceNamed(dev.template, 'RegisterLambdaFunction', 'AWS::Lambda::Function').Properties
+          .ReservedConcurrentExecutions,
+      ).toBe(register.concurrency);
+    });
+
+    it("lets all containers start with a full bucket within the account's burst of 40", () => {
+      const tokens = Object.keys(FUNCTIONS).reduce((sum, functionId) => {
+        const { concurrency, burst } = budgetOf(dev.template, functionId);
+        return sum + concurrency * burst;
+      }, 0);
+      expect(tokens).toBeLessThanOrEqual(40);
+    });
+
+    it('caps the queue consumers by their triggers, the other functions by reserved concurrency', () => {
+      const capped = (functionId: string) =>
+        resourceNamed(dev.template, functionId, 'AWS::Lambda::Function').Properties.ReservedConcurrentExecutions ===
+        undefined
+          ? 'by its queue'
+          : 'reserved';
+      const queueFed = (functionId: string) => mappingsOf(dev.template, functionId).length > 0;
+      expect(Object.fromEntries(Object.keys(FUNCTIONS).map((id) => [id, capped(id)]))).toEqual(
+        Object.fromEntries(Object.keys(FUNCTIONS).map((id) => [id, queueFed(id) ? 'by its queue' : 'reserved'])),
+      );
+      expect(mappingsOf(dev.template, CHANGE_TIER_EVENTS)[0]?.Properties.ScalingConfig).toEqual({
+        MaximumConcurrency: budgetOf(dev.template, CHANGE_TIER_EVENTS).concurrency,
+      });
+    });
+  });
+
   describe('provisioning worker', () => {
     const mappings = () => mappingsOf(dev.template, WORKER);
 
@@ -618,10 +735,11 @@ describe('packaged deployment (osls package, offline)', () => {
       });
     });
 
-    it('runs at most workerConcurrency containers, the share the budget is divided by', () => {
+    it('runs at most workerConcurrency containers, the number its share is divided by', () => {
       const concurrency = paramsOf('dev').workerConcurrency;
       expect(concurrency).toBe(2);
       expect(mappings()[0]?.Properties.ScalingConfig).toEqual({ MaximumConcurrency: concurrency });
+      expect(environmentOf(dev.template, WORKER).MANAGEMENT_CONCURRENCY).toBe(String(concurrency));
     });
   });
 
@@ -1028,12 +1146,23 @@ describe('packaged deployment (osls package, offline)', () => {
   const dueIndexArn = '${KeyplanTable.Arn}/index/due';
   const tagsOfNewKey =
     'arn:${AWS::Partition}:apigateway:${AWS::Region}::/tags/arn%3A${AWS::Partition}%3Aapigateway%3A${AWS::Region}%3A%3A%2Fapikeys%2F*';
+  // A stage touches only its own keys (DESIGN §7): a call on one key requires the key's
+  // keyplan:stage tag to be the stage, a new key must carry it. The listing (GET /apikeys) cannot
+  // be narrowed by tag, so it is the one grant on keys without a condition.
+  const STAGE_TAG = 'keyplan:stage';
+  const onOwnKey = (grant: string, stage = 'dev') =>
+    `${grant} if ${JSON.stringify({ StringEquals: { [`aws:ResourceTag/${STAGE_TAG}`]: stage } })}`;
+  const taggedForStage = (grant: string, stage = 'dev') =>
+    `${grant} if ${JSON.stringify({ StringEquals: { [`aws:RequestTag/${STAGE_TAG}`]: stage } })}`;
+  const listApiKeys = `apigateway:GET ${apiGateway('/apikeys')}`;
+  const readApiKey = onOwnKey(`apigateway:GET ${apiGateway('/apikeys/*')}`);
+  const deleteApiKey = onOwnKey(`apigateway:DELETE ${apiGateway('/apikeys/*')}`);
   const sagaApiGateway = () => [
-    `apigateway:POST ${apiGateway('/apikeys')}`,
-    `apigateway:PUT ${tagsOfNewKey}`,
-    `apigateway:GET ${apiGateway('/apikeys')}`,
-    `apigateway:GET ${apiGateway('/apikeys/*')}`,
-    `apigateway:DELETE ${apiGateway('/apikeys/*')}`,
+    taggedForStage(`apigateway:POST ${apiGateway('/apikeys')}`),
+    taggedForStage(`apigateway:PUT ${tagsOfNewKey}`),
+    listApiKeys,
+    readApiKey,
+    deleteApiKey,
     ...planIds().flatMap((id) => [
       `apigateway:POST ${apiGateway(`/usageplans/\${${id}}/keys`)}`,
       `apigateway:GET ${apiGateway(`/usageplans/\${${id}}`)}`,
@@ -1047,7 +1176,7 @@ describe('packaged deployment (osls package, offline)', () => {
     'dynamodb:Query',
     'dynamodb:UpdateItem',
   ].map((action) => `${action} ${tableArn}`);
-  const updateApiKey = `apigateway:PATCH ${apiGateway('/apikeys/*')}`;
+  const updateApiKey = onOwnKey(`apigateway:PATCH ${apiGateway('/apikeys/*')}`);
   const queryDueIndex = `dynamodb:Query ${dueIndexArn}`;
   const releaseLock = `dynamodb:DeleteItem ${tableArn}`;
   const consumeQueue = ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'];
@@ -1080,9 +1209,9 @@ describe('packaged deployment (osls package, offline)', () => {
   // creates no key and changes no plan. In the table: the due index, the customers' tiers
   // (BatchGetItem), key item updates, and the customer lock (PutItem, DeleteItem) around a repair.
   const reconciliation = () => [
-    `apigateway:GET ${apiGateway('/apikeys')}`,
-    `apigateway:GET ${apiGateway('/apikeys/*')}`,
-    `apigateway:DELETE ${apiGateway('/apikeys/*')}`,
+    listApiKeys,
+    readApiKey,
+    deleteApiKey,
     ...planIds().flatMap((id) => [
       `apigateway:GET ${apiGateway(`/usageplans/\${${id}}/keys`)}`,
       `apigateway:POST ${apiGateway(`/usageplans/\${${id}}/keys`)}`,
@@ -1139,7 +1268,7 @@ describe('packaged deployment (osls package, offline)', () => {
       queue: QUEUE,
       queueActions: [],
       sendsEmail: true,
-      apiGateway: () => [updateApiKey, `apigateway:DELETE ${apiGateway('/apikeys/*')}`],
+      apiGateway: () => [updateApiKey, deleteApiKey],
       dynamoDb: [
         ...['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'].map((action) => `${action} ${tableArn}`),
         queryDueIndex,
@@ -1230,9 +1359,9 @@ describe('packaged deployment (osls package, offline)', () => {
       );
     });
 
-    it('reaches API Gateway only for the calls of its function', () => {
+    it('reaches API Gateway only for the calls of its function, on one key only with its stage tag', () => {
       expect(planIds()).toHaveLength(tiers.length);
-      expect(grants(roleStatements(dev.template, roleId), 'apigateway').sort()).toEqual(
+      expect(conditionalGrants(roleStatements(dev.template, roleId), 'apigateway').sort()).toEqual(
         expectedApiGateway().sort(),
       );
     });
@@ -1327,6 +1456,31 @@ describe('packaged deployment (osls package, offline)', () => {
       expect(grant).not.toMatch(/usageplans/);
       expect(grant.endsWith(` ${apiGateway('/apikeys/*')}`)).toBe(true);
     }
+  });
+
+  // Every role, both stages: whatever a role may do to one key (GET, PATCH, DELETE /apikeys/<id>)
+  // needs the key's keyplan:stage tag to be the stage; creating and tagging on create need the new
+  // key to carry it. Only the listing is unconditional, and it is GET.
+  it.each([
+    ['dev', () => dev],
+    ['prod', () => prod],
+  ])('in %s lets no role touch a key of another stage, nor create one without its tag', (stage, get) => {
+    const template = get().template;
+    const keyGrants = resourcesOfType(template, 'AWS::IAM::Role').flatMap(([roleId]) =>
+      conditionalGrants(roleStatements(template, roleId), 'apigateway').filter((grant) => /apikeys/.test(grant)),
+    );
+    const required = (grant: string): string => {
+      const [action = '', resource = ''] = grant.split(' ');
+      const call = `${action} ${resource}`;
+      if (resource === apiGateway('/apikeys/*')) return onOwnKey(call, stage);
+      if (call === listApiKeys) return listApiKeys;
+      if (call === `apigateway:POST ${apiGateway('/apikeys')}` || call === `apigateway:PUT ${tagsOfNewKey}`) {
+        return taggedForStage(call, stage);
+      }
+      return `no such grant: ${grant}`;
+    };
+    expect(keyGrants.length).toBeGreaterThan(0);
+    expect(keyGrants).toEqual(keyGrants.map(required));
   });
 
   it('grants GetUsage only to the usage role, on the stage plans', () => {

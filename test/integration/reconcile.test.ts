@@ -5,12 +5,11 @@ import {
   DeleteUsagePlanKeyCommand,
   GetApiKeysCommand,
 } from '@aws-sdk/client-api-gateway';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, inject, it } from 'vitest';
 import { bootstrapLocalStack, functionEnvironment, type LocalStack } from '../../infra/local/bootstrap';
 import { createAwsClients } from '../../shared/aws/clients';
-import { CustomerTable } from '../../shared/aws/customer-table';
-import { toCustomerKey } from '../../shared/aws/key-table';
+import { createHash } from 'node:crypto';
 import { DUE, keyItemKey } from '../../shared/aws/table-keys';
 import { type Config, loadConfig } from '../../shared/config';
 import { createProvisioningDeps, createReconcileDeps } from '../../shared/provisioning/compose';
@@ -47,7 +46,8 @@ async function register(tier: string) {
 /** A key keyplan would have made (name and tags) with no record: what a crash or failed rollback leaves. */
 async function strayKey(label: string, tags: Record<string, string> = { 'keyplan:managed': 'true' }) {
   const key = await aws.apiGateway.send(
-    new CreateApiKeyCommand({ name: `${config.keyNamePrefix}-${label}`, enabled: true, tags }),
+    // Named as keyplan names its keys: the reconciler judges no other name.
+    new CreateApiKeyCommand({ name: `${config.keyNamePrefix}-${createHash('sha256').update(unique(label)).digest('hex').slice(0, 32)}`, enabled: true, tags }),
   );
   return String(key.id);
 }
@@ -88,12 +88,19 @@ async function seedDrift() {
   const inTwoPlans = await register('free');
   await move(inTwoPlans.keyId, undefined, basic);
   const markedForRepair = await register('free');
-  // What a tier change leaves when it cannot put a key back: the mark, in the cleanup partition.
-  const markedItem = await keyItem(markedForRepair.customerId, markedForRepair.keyId);
-  await new CustomerTable({ client: aws.dynamo, tableName: config.tableName }).markNeedsRepair(
-    toCustomerKey(markedItem ?? {}),
-    free,
-    new Date(),
+  // What a tier change of an earlier version left when it could not put a key back: the mark, in
+  // the cleanup partition. The reconciler repairs it and puts the key back into its job's partition.
+  await aws.dynamo.send(
+    new UpdateCommand({
+      TableName: config.tableName,
+      Key: keyItemKey(markedForRepair.customerId, markedForRepair.keyId),
+      UpdateExpression: 'SET needsRepair = :repair, dueType = :cleanup, dueAt = :at',
+      ExpressionAttributeValues: {
+        ':repair': { usagePlanId: free, since: new Date().toISOString() },
+        ':cleanup': DUE.cleanup,
+        ':at': new Date().toISOString(),
+      },
+    }),
   );
   const keyGone = await register('pro');
   await aws.apiGateway.send(new DeleteApiKeyCommand({ apiKey: keyGone.keyId }));

@@ -11,6 +11,7 @@ import { SendEmailCommand, SESClient } from '@aws-sdk/client-ses';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ApiKeyGateway } from '../../shared/aws/api-key-gateway';
+import { CustomerLedgerTable } from '../../shared/aws/customer-ledger';
 import { RegistrationTable } from '../../shared/aws/registration-table';
 import { SesMailer } from '../../shared/aws/ses-mailer';
 import type { ProvisioningDeps } from '../../shared/provisioning/provision-key';
@@ -65,11 +66,16 @@ export function mockedProvisioning() {
     store: new RegistrationTable({ client: dynamo, tableName: 'keyplan-test', retentionDays: 30 }),
     keys: new ApiKeyGateway({ client: apiGateway, singleAttemptClient: apiGateway, backoffBaseMs: 0 }),
     mailer: new SesMailer({ client: ses, sender: 'keys@example.com' }),
+    ledger: new CustomerLedgerTable({ client: dynamo, tableName: 'keyplan-test' }),
+    // Tests that care about lease times set their own clock.
+    clock: () => new Date(),
     settings: {
       tierMap: { free: PLAN_FREE, pro: PLAN_PRO },
       keyNamePrefix: 'keyplan-test',
+      stage: 'test',
       rotationDays: 90,
       leaseSeconds: 60,
+      sweepSeconds: 300,
     },
   };
   return { deps, dynamo, apiGatewayMock, dynamoMock, sesMock };

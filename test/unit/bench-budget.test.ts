@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { managementBudgetRule, RefusingBucket } from '../../bench/budget-proxy';
+import { ManagementCallLog, managementBudgetRule, RefusingBucket } from '../../bench/budget-proxy';
 import type { AwsCall } from '../support/fault-proxy';
 
 describe('RefusingBucket (the account management budget of figure 4)', () => {
@@ -47,5 +47,25 @@ describe('managementBudgetRule', () => {
     expect(hits(call)).toBe(true);
     now += 1_000;
     expect(hits(call)).toBe(false);
+  });
+});
+
+describe('ManagementCallLog', () => {
+  it('learns of every call the rule sees, admitted or refused, with its time', () => {
+    let now = 0;
+    const bucket = new RefusingBucket(1, 1, () => now);
+    const log = new ManagementCallLog();
+    const hits = managementBudgetRule(bucket, log).operation as (call: AwsCall) => boolean;
+    const call = { service: 'apigateway', operation: 'CreateUsagePlanKey', method: 'POST', path: '/usageplans/p/keys', attempt: 1 };
+
+    hits(call);
+    hits(call);
+    now = 1_000;
+    hits(call);
+
+    expect(log.admitted).toHaveLength(2);
+    expect(log.refused).toHaveLength(1);
+    expect(log.all).toHaveLength(3);
+    expect(log.all).toEqual([...log.all].sort((a, b) => a - b));
   });
 });

@@ -1,21 +1,16 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { CustomerTable } from '../../shared/aws/customer-table';
-import { KeyTable } from '../../shared/aws/key-table';
 import { changeTier, type TierChangeDeps } from '../../shared/customers/change-tier';
 import { NotFoundError, ValidationError } from '../../shared/errors';
-import { mockedProvisioning } from '../support/provisioning-fakes';
+import { awsError, mockedProvisioning } from '../support/provisioning-fakes';
 
 function tierChangeDeps() {
   const m = mockedProvisioning();
-  const customers = new CustomerTable({ client: m.dynamo, tableName: 'keyplan-test' });
   const deps: TierChangeDeps = {
     keys: m.deps.keys,
-    store: m.deps.store,
-    keyStore: new KeyTable({ client: m.dynamo, tableName: 'keyplan-test' }),
-    customers,
-    lock: customers,
-    settings: { tierMap: m.deps.settings.tierMap, leaseSeconds: 30 },
+    ledger: m.deps.ledger,
+    clock: () => NOW,
+    settings: { tierMap: m.deps.settings.tierMap, leaseSeconds: 30, sweepSeconds: 300 },
   };
   return { m, deps };
 }
@@ -33,9 +28,10 @@ describe('changeTier', () => {
     expect(m.apiGatewayMock.calls()).toHaveLength(0);
   });
 
-  it('answers not found for an unknown customer after one read and no API Gateway call', async () => {
+  it('answers not found for an unknown customer after one conditional write and no API Gateway call', async () => {
     const { m, deps } = tierChangeDeps();
-    m.dynamoMock.on(QueryCommand).resolves({ Items: [] });
+    // The lease's condition fails and DynamoDB hands back no item: there is no customer.
+    m.dynamoMock.on(UpdateCommand).rejects(awsError('ConditionalCheckFailedException'));
 
     await expect(changeTier({ customerId: 'cust-1', tier: 'pro', requestId: 'r', now: NOW }, deps)).rejects.toBeInstanceOf(
       NotFoundError,

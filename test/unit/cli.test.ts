@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { type CliIo, COMMANDS, runKeyplan } from '../../cli/run-keyplan';
 import type { Services } from '../../cli/services';
 import type { TierChangeDeps } from '../../shared/customers/change-tier';
-import type { CustomerLock } from '../../shared/customers/ports';
+import type { CustomerChange, CustomerLedger, CustomerRecord } from '../../shared/customers/ports';
 import type { RevocationDeps } from '../../shared/customers/revoke-customer';
 import { UsageUnavailableError } from '../../shared/errors';
 import type { ProvisioningMessage, RegistrationStore } from '../../shared/provisioning/ports';
@@ -70,8 +70,36 @@ const aKey = (overrides: Partial<CustomerKey> = {}): CustomerKey => ({
   ...overrides,
 });
 
-const busyLock: CustomerLock = { acquire: async () => ({ acquired: false, retryAfterSeconds: 5 }), release: async () => undefined };
-const freeLock: CustomerLock = { acquire: async () => ({ acquired: true }), release: async () => undefined };
+
+/** cust-1 with key-1 ACTIVE (key-0 DISABLED), on free; every commit is kept. */
+function ledger(options: { busyForSeconds?: number } = {}) {
+  const commits: CustomerChange[] = [];
+  const customer: CustomerRecord = {
+    customerId: 'cust-1',
+    email: 'ada@example.com',
+    tier: 'free',
+    status: 'ACTIVE',
+    registrationId: 'cust-1',
+    keys: { 'key-1': 'ACTIVE', 'key-0': 'DISABLED' },
+    version: 3,
+  };
+  const fake: CustomerLedger = {
+    acquire: async (customerId) => {
+      if (customerId !== 'cust-1') return { kind: 'not-found' };
+      if (options.busyForSeconds) {
+        const until = NOW.getTime() + options.busyForSeconds * 1000;
+        return { kind: 'busy', holder: { owner: 'other', operation: 'change-tier', until, mustFinish: true } };
+      }
+      return { kind: 'acquired', customer };
+    },
+    renew: async () => true,
+    commit: async (_customerId, _owner, change) => void commits.push(change),
+    release: async () => undefined,
+    abandon: async () => undefined,
+    findInterrupted: async () => [],
+  };
+  return { fake, commits, clock: () => NOW };
+}
 
 describe('keyplan (dispatch, help, output contract)', () => {
   it('without a command prints the overview on stderr and exits 2', async () => {
@@ -323,11 +351,12 @@ describe('keyplan status', () => {
 });
 
 describe('keyplan rotate', () => {
-  const rotation = (keys: CustomerKey[], lock = freeLock) =>
+  const rotation = (keys: CustomerKey[], held = ledger()) =>
     ({
       keyStore: { keysOf: async () => keys },
-      lock,
-      settings: { graceDays: 7 },
+      ledger: held.fake,
+      clock: held.clock,
+      settings: { graceDays: 7, leaseSeconds: 30, sweepSeconds: 300 },
     }) as unknown as RotationDeps;
 
   it('uses the stack GRACE_DAYS unless --grace-days says otherwise', async () => {
@@ -344,7 +373,7 @@ describe('keyplan rotate', () => {
 
   it('exits 4 with the wait while another change holds the customer', async () => {
     // Act
-    const result = await keyplan(['rotate', 'cust-1', '--json'], { rotation: () => rotation([aKey()], busyLock) });
+    const result = await keyplan(['rotate', 'cust-1', '--json'], { rotation: () => rotation([aKey()], ledger({ busyForSeconds: 5 })) });
 
     // Assess
     expect(result.code).toBe(4);
@@ -364,19 +393,15 @@ describe('keyplan rotate', () => {
 
 describe('keyplan change-tier', () => {
   function customerDeps(overrides: Partial<TierChangeDeps> = {}) {
-    const history: { from: string; to: string; requestId: string }[] = [];
+    const held = ledger();
     const deps = {
-      store: { getCustomer: async () => aCustomer() },
-      keyStore: { keysOf: async () => [aKey()] },
       keys: { removeKeyFromPlan: async () => undefined, addKeyToPlan: async () => undefined },
-      customers: {
-        setPlan: async () => undefined,
-        recordTierChange: async (_id: string, change: (typeof history)[number]) => void history.push(change),
-      },
-      lock: freeLock,
-      settings: { tierMap: { free: PLAN_FREE, pro: PLAN_PRO }, leaseSeconds: 30, keyRetentionDays: 30 },
+      ledger: held.fake,
+      clock: held.clock,
+      settings: { tierMap: { free: PLAN_FREE, pro: PLAN_PRO }, leaseSeconds: 30, keyRetentionDays: 30, sweepSeconds: 300 },
       ...overrides,
     } as unknown as TierChangeDeps & RevocationDeps;
+    const history = () => held.commits.flatMap((change) => (change.tier ? [change.tier] : []));
     return { deps, history };
   }
 
@@ -390,7 +415,7 @@ describe('keyplan change-tier', () => {
     // Assess
     expect(result.code).toBe(0);
     expect(result.json()).toEqual({ customerId: 'cust-1', from: 'free', to: 'pro', changed: true, keys: [{ keyId: 'key-1', usagePlanId: PLAN_PRO }] });
-    expect(history).toEqual([{ from: 'free', to: 'pro', requestId: expect.stringMatching(/^keyplan-cli-[0-9a-f-]{36}$/) }]);
+    expect(history()).toEqual([{ from: 'free', to: 'pro', cause: expect.stringMatching(/^keyplan-cli-[0-9a-f-]{36}$/) }]);
   });
 
   it('exits 1 when the move failed and the keys went back', async () => {
@@ -433,13 +458,12 @@ describe('keyplan revoke', () => {
   it('revokes with --yes and lists the disabled keys', async () => {
     // Prepare
     const disabled: string[] = [];
+    const held = ledger();
     const deps = {
-      store: { getCustomer: async () => aCustomer() },
-      keyStore: { keysOf: async () => [aKey(), aKey({ keyId: 'key-0', state: 'DISABLED' })] },
       keys: { disableKey: async (keyId: string) => void disabled.push(keyId) },
-      customers: { markRevokedKey: async () => undefined, markCustomerRevoked: async () => undefined },
-      lock: freeLock,
-      settings: { leaseSeconds: 30, keyRetentionDays: 30 },
+      ledger: held.fake,
+      clock: held.clock,
+      settings: { leaseSeconds: 30, keyRetentionDays: 30, sweepSeconds: 300 },
     } as unknown as TierChangeDeps & RevocationDeps;
 
     // Act
@@ -505,7 +529,12 @@ describe('keyplan usage', () => {
 describe('keyplan reconcile', () => {
   /** One managed key whose record says free but which sits in no plan: a repair-plan action. */
   function reconcileDeps(addKeyToPlan: () => Promise<void>): ReconcileDeps {
-    const listed: ListedKey = { id: 'key-1', name: 'kp-abc', createdAt: new Date('2026-01-01T00:00:00Z'), tags: { 'keyplan:managed': 'true' } };
+    const listed: ListedKey = {
+      id: 'key-1',
+      name: `kp-${'ab'.repeat(16)}`,
+      createdAt: new Date('2026-01-01T00:00:00Z'),
+      tags: { 'keyplan:managed': 'true', 'keyplan:customer': 'cust-1' },
+    };
     return {
       inventory: {
         listKeyPages: async function* () {
@@ -522,12 +551,19 @@ describe('keyplan reconcile', () => {
           yield [aKey()];
         },
         tiersOf: async () => new Map([['cust-1', 'free']]),
-        recordRepaired: async () => undefined,
-        recordOrphanDeleted: async () => undefined,
-        recordKeyMissing: async () => undefined,
+        closeRecord: async () => undefined,
       },
-      lock: freeLock,
-      settings: { keyNamePrefix: 'kp', tierMap: { free: PLAN_FREE, pro: PLAN_PRO }, minKeyAgeMinutes: 60, leaseSeconds: 30 },
+      ledger: ledger().fake,
+      registrations: { getRegistration: async () => undefined },
+      clock: () => NOW,
+      settings: {
+        keyNamePrefix: 'kp',
+        stage: 'test',
+        tierMap: { free: PLAN_FREE, pro: PLAN_PRO },
+        minKeyAgeMinutes: 60,
+        leaseSeconds: 30,
+        sweepSeconds: 300,
+      },
     };
   }
 

@@ -29,6 +29,64 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(`${name} is not set`);
   });
 
+  it('reads the stage, "local" when unset', () => {
+    expect(loadConfig(complete).stage).toBe('local');
+    expect(loadConfig({ ...complete, STAGE: 'prod' }).stage).toBe('prod');
+  });
+
+  it("reads the function's own share of the management budget", () => {
+    const config = loadConfig({
+      ...complete,
+      MANAGEMENT_CALLS_PER_SECOND: '10',
+      MANAGEMENT_SHARE_PER_SECOND: '2.5',
+      MANAGEMENT_CONCURRENCY: '5',
+      MANAGEMENT_BURST: '3',
+    });
+
+    expect(config).toMatchObject({
+      managementCallsPerSecond: 10,
+      managementSharePerSecond: 2.5,
+      managementConcurrency: 5,
+      managementBurst: 3,
+    });
+  });
+
+  it('paces to the whole budget over WORKER_CONCURRENCY when no share is set, as locally', () => {
+    expect(loadConfig(complete)).toMatchObject({
+      managementSharePerSecond: 10,
+      managementConcurrency: 2,
+      managementBurst: 5,
+    });
+    expect(loadConfig({ ...complete, MANAGEMENT_CALLS_PER_SECOND: '500' })).toMatchObject({
+      managementSharePerSecond: 500,
+      managementConcurrency: 2,
+      managementBurst: 250,
+    });
+  });
+
+  it('gives a container a burst of at least one call', () => {
+    const config = loadConfig({ ...complete, MANAGEMENT_SHARE_PER_SECOND: '0.25', MANAGEMENT_CONCURRENCY: '2' });
+
+    expect(config.managementBurst).toBe(1);
+  });
+
+  it('refuses a share larger than the budget of all functions together', () => {
+    expect(() =>
+      loadConfig({ ...complete, MANAGEMENT_CALLS_PER_SECOND: '10', MANAGEMENT_SHARE_PER_SECOND: '12' }),
+    ).toThrow('MANAGEMENT_SHARE_PER_SECOND is more than MANAGEMENT_CALLS_PER_SECOND');
+  });
+
+  it.each([
+    ['STAGE', 'my stage', 'must be a stage name'],
+    ['MANAGEMENT_SHARE_PER_SECOND', 'fast', 'must be calls per second'],
+    ['MANAGEMENT_SHARE_PER_SECOND', '0', 'must be calls per second above 0'],
+    ['MANAGEMENT_CONCURRENCY', '0', 'must be at least 1 container'],
+    ['MANAGEMENT_CONCURRENCY', '1.5', 'must be a whole number of containers'],
+    ['MANAGEMENT_BURST', '0', 'must be at least 1 call'],
+  ])('fails naming %s when it is "%s": %s', (name, value, message) => {
+    expect(() => loadConfig({ ...complete, [name]: value })).toThrow(`${name} ${message}`);
+  });
+
   it.each([
     ['TIER_MAP', 'not json'],
     ['TIER_MAP', '{}'],

@@ -27,7 +27,8 @@ function fakeDeps(config: Config) {
   const deps: ImportDeps = {
     store,
     queue: { send: async (message) => void sent.push(message) },
-    settings: { tierMap: config.tierMap, keyNamePrefix: 'kp', rotationDays: 90, leaseSeconds: 60 },
+    clock: () => new Date(),
+    settings: { tierMap: config.tierMap, keyNamePrefix: 'kp', stage: 'test', rotationDays: 90, leaseSeconds: 60, sweepSeconds: 300 },
   };
   return { deps, sent };
 }

@@ -100,7 +100,7 @@ function setup() {
   const deps: ImportDeps = {
     store,
     queue,
-    settings: { tierMap: { free: 'plan-free', pro: 'plan-pro' }, keyNamePrefix: 'kp', rotationDays: 90, leaseSeconds: 60 },
+    settings: { tierMap: { free: 'plan-free', pro: 'plan-pro' }, keyNamePrefix: 'kp', stage: 'test', rotationDays: 90, leaseSeconds: 60, sweepSeconds: 300 },
     clock: () => NOW,
     sleep: async (ms) => {
       sleeps.push(ms);

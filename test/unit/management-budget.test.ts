@@ -1,5 +1,24 @@
-import { describe, expect, it, vi } from 'vitest';
-import { TokenBucket } from '../../shared/aws/management-budget';
+import { readFileSync } from 'node:fs';
+import { APIGatewayClient, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parse } from 'yaml';
+import {
+  ACCOUNT_BURST,
+  ACCOUNT_CALLS_PER_SECOND,
+  type FunctionBudget,
+  managementSplit,
+  splitBudget,
+} from '../../infra/serverless/management-budget.js';
+import { type AwsClients, createAwsClients } from '../../shared/aws/clients';
+import { paceManagementCalls, TokenBucket } from '../../shared/aws/management-budget';
+import { loadConfig } from '../../shared/config';
+import { createEnqueueDeps, createProvisioningDeps, createWorkerDeps } from '../../shared/provisioning/compose';
+
+interface ServerlessFunction {
+  reservedConcurrency?: unknown;
+  environment?: Record<string, unknown>;
+  events?: { sqs?: { maximumConcurrency?: unknown } }[];
+}
 
 describe('TokenBucket', () => {
   it('lets a burst through at once and then paces to the rate', async () => {
@@ -38,5 +57,194 @@ describe('TokenBucket', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('paceManagementCalls', () => {
+  it('paces a client once: a second call keeps the first bucket instead of stacking another', () => {
+    const client = new APIGatewayClient({ region: 'us-east-1' });
+    const bucket = new TokenBucket(1, 1);
+
+    paceManagementCalls([client], bucket);
+    paceManagementCalls([client], new TokenBucket(1000, 1000));
+
+    expect(client.middlewareStack.identify().filter((name) => name.startsWith('keyplanManagementBudget'))).toHaveLength(1);
+  });
+});
+
+// The split of the account's budget among the functions (infra/serverless/management-budget.js),
+// read by serverless.yml; test/integration/packaged-template.test.ts checks the packaged result.
+describe('the management budget split', () => {
+  const service = parse(readFileSync(new URL('../../serverless.yml', import.meta.url), 'utf8'), {
+    logLevel: 'silent',
+  }) as {
+    params: Record<string, Record<string, unknown>>;
+    custom: Record<string, unknown>;
+    functions: Record<string, ServerlessFunction>;
+  };
+  const paramsOf = (stage: string) => ({ ...service.params.default, ...service.params[stage] });
+  const splitOf = (stage: string) =>
+    splitBudget({
+      managementCallsPerSecond: paramsOf(stage).managementCallsPerSecond,
+      workerConcurrency: paramsOf(stage).workerConcurrency,
+    });
+  const total = (split: Record<string, FunctionBudget>) =>
+    Object.values(split).reduce((sum, row) => sum + row.sharePerSecond, 0);
+
+  it.each(['dev', 'prod'])(
+    'in %s keeps all functions together within managementCallsPerSecond, all running at once',
+    (stage) => {
+      const budget = Number(paramsOf(stage).managementCallsPerSecond);
+      const split = splitOf(stage);
+
+      expect(budget).toBeLessThanOrEqual(ACCOUNT_CALLS_PER_SECOND);
+      // Each container takes share / concurrency and at most concurrency containers run.
+      expect(total(split)).toBeLessThanOrEqual(budget);
+      for (const row of Object.values(split)) {
+        expect(row.sharePerSecond).toBeGreaterThan(0);
+        expect(Number.isInteger(row.concurrency) && row.concurrency >= 1).toBe(true);
+        expect(Number.isInteger(row.burst) && row.burst >= 1).toBe(true);
+      }
+    },
+  );
+
+  it('keeps a share for synchronous registrations that no queue consumer can take', () => {
+    const split = splitOf('prod');
+
+    expect(split.register?.sharePerSecond).toBeGreaterThan(0);
+    expect(split.register?.queue).toBe(false);
+    // A cold container answers a registration (GetUsagePlan, CreateApiKey, CreateUsagePlanKey)
+    // without waiting for tokens.
+    expect(split.register?.burst).toBeGreaterThanOrEqual(3);
+  });
+
+  it("lets every container start with a full bucket within the account's burst of 40", () => {
+    const split = splitOf('prod');
+
+    const tokens = Object.values(split).reduce((sum, row) => sum + row.concurrency * row.burst, 0);
+    expect(tokens).toBeLessThanOrEqual(ACCOUNT_BURST);
+  });
+
+  it.each([
+    [0.5, 2],
+    [1, 2],
+    [3, 7],
+    [7, 2],
+    [9.9, 1000],
+    [10, 2],
+  ])('stays within a budget of %s calls/s with %s workers, never rounding up', (budget, workers) => {
+    const split = splitBudget({ managementCallsPerSecond: budget, workerConcurrency: workers });
+
+    expect(total(split)).toBeLessThanOrEqual(budget + 1e-9);
+    expect(split.provisionWorker?.concurrency).toBe(workers);
+  });
+
+  it('gives out at most the whole budget, in percent', () => {
+    const percents = Object.values(managementSplit({ workerConcurrency: 2 })).reduce((sum, row) => sum + row.percent, 0);
+
+    expect(percents).toBeLessThanOrEqual(100);
+  });
+
+  it.each([
+    [{ managementCallsPerSecond: 11, workerConcurrency: 2 }, /managementCallsPerSecond must be above 0 and at most 10/],
+    [{ managementCallsPerSecond: 0, workerConcurrency: 2 }, /managementCallsPerSecond must be above 0/],
+    [{ managementCallsPerSecond: 'ten', workerConcurrency: 2 }, /got "ten"/],
+    [{ managementCallsPerSecond: 10, workerConcurrency: 1 }, /provisionWorker: concurrency must be a queue trigger's MaximumConcurrency from 2/],
+  ])('refuses %j, which would fail the package', (params, message) => {
+    expect(() => splitBudget(params)).toThrow(message);
+  });
+
+  it('is what serverless.yml gives every function: its cap, and its share, cap and burst as MANAGEMENT_*', () => {
+    const split = splitOf('dev');
+    const ref = (name: string, field: string) => `\${self:custom.managementBudget.${name}.${field}}`;
+
+    expect(service.custom.managementBudget).toBe('${file(infra/serverless/management-budget.js):budget}');
+    expect(Object.keys(service.functions).sort()).toEqual(Object.keys(split).sort());
+    const wiring = (name: string, fn: ServerlessFunction) => ({
+      share: fn.environment?.MANAGEMENT_SHARE_PER_SECOND,
+      concurrency: fn.environment?.MANAGEMENT_CONCURRENCY,
+      burst: fn.environment?.MANAGEMENT_BURST,
+      reservedConcurrency: fn.reservedConcurrency,
+      queueTriggerCaps: (fn.events ?? []).flatMap((event) => (event.sqs ? [event.sqs.maximumConcurrency] : [])),
+      queue: split[name]?.queue,
+    });
+    const expected = (name: string) => ({
+      share: ref(name, 'sharePerSecond'),
+      concurrency: ref(name, 'concurrency'),
+      burst: ref(name, 'burst'),
+      // A queue consumer is capped by its trigger (one each), every other function by reservation.
+      reservedConcurrency: split[name]?.queue ? undefined : ref(name, 'concurrency'),
+      queueTriggerCaps: split[name]?.queue ? [ref(name, 'concurrency')] : [],
+      queue: split[name]?.queue,
+    });
+    const functions = Object.entries(service.functions);
+    expect(Object.fromEntries(functions.map(([name, fn]) => [name, wiring(name, fn)]))).toEqual(
+      Object.fromEntries(functions.map(([name]) => [name, expected(name)])),
+    );
+  });
+});
+
+describe('pacing of the composed functions', () => {
+  const environment = {
+    TABLE_NAME: 'keyplan-test',
+    TIER_MAP: '{"free":"plan-free"}',
+    SENDER_EMAIL: 'keys@example.com',
+    QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/keyplan-test-provisioning',
+    MANAGEMENT_CALLS_PER_SECOND: '10',
+    MANAGEMENT_SHARE_PER_SECOND: '4',
+    MANAGEMENT_CONCURRENCY: '2',
+    MANAGEMENT_BURST: '2',
+  };
+
+  beforeEach(() => {
+    vi.stubEnv('AWS_REGION', 'us-east-1');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+  });
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.useRealTimers();
+  });
+
+  /** Answers every API Gateway call in process, below the pacing, and records when it got through. */
+  function answerLocally(clients: AwsClients): number[] {
+    const answeredAt: number[] = [];
+    for (const client of [clients.apiGateway, clients.apiGatewaySingleAttempt]) {
+      client.middlewareStack.add(
+        () => async () => {
+          answeredAt.push(Date.now());
+          return { output: { $metadata: {} }, response: {} };
+        },
+        { step: 'finalizeRequest', priority: 'low', name: 'answerLocally' },
+      );
+    }
+    return answeredAt;
+  }
+
+  it("paces register's saga to its share / concurrency, after its burst", async () => {
+    vi.useFakeTimers({ now: 0 });
+    const clients = createAwsClients();
+    createEnqueueDeps(loadConfig(environment), clients);
+    const answeredAt = answerLocally(clients);
+
+    const calls = Array.from({ length: 6 }, (_, i) =>
+      (i % 2 === 0 ? clients.apiGateway : clients.apiGatewaySingleAttempt).send(new GetApiKeysCommand({})),
+    );
+    await vi.advanceTimersByTimeAsync(3_000);
+    await Promise.all(calls);
+
+    // 2 at once (MANAGEMENT_BURST), then 4 / 2 = 2 per second, both clients drawing on one bucket.
+    expect(answeredAt).toEqual([0, 0, 500, 1000, 1500, 2000]);
+  });
+
+  it('lets the factories build on one another over the same clients', () => {
+    const clients = createAwsClients();
+    const config = loadConfig(environment);
+
+    expect(() => {
+      createProvisioningDeps(config, clients);
+      createWorkerDeps(config, clients);
+      createEnqueueDeps(config, clients);
+    }).not.toThrow();
   });
 });

@@ -1,12 +1,22 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { CustomerLock } from '../../shared/customers/ports';
-import { TransientAwsError } from '../../shared/errors';
+import type {
+  AcquireOutcome,
+  AcquireRequest,
+  CustomerChange,
+  CustomerLedger,
+  CustomerRecord,
+} from '../../shared/customers/ports';
+import { LeaseLostError, TransientAwsError } from '../../shared/errors';
 import type { KeyInventory, KeyRecord, KeyRecords, ListedKey, ReconcileDeps } from '../../shared/reconcile/ports';
 import { reconcileKeys } from '../../shared/reconcile/reconcile-keys';
 
 const NOW = new Date('2031-06-01T12:00:00.000Z');
 const OLD = new Date('2031-05-01T00:00:00.000Z');
 const PLANS = { free: 'plan-free', pro: 'plan-pro' };
+
+/** A key name as keyplan makes them under the prefix `kp`. */
+const keyName = (id: string) => `kp-${createHash('sha256').update(id).digest('hex').slice(0, 32)}`;
 
 /** API Gateway in memory: keys, and which plans hold them. */
 class FakeInventory implements KeyInventory {
@@ -15,8 +25,8 @@ class FakeInventory implements KeyInventory {
   /** plan id -> error thrown when a key is added to it */
   readonly refuseAdding = new Map<string, Error>();
 
-  addManaged(id: string, planId?: string, createdAt = OLD) {
-    this.keys.set(id, { id, name: `kp-${id}`, createdAt, tags: { 'keyplan:managed': 'true' } });
+  addManaged(id: string, planId?: string, createdAt = OLD, tags: Record<string, string> = {}) {
+    this.keys.set(id, { id, name: keyName(id), createdAt, tags: { 'keyplan:managed': 'true', 'keyplan:customer': 'c1', ...tags } });
     if (planId) this.plans.get(planId)?.add(id);
   }
   plansOf(keyId: string) {
@@ -69,36 +79,73 @@ class FakeRecords implements KeyRecords {
   async tiersOf(customerIds: readonly string[]) {
     return new Map(customerIds.flatMap((id) => (this.tiers.has(id) ? [[id, String(this.tiers.get(id))] as const] : [])));
   }
-  async recordRepaired(key: KeyRecord, usagePlanId: string, tier: string) {
-    this.items.set(key.keyId, { ...key, usagePlanId, tier, needsRepair: undefined });
-  }
-  async recordOrphanDeleted(key: KeyRecord) {
-    this.items.set(key.keyId, { ...key, state: 'DELETED' });
-  }
-  async recordKeyMissing(key: KeyRecord) {
-    this.items.set(key.keyId, { ...key, state: 'MISSING' });
+  async closeRecord(key: KeyRecord, state: 'DELETED' | 'MISSING') {
+    if (this.items.get(key.keyId)?.state === key.state) this.items.set(key.keyId, { ...key, state });
   }
 }
 
-class FakeLock implements CustomerLock {
+/** The customer records: each customer's tier and key list, from the key items; a lease per customer. */
+class FakeLedger implements CustomerLedger {
   readonly held = new Set<string>();
-  async acquire(customerId: string) {
-    return this.held.has(customerId) ? { acquired: false as const, retryAfterSeconds: 30 } : { acquired: true as const };
+  readonly owners = new Map<string, string>();
+  constructor(private readonly records: FakeRecords) {}
+
+  #record(customerId: string): CustomerRecord | undefined {
+    const tier = this.records.tiers.get(customerId);
+    if (!tier) return undefined;
+    const keys: Record<string, 'ACTIVE' | 'RETIRING' | 'DISABLED'> = {};
+    for (const item of this.records.items.values()) {
+      if (item.customerId === customerId && ['ACTIVE', 'RETIRING', 'DISABLED'].includes(item.state)) {
+        keys[item.keyId] = item.state as 'ACTIVE';
+      }
+    }
+    return { customerId, email: `${customerId}@example.com`, tier, status: 'ACTIVE', registrationId: customerId, keys, version: 1 };
   }
-  async release() {}
+  async acquire(customerId: string, request: AcquireRequest): Promise<AcquireOutcome> {
+    const customer = this.#record(customerId);
+    if (!customer) return { kind: 'not-found' };
+    if (this.held.has(customerId)) {
+      return { kind: 'busy', holder: { owner: 'someone', operation: 'rotate', until: NOW.getTime() + 30_000, mustFinish: true } };
+    }
+    this.owners.set(customerId, request.owner);
+    return { kind: 'acquired', customer };
+  }
+  async renew() {
+    return true;
+  }
+  async commit(customerId: string, owner: string, change: CustomerChange) {
+    if (this.owners.get(customerId) !== owner) throw new LeaseLostError('lost', 1);
+    this.owners.delete(customerId);
+    for (const write of change.items ?? []) {
+      if (write.kind !== 'update') continue;
+      const item = this.records.items.get(write.keyId);
+      if (item) this.records.items.set(write.keyId, { ...item, ...write.set, needsRepair: undefined });
+    }
+  }
+  async release(customerId: string, owner: string) {
+    if (this.owners.get(customerId) === owner) this.owners.delete(customerId);
+  }
+  async abandon(customerId: string, owner: string) {
+    await this.release(customerId, owner);
+  }
+  async findInterrupted() {
+    return [];
+  }
 }
 
 function fakes() {
   const inventory = new FakeInventory();
   const records = new FakeRecords();
-  const lock = new FakeLock();
+  const ledger = new FakeLedger(records);
   const deps: ReconcileDeps = {
     inventory,
     records,
-    lock,
-    settings: { keyNamePrefix: 'kp', tierMap: PLANS, minKeyAgeMinutes: 60, leaseSeconds: 60 },
+    ledger,
+    registrations: { getRegistration: async () => undefined },
+    clock: () => NOW,
+    settings: { keyNamePrefix: 'kp', stage: 'test', tierMap: PLANS, minKeyAgeMinutes: 60, leaseSeconds: 60, sweepSeconds: 300 },
   };
-  return { inventory, records, lock, deps };
+  return { inventory, records, lock: ledger, deps };
 }
 
 describe('reconcileKeys', () => {
@@ -176,18 +223,26 @@ describe('reconcileKeys', () => {
     const { inventory, records, deps } = fakes();
     inventory.addManaged('retired');
     records.add('retired', 'c1', 'free', 'DISABLED');
-    inventory.keys.set('theirs', { id: 'theirs', name: 'kp-theirs', createdAt: OLD, tags: {} });
+    inventory.keys.set('theirs', { id: 'theirs', name: keyName('theirs'), createdAt: OLD, tags: {} });
     inventory.keys.set('other-prefix', {
       id: 'other-prefix',
       name: 'kpx-1',
       createdAt: OLD,
       tags: { 'keyplan:managed': 'true' },
     });
+    // Another stage whose prefix starts with ours (kp-dev), and a key tagged with another stage.
+    inventory.keys.set('longer-prefix', {
+      id: 'longer-prefix',
+      name: `kp-dev-${'a'.repeat(32)}`,
+      createdAt: OLD,
+      tags: { 'keyplan:managed': 'true', 'keyplan:customer': 'c9' },
+    });
+    inventory.addManaged('other-stage', undefined, OLD, { 'keyplan:stage': 'prod' });
 
     const report = await reconcileKeys({ now: NOW, dryRun: false }, deps);
 
     expect(report.actions).toEqual([]);
-    expect([...inventory.keys.keys()].sort()).toEqual(['other-prefix', 'retired', 'theirs']);
+    expect([...inventory.keys.keys()].sort()).toEqual(['longer-prefix', 'other-prefix', 'other-stage', 'retired', 'theirs']);
   });
 
   it('does not mark a record missing while its key still exists under another listing', async () => {

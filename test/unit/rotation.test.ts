@@ -24,8 +24,15 @@ describe('rotateDueKeys', () => {
     const deps: RotationDeps = {
       ...m.deps,
       keyStore,
-      lock: { acquire: async () => ({ acquired: true }), release: async () => undefined },
-      settings: { keyNamePrefix: 'kp', rotationDays: 90, graceDays: 7, reminderDays: 2, keyRetentionDays: 30, leaseSeconds: 60 },
+      settings: {
+        ...m.deps.settings,
+        keyNamePrefix: 'kp',
+        rotationDays: 90,
+        graceDays: 7,
+        reminderDays: 2,
+        keyRetentionDays: 30,
+        leaseSeconds: 60,
+      },
     };
 
     const report = await rotateDueKeys(NOW, 25, deps);
@@ -38,7 +45,7 @@ describe('rotateDueKeys', () => {
       Limit: 25,
     });
     expect(queries[1]).toMatchObject({ IndexName: 'due', Select: 'COUNT' });
-    expect(report).toEqual({ rotated: 0, skipped: 0, failed: 0, remaining: 7 });
+    expect(report).toEqual({ rotated: 0, skipped: 0, busy: 0, failed: 0, remaining: 7 });
   });
 });
 

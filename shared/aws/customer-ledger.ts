@@ -1,0 +1,453 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
+import { type CustomerKey, DUE } from '../customers/model';
+import type {
+  AcquireOutcome,
+  AcquireRequest,
+  CustomerChange,
+  CustomerLedger,
+  CustomerRecord,
+  CustomerStatus,
+  KeyItemWrite,
+  Lease,
+  LeaseIntent,
+  TrackedKeyState,
+} from '../customers/ports';
+import { LeaseLostError } from '../errors';
+import { awsErrorName, cancellationReasons, ifConditionHolds, translateDynamoError } from './aws-errors';
+import { queryPages } from './query-pages';
+import { customerPk, DUE_INDEX, keyItemKey, profileKey, regKey } from './table-keys';
+
+type Item = Record<string, NativeAttributeValue>;
+
+/**
+ * Nobody holds the lease, or its holder's lease expired and leaves nothing to finish. Needs the
+ * names `#lease`, `#until` and the values `:nowMs`, `:false`. (`until`, `owner`, `keys` and `status`
+ * are DynamoDB reserved words: always through placeholders.)
+ */
+export const LEASE_FREE = '(attribute_not_exists(#lease) OR (#lease.#until < :nowMs AND #lease.mustFinish = :false))';
+
+/**
+ * The customer profile (`CUSTOMER#<id>` / `PROFILE`) as the serialization point of every operation
+ * on the customer (DESIGN §7): the lease is a map on the item, taken with one conditional write and
+ * released with the write that commits the operation's changes.
+ */
+export class CustomerLedgerTable implements CustomerLedger {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
+    this.#client = options.client;
+    this.#table = options.tableName;
+  }
+
+  async acquire(customerId: string, request: AcquireRequest, now: Date): Promise<AcquireOutcome> {
+    const nowMs = now.getTime();
+    const at = now.toISOString();
+    const lease: Lease = { ...request.intent, owner: request.owner, until: request.until, mustFinish: request.mustFinish };
+    const names: Record<string, string> = { '#lease': 'lease', '#until': 'until', '#version': 'version', '#keys': 'keys' };
+    const values: Item = { ':lease': leaseItem(lease), ':zero': 0, ':one': 1, ':at': at, ':noKeys': {}, ':nowMs': nowMs };
+    // The key list exists from here on, so a commit can set one of its entries (a document path
+    // into a missing map is refused), even on a profile written before the list existed.
+    const sets = [
+      '#lease = :lease',
+      '#version = if_not_exists(#version, :zero) + :one',
+      'updatedAt = :at',
+      '#keys = if_not_exists(#keys, :noKeys)',
+    ];
+    if (request.setStatus) {
+      names['#status'] = 'status';
+      values[':setStatus'] = request.setStatus;
+      sets.push('#status = :setStatus');
+    }
+    if (request.mustFinish) {
+      // Should the holder die, the sweep finds the customer here once the lease has expired.
+      values[':repair'] = DUE.repair;
+      values[':dueAt'] = new Date(request.until).toISOString();
+      sets.push('dueType = :repair', 'dueAt = :dueAt');
+    }
+    let leaseFree = LEASE_FREE;
+    if (request.takeOverInterrupted) {
+      leaseFree = '(attribute_not_exists(#lease) OR #lease.#until < :nowMs)';
+    } else {
+      values[':false'] = false;
+    }
+    const conditions = ['attribute_exists(pk)', leaseFree];
+    if (request.status) {
+      names['#status'] = 'status';
+      conditions.push(`#status IN (${placeholders(values, ':status', request.status)})`);
+    }
+    if (request.key) {
+      names['#k'] = request.key.keyId;
+      conditions.push(`#keys.#k IN (${placeholders(values, ':keyState', request.key.states)})`);
+    }
+    try {
+      const result = await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: profileKey(customerId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          // The record comes back with the lease (one call): as it was, plus what was just written.
+          ReturnValues: 'ALL_OLD',
+          // A refusal says why: no customer, who holds it, or the state it is in.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      const before = result.Attributes ?? {};
+      const customer = toCustomerRecord({
+        ...before,
+        keys: before.keys ?? {},
+        status: request.setStatus ?? before.status,
+        version: Number(before.version ?? 0) + 1,
+        lease: leaseItem(lease),
+      });
+      const previous = toLease(before.lease);
+      const interrupted = previous?.mustFinish && previous.until < nowMs ? previous : undefined;
+      return interrupted ? { kind: 'acquired', customer, interrupted } : { kind: 'acquired', customer };
+    } catch (error) {
+      if (awsErrorName(error) !== 'ConditionalCheckFailedException') throw translateDynamoError(error);
+      const seen = (error as { Item?: Record<string, AttributeValue> }).Item;
+      if (!seen) return { kind: 'not-found' };
+      const item = unmarshall(seen);
+      const holder = toLease(item.lease);
+      if (holder && (holder.until >= nowMs || (holder.mustFinish && !request.takeOverInterrupted))) {
+        return { kind: 'busy', holder };
+      }
+      return { kind: 'refused', customer: toCustomerRecord(item) };
+    }
+  }
+
+  async renew(customerId: string, owner: string, until: number, _now: Date): Promise<boolean> {
+    const result = await ifConditionHolds(
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: profileKey(customerId),
+          // dueAt follows the lease: the sweep must not take up a holder that is still working. (On
+          // a lease that need not be finished there is no dueType, so the item stays out of the index.)
+          UpdateExpression: 'SET #lease.#until = :until, dueAt = :dueAt',
+          ConditionExpression: '#lease.#owner = :owner',
+          ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':until': until, ':dueAt': new Date(until).toISOString(), ':owner': owner },
+        }),
+      ),
+    );
+    return result !== undefined;
+  }
+
+  async commit(customerId: string, owner: string, change: CustomerChange, now: Date): Promise<void> {
+    const at = now.toISOString();
+    const transactItems = [
+      this.#profileUpdate(customerId, owner, change, at),
+      ...(change.items ?? []).map((write) => this.#keyItemWrite(customerId, write, at)),
+      ...(change.registration ? [this.#registrationUpdate(change.registration, at)] : []),
+    ];
+    try {
+      await this.#client.send(new TransactWriteCommand({ TransactItems: transactItems }));
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      // The profile (first) or, with an attempt id, the registration (last) moved on: another
+      // operation, or another attempt of the registration, has it now. Nothing was written.
+      if (reasons?.some((reason) => reason.Code === 'ConditionalCheckFailed')) {
+        throw new LeaseLostError(`another operation took customer ${customerId} over`, 1);
+      }
+      throw translateDynamoError(error);
+    }
+  }
+
+  async release(customerId: string, owner: string): Promise<void> {
+    await ifConditionHolds(
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: profileKey(customerId),
+          UpdateExpression: 'REMOVE #lease, dueType, dueAt',
+          // A lease taken over since is the new holder's to release.
+          ConditionExpression: '#lease.#owner = :owner',
+          ExpressionAttributeNames: { '#lease': 'lease', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      ),
+    );
+  }
+
+  async abandon(customerId: string, owner: string, now: Date): Promise<void> {
+    await ifConditionHolds(
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: profileKey(customerId),
+          // Must-finish from now on, whatever it was taken as: only the sweep may take it, and it
+          // learns what to finish from the lease's intent.
+          UpdateExpression: 'SET #lease.#until = :nowMs, #lease.mustFinish = :true, dueType = :repair, dueAt = :at',
+          ConditionExpression: '#lease.#owner = :owner',
+          ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner' },
+          ExpressionAttributeValues: {
+            ':nowMs': now.getTime(),
+            ':true': true,
+            ':repair': DUE.repair,
+            ':at': now.toISOString(),
+            ':owner': owner,
+          },
+        }),
+      ),
+    );
+  }
+
+  async findInterrupted(now: Date, limit: number): Promise<{ customerId: string; intent: LeaseIntent | undefined }[]> {
+    const interrupted: { customerId: string; intent: LeaseIntent | undefined }[] = [];
+    await queryPages(
+      this.#client,
+      {
+        TableName: this.#table,
+        IndexName: DUE_INDEX,
+        KeyConditionExpression: 'dueType = :repair AND dueAt <= :now',
+        ExpressionAttributeValues: { ':repair': DUE.repair, ':now': now.toISOString() },
+        Limit: limit,
+      },
+      (page) => {
+        for (const item of page.Items ?? []) {
+          interrupted.push({ customerId: toCustomerRecord(item).customerId, intent: intentOf(toLease(item.lease)) });
+        }
+        return interrupted.length < limit;
+      },
+    );
+    return interrupted.slice(0, limit);
+  }
+
+  /** The profile's part of a commit: the change, one more version, and the lease released. */
+  #profileUpdate(customerId: string, owner: string, change: CustomerChange, at: string) {
+    const names: Record<string, string> = { '#lease': 'lease', '#owner': 'owner', '#version': 'version' };
+    const values: Item = { ':owner': owner, ':zero': 0, ':one': 1, ':at': at };
+    const sets = ['#version = if_not_exists(#version, :zero) + :one', 'updatedAt = :at'];
+    // Leaving the lease leaves the sweep's partition too: nothing is left to finish.
+    const removes = ['#lease', 'dueType', 'dueAt'];
+    if (change.status) {
+      names['#status'] = 'status';
+      values[':status'] = change.status;
+      sets.push('#status = :status');
+      if (change.status === 'REVOKED') sets.push('revokedAt = :at');
+    }
+    if (change.tier) {
+      values[':tier'] = change.tier.to;
+      values[':noHistory'] = [];
+      values[':tierChange'] = [{ from: change.tier.from, to: change.tier.to, cause: change.tier.cause, at }];
+      sets.push('tier = :tier', 'tierHistory = list_append(if_not_exists(tierHistory, :noHistory), :tierChange)');
+    }
+    if (change.tierEventAt) {
+      values[':tierEventAt'] = change.tierEventAt;
+      sets.push('tierEventAt = :tierEventAt');
+    }
+    if (change.emailedKeyId) {
+      values[':emailedKeyId'] = change.emailedKeyId;
+      sets.push('emailedKeyId = :emailedKeyId');
+    }
+    // Key ids are the map's keys: each through a placeholder of its own, as ids may hold any
+    // character. A record holds each id once, so no id is both set and removed (two overlapping
+    // paths in one expression are refused).
+    const entries = Object.entries(change.keys ?? {}).filter(([, state]) => state !== undefined);
+    if (entries.length > 0) names['#keys'] = 'keys';
+    entries.forEach(([keyId, state], index) => {
+      names[`#k${index}`] = keyId;
+      if (state === null) {
+        removes.push(`#keys.#k${index}`);
+      } else {
+        values[`:k${index}`] = state;
+        sets.push(`#keys.#k${index} = :k${index}`);
+      }
+    });
+    return {
+      Update: {
+        TableName: this.#table,
+        Key: profileKey(customerId),
+        UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+        // Everything or nothing: a holder whose lease was taken over writes none of it.
+        ConditionExpression: '#lease.#owner = :owner',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+    };
+  }
+
+  #keyItemWrite(customerId: string, write: KeyItemWrite, at: string) {
+    if (write.kind === 'put') {
+      const { key, due, replaces } = write;
+      if (key.customerId !== customerId) {
+        throw new Error(`key ${key.keyId} belongs to customer ${key.customerId}, not ${customerId}`);
+      }
+      return {
+        Put: {
+          TableName: this.#table,
+          Item: withoutUndefined({
+            ...keyItemKey(customerId, key.keyId),
+            ...keyItemAttributes(key),
+            predecessorKeyId: replaces,
+            dueType: due?.type,
+            dueAt: due?.at,
+          }),
+        },
+      };
+    }
+    const names: Record<string, string> = {};
+    const values: Item = { ':at': at };
+    const sets = ['updatedAt = :at'];
+    // The per-key rotation claim and repair mark of earlier versions: the lease replaced both.
+    const removes = ['rotation', 'needsRepair'];
+    for (const [field, value] of Object.entries(write.set ?? {})) {
+      if (value === undefined) continue;
+      names[`#${field}`] = field;
+      values[`:${field}`] = value;
+      sets.push(`#${field} = :${field}`);
+    }
+    if (write.due) {
+      values[':dueType'] = write.due.type;
+      values[':dueAt'] = write.due.at;
+      sets.push('dueType = :dueType', 'dueAt = :dueAt');
+    } else if (write.due === null) {
+      // Leaving the due index is removing its attributes: the index is sparse.
+      removes.push('dueType', 'dueAt');
+    }
+    return {
+      Update: {
+        TableName: this.#table,
+        Key: keyItemKey(customerId, write.keyId),
+        UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+        // An update never creates a key item: a missing one is a bug, not a key.
+        ConditionExpression: 'attribute_exists(pk)',
+        ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+        ExpressionAttributeValues: values,
+      },
+    };
+  }
+
+  #registrationUpdate(registration: NonNullable<CustomerChange['registration']>, at: string) {
+    return {
+      Update: {
+        TableName: this.#table,
+        Key: regKey(registration.registrationId),
+        // Out of the resume sweep's partition, and kept: a registration that holds a key must
+        // not expire (a replay would claim it afresh).
+        UpdateExpression: 'SET #state = :state, leaseExpiresAt = :zero, updatedAt = :at REMOVE dueType, dueAt, expiresAt',
+        ConditionExpression: registration.attemptId ? 'attemptId = :attemptId' : 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':state': registration.state,
+          ':zero': 0,
+          ':at': at,
+          ...(registration.attemptId ? { ':attemptId': registration.attemptId } : {}),
+        },
+      },
+    };
+  }
+}
+
+/** The customer record from a profile item (a reserved, not yet registered customer has no email or tier). */
+export function toCustomerRecord(item: Item): CustomerRecord {
+  const record: CustomerRecord = {
+    customerId: optionalString(item.customerId) ?? String(item.pk).slice(customerPk('').length),
+    email: optionalString(item.email) ?? '',
+    tier: optionalString(item.tier) ?? '',
+    status: String(item.status ?? 'UNREGISTERED') as CustomerStatus,
+    registrationId: optionalString(item.registrationId) ?? '',
+    keys: toKeyList(item.keys),
+    version: Number(item.version ?? 0),
+  };
+  const emailedKeyId = optionalString(item.emailedKeyId);
+  if (emailedKeyId) record.emailedKeyId = emailedKeyId;
+  const tierEventAt = optionalString(item.tierEventAt);
+  if (tierEventAt) record.tierEventAt = tierEventAt;
+  const lease = toLease(item.lease);
+  if (lease) record.lease = lease;
+  return record;
+}
+
+/** The lease map of a profile item; undefined when there is none. */
+export function toLease(value: unknown): Lease | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const map = value as Item;
+  const lease: Lease = {
+    owner: String(map.owner),
+    operation: String(map.operation) as Lease['operation'],
+    until: Number(map.until ?? 0),
+    // As the conditions read it: only an explicit false lets another operation take it over.
+    mustFinish: map.mustFinish !== false,
+  };
+  if (typeof map.keyId === 'string') lease.keyId = map.keyId;
+  if (typeof map.graceDays === 'number') lease.graceDays = map.graceDays;
+  if (typeof map.tier === 'string') lease.tier = map.tier;
+  return lease;
+}
+
+/** The lease as the profile stores it: absent intent fields are left out, not written as null. */
+export function leaseItem(lease: Lease): Item {
+  return withoutUndefined({
+    owner: lease.owner,
+    operation: lease.operation,
+    until: lease.until,
+    mustFinish: lease.mustFinish,
+    keyId: lease.keyId,
+    graceDays: lease.graceDays,
+    tier: lease.tier,
+  });
+}
+
+/** What the lease's holder was doing, without who and until when. */
+function intentOf(lease: Lease | undefined): LeaseIntent | undefined {
+  if (!lease) return undefined;
+  const { owner: _owner, until: _until, mustFinish: _mustFinish, ...intent } = lease;
+  return intent;
+}
+
+/** Seconds until the holder's lease expires: at least 1, as a Retry-After. */
+export const retryAfterSeconds = (holder: Lease | undefined, now: Date) =>
+  Math.max(1, Math.ceil(((holder?.until ?? 0) - now.getTime()) / 1000));
+
+/** The key item's own attributes (its table key apart). */
+function keyItemAttributes(key: CustomerKey): Item {
+  return {
+    customerId: key.customerId,
+    keyId: key.keyId,
+    state: key.state,
+    usagePlanId: key.usagePlanId,
+    tier: key.tier,
+    fingerprint: key.fingerprint,
+    registrationId: key.registrationId,
+    generation: key.generation,
+    createdAt: key.createdAt,
+    rotateAt: key.rotateAt,
+    retireAt: key.retireAt,
+    successorKeyId: key.successorKeyId,
+  };
+}
+
+const TRACKED: ReadonlySet<string> = new Set<TrackedKeyState>(['ACTIVE', 'RETIRING', 'DISABLED']);
+
+function toKeyList(value: unknown): Record<string, TrackedKeyState> {
+  const keys: Record<string, TrackedKeyState> = {};
+  if (typeof value !== 'object' || value === null) return keys;
+  for (const [keyId, state] of Object.entries(value as Item)) {
+    if (typeof state === 'string' && TRACKED.has(state)) keys[keyId] = state as TrackedKeyState;
+  }
+  return keys;
+}
+
+/** Adds `:prefix0`, `:prefix1`, ... to `values`; returns them for an IN list. */
+function placeholders(values: Item, prefix: string, list: readonly string[]): string {
+  if (list.length === 0) throw new Error(`${prefix.slice(1)}: an IN list needs at least one value`);
+  return list
+    .map((value, index) => {
+      values[`${prefix}${index}`] = value;
+      return `${prefix}${index}`;
+    })
+    .join(', ');
+}
+
+function withoutUndefined(item: Item): Item {
+  return Object.fromEntries(Object.entries(item).filter(([, value]) => value !== undefined));
+}
+
+const optionalString = (value: unknown) => (typeof value === 'string' ? value : undefined);

@@ -1,0 +1,89 @@
+import { acquireCustomer } from '../customers/customer-lease';
+import { convergeKeyPlans } from '../customers/converge-plans';
+import { isLive } from '../customers/model';
+import type { LeaseIntent } from '../customers/ports';
+import { finishRevocation, type RevocationDeps } from '../customers/revoke-customer';
+import type { TierChangeDeps } from '../customers/change-tier';
+import { CustomerBusyError } from '../errors';
+import { logger } from '../logger';
+import { type RotationDeps, rotateUnderLease } from '../rotation/rotate-key';
+
+export type FinishDeps = RotationDeps & TierChangeDeps & RevocationDeps;
+
+export interface FinishRunReport {
+  finished: number;
+  /** The lease had been released meanwhile, or nothing was left to do. */
+  nothingLeft: number;
+  busy: number;
+  failed: number;
+}
+
+/**
+ * The sweep's second half: customers whose operation died (or gave up) holding a must-finish
+ * lease. Nobody else may take such a lease; the sweep takes it over, with the same intent, and
+ * finishes the work: a rotation is resumed (its successor found by name, emailed again, recorded),
+ * a tier change or a reconciler's repair puts every live key into the plan of the tier on record,
+ * a revocation disables what is left. Until then the customer answers 409 customer-busy.
+ */
+export async function finishInterruptedOperations(now: Date, limit: number, deps: FinishDeps): Promise<FinishRunReport> {
+  const report: FinishRunReport = { finished: 0, nothingLeft: 0, busy: 0, failed: 0 };
+  for (const { customerId, intent } of await deps.ledger.findInterrupted(deps.clock(), limit)) {
+    try {
+      report[(await finishOne(customerId, intent ?? { operation: 'repair' }, now, deps)) ? 'finished' : 'nothingLeft']++;
+    } catch (error) {
+      if (error instanceof CustomerBusyError) report.busy++;
+      else {
+        report.failed++;
+        logger.error('finishing an interrupted operation failed; the next sweep tries again', { customerId, error });
+      }
+    }
+  }
+  logger.info('interrupted operations sweep finished', { ...report });
+  return report;
+}
+
+async function finishOne(customerId: string, intent: LeaseIntent, now: Date, deps: FinishDeps): Promise<boolean> {
+  const taken = await acquireCustomer(customerId, { intent, mustFinish: true, takeOverInterrupted: true }, deps);
+  if (taken.kind === 'refused') return false;
+  const { lease } = taken;
+  if (!lease.interrupted) {
+    await lease.release();
+    return false;
+  }
+  const customer = lease.customer;
+  logger.info('finishing an interrupted operation', { customerId, operation: intent.operation, keyId: intent.keyId });
+  switch (intent.operation) {
+    case 'rotate': {
+      const old = (await deps.keyStore.keysOf(customerId)).find((key) => key.keyId === intent.keyId);
+      if (!old || customer.keys[old.keyId] !== 'ACTIVE' || customer.status !== 'ACTIVE') break;
+      await rotateUnderLease(lease, old, { now, graceDays: intent.graceDays ?? deps.settings.graceDays, resumed: true }, deps);
+      return true;
+    }
+    case 'revoke':
+      await finishRevocation(lease, now, deps);
+      return true;
+    case 'change-tier':
+    case 'reconcile':
+    case 'repair': {
+      if (customer.status === 'REVOKED') {
+        await finishRevocation(lease, now, deps);
+        return true;
+      }
+      const live = Object.entries(customer.keys)
+        .filter(([, state]) => isLive(state))
+        .map(([keyId]) => keyId);
+      await lease.run(async () => {
+        const target = await convergeKeyPlans(lease, live, deps);
+        await lease.commit(
+          { items: live.map((keyId) => ({ kind: 'update' as const, keyId, set: { usagePlanId: target, tier: customer.tier } })) },
+          now,
+        );
+      }, 'abandon');
+      return true;
+    }
+    default:
+      break;
+  }
+  await lease.release();
+  return false;
+}
