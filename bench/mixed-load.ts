@@ -38,7 +38,7 @@ import { clientsAt } from '../test/support/aws-test-clients';
 import { createQueuePair, queueDepth } from '../test/support/emulator-probe';
 import { ACCOUNT_MANAGEMENT_BUDGET, startBudgetProxy } from './budget-proxy';
 import { childMain, progress } from './child';
-import { type DeployedFunction, readDeployedFunctions } from './deployed-functions';
+import { readDeployedFunctions } from './deployed-functions';
 import { figureStack } from './figure-stack';
 import { figure, type Figure, median, percentile, round } from './stats';
 import { busiestSlidingWindow, busiestWindow, callsBetween, callsPerWindow, limitLeftPerSecond } from './windows';
@@ -206,7 +206,7 @@ async function measureMixedLoad(input: MixedLoadInput): Promise<Figure[]> {
   const ticker = setInterval(
     () =>
       progress(
-        `${seconds()} s: import ${importWork.acknowledged}/${importRows}, rotated ${rotationRuns.reduce((sum, r) => sum + r.rotated, 0)}/${rotations}, ` +
+        `${seconds()} s: import ${importWork.acknowledged}/${importRows}, rotation runs ${rotationRuns.length} (${meters.rotateKeys.attempts.length} calls), ` +
           `tier changes ${tierWork.acknowledged}/${tierChanges}, registrations ${sync.length}; 429s ${bucket.refused}`,
       ),
     30_000,
@@ -428,7 +428,7 @@ class FunctionMeter {
 
   /** The deps with their key gateway watched for calls that fail for throttling; otherwise untouched. */
   watch<D extends { keys: object }>(deps: D): D {
-    const meter = this;
+    const throttled = () => this.portThrottleFailures++;
     const keys = new Proxy(deps.keys, {
       get(target, property, receiver) {
         const value: unknown = Reflect.get(target, property, receiver);
@@ -437,7 +437,7 @@ class FunctionMeter {
           const result: unknown = value.apply(target, args);
           if (result instanceof Promise) {
             result.catch((error: unknown) => {
-              if (causedByThrottling(error)) meter.portThrottleFailures++;
+              if (causedByThrottling(error)) throttled();
             });
           }
           return result;

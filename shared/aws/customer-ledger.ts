@@ -15,7 +15,7 @@ import type {
   TrackedKeyState,
 } from '../customers/ports';
 import { LeaseLostError } from '../errors';
-import { awsErrorName, cancellationReasons, ifConditionHolds, translateDynamoError } from './aws-errors';
+import { awsErrorName, cancellationReasons, conditionFailed, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { queryPages } from './query-pages';
 import { customerPk, DUE_INDEX, keyItemKey, profileKey, regKey } from './table-keys';
 
@@ -152,7 +152,8 @@ export class CustomerLedgerTable implements CustomerLedger {
       const reasons = cancellationReasons(error);
       // The profile (first) or, with an attempt id, the registration (last) moved on: another
       // operation, or another attempt of the registration, has it now. Nothing was written.
-      if (reasons?.some((reason) => reason.Code === 'ConditionalCheckFailed')) {
+      const lastIsRegistration = change.registration !== undefined;
+      if (conditionFailed(reasons, 0) || (lastIsRegistration && reasons?.at(-1)?.Code === 'ConditionalCheckFailed')) {
         throw new LeaseLostError(`another operation took customer ${customerId} over`, 1);
       }
       throw translateDynamoError(error);

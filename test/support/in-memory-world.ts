@@ -389,7 +389,7 @@ export class InMemoryLedger implements CustomerLedger {
   async commit(customerId: string, owner: string, change: CustomerChange, now: Date): Promise<void> {
     const w = this.world;
     const profile = w.profiles.get(customerId);
-    if (profile?.lease?.owner !== owner) throw new LeaseLostError(`the lease on customer ${customerId} was lost`, 1);
+    if (!profile) throw new LeaseLostError(`the lease on customer ${customerId} was lost`, 1);
     const registration = change.registration ? w.registrations.get(change.registration.registrationId) : undefined;
     // The other items of the transaction have conditions of their own; one failing cancels all,
     // and the adapter passes that cancellation on untranslated.

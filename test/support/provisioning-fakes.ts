@@ -6,7 +6,7 @@ import {
   GetUsagePlanCommand,
 } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SendEmailCommand, SESClient } from '@aws-sdk/client-ses';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -58,8 +58,9 @@ export function mockedProvisioning() {
     .resolves({ throttle: { rateLimit: 2, burstLimit: 5 }, quota: { limit: 1000, period: 'DAY' } });
   dynamoMock.on(TransactWriteCommand).resolves({});
   dynamoMock.on(UpdateCommand).resolves({});
-  // The customer's partition: empty unless a test says otherwise.
+  // The customer's partition, and any registration read by id: empty unless a test says otherwise.
   dynamoMock.on(QueryCommand).resolves({ Items: [] });
+  dynamoMock.on(GetCommand).resolves({});
   sesMock.on(SendEmailCommand).resolves({ MessageId: 'message-1' });
 
   const deps: ProvisioningDeps = {

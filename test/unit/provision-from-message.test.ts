@@ -1,5 +1,5 @@
 import { CreateApiKeyCommand, CreateUsagePlanKeyCommand } from '@aws-sdk/client-api-gateway';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { RegistrationInProgressError, TransientAwsError } from '../../shared/errors';
 import { provisionFromMessage } from '../../shared/provisioning/provision-from-message';
@@ -20,7 +20,13 @@ describe('provisionFromMessage', () => {
   let m: MockedProvisioning;
   beforeEach(() => {
     m = mockedProvisioning();
+    m.deps.clock = () => NOW;
   });
+
+  /** The queued registration the message names, as the table holds it; its failure is one transaction. */
+  const queued = () => m.dynamoMock.on(GetCommand).resolves({ Item: existingRegistration({ state: 'QUEUED' }) });
+  const failedRegistration = () =>
+    m.dynamoMock.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[0]?.Update;
 
   it('provisions a valid message', async () => {
     expect(await provisionFromMessage(body(), NOW, m.deps)).toBe('provisioned');
@@ -37,19 +43,23 @@ describe('provisionFromMessage', () => {
     expect(m.apiGatewayMock.calls()).toHaveLength(0);
   });
 
-  it('records a malformed message on the registration it names', async () => {
+  it('records a malformed message on the registration it names, and frees the customer it reserved', async () => {
+    queued();
+
     await provisionFromMessage(body({ request: { customerId: 42 } }), NOW, m.deps);
 
-    const update = m.dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input;
+    const update = failedRegistration();
     expect(update?.Key).toEqual({ pk: 'REG#reg-1', sk: 'REG' });
     expect(update?.ExpressionAttributeValues).toMatchObject({ ':failed': 'FAILED', ':reason': 'invalid-message' });
+    const customer = m.dynamoMock.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[1]?.Update;
+    expect(customer?.Key).toEqual({ pk: 'CUSTOMER#cust-1', sk: 'PROFILE' });
   });
 
   it('rejects and records a tier that is no longer in the tier map', async () => {
+    queued();
+
     expect(await provisionFromMessage(body({ request: aRequest({ tier: 'legacy' }) }), NOW, m.deps)).toBe('rejected');
-    expect(m.dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input.ExpressionAttributeValues).toMatchObject({
-      ':reason': 'unknown-tier',
-    });
+    expect(failedRegistration()?.ExpressionAttributeValues).toMatchObject({ ':reason': 'unknown-tier' });
   });
 
   it('acknowledges a registration that API Gateway refused (rolled back and recorded)', async () => {

@@ -1,5 +1,5 @@
 import { CreateApiKeyCommand, GetApiKeyCommand, GetUsagePlanCommand } from '@aws-sdk/client-api-gateway';
-import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { SendEmailCommand } from '@aws-sdk/client-ses';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { provisionKey } from '../../shared/provisioning/provision-key';
@@ -25,11 +25,14 @@ const NOW = new Date('2026-03-01T12:00:00.000Z');
 const FINGERPRINT = 'abcd1234';
 
 /** The customer's partition as the table holds it now: the profile and the registration's key. */
-function customerNow(m: MockedProvisioning, now: { tier: string; keyState: string; usagePlanId: string }) {
+function customerNow(
+  m: MockedProvisioning,
+  now: { tier: string; keyState: string; usagePlanId: string; status?: string },
+) {
   const common = { customerId: 'cust-1', registrationId: 'reg-1', createdAt: '2026-03-01T11:00:00.000Z' };
   m.dynamoMock.on(QueryCommand).resolves({
     Items: [
-      { pk: 'CUSTOMER#cust-1', sk: 'PROFILE', ...common, email: 'ada@example.com', tier: now.tier, status: 'ACTIVE', updatedAt: common.createdAt },
+      { pk: 'CUSTOMER#cust-1', sk: 'PROFILE', ...common, email: 'ada@example.com', tier: now.tier, status: now.status ?? 'ACTIVE', updatedAt: common.createdAt },
       {
         pk: 'CUSTOMER#cust-1',
         sk: `KEY#${KEY_ID}`,
@@ -45,34 +48,41 @@ function customerNow(m: MockedProvisioning, now: { tier: string; keyState: strin
   });
 }
 
-const recordKeyWrite = (m: MockedProvisioning) => {
-  // The first transaction is the claim that found the registration; the second records the key.
-  const items = m.dynamoMock.commandCalls(TransactWriteCommand)[1]?.args[0].input.TransactItems ?? [];
-  return { registration: items[0]?.Update, key: items[1]?.Update, profile: items[2]?.Update };
+/**
+ * The write that settles the owed email: the customer's lease released with what the customer was
+ * told (profile, first) and the registration completed (last). The first transaction is the claim
+ * that found the registration, the second the take-over of it and of the customer.
+ */
+const settlingWrite = (m: MockedProvisioning) => {
+  const items = m.dynamoMock.commandCalls(TransactWriteCommand)[2]?.args[0].input.TransactItems ?? [];
+  return { profile: items[0]?.Update, registration: items.at(-1)?.Update, count: items.length };
 };
 
 describe('provisionKey finishing a registration whose email was owed', () => {
   let m: MockedProvisioning;
   beforeEach(() => {
     m = mockedProvisioning();
+    m.deps.clock = () => NOW;
     const owed = { state: 'EMAIL_PENDING' as const, keyId: KEY_ID, keyFingerprint: FINGERPRINT };
     claimFindsExisting(m, existingRegistration(owed));
-    m.dynamoMock.on(UpdateCommand).resolves({ Attributes: existingRegistration({ ...owed, attemptId: 'resumed' }) });
     m.apiGatewayMock.on(GetApiKeyCommand).resolves({ id: KEY_ID, value: KEY_VALUE });
   });
   const finish = () => provisionKey({ registrationId: 'reg-1', request: aRequest(), now: NOW }, m.deps);
 
-  it('keeps a tier change made since: the email and the records follow the current tier', async () => {
+  it('quotes the tier of now and writes no tier or plan back: a tier change made since stands', async () => {
     customerNow(m, { tier: 'pro', keyState: 'ACTIVE', usagePlanId: PLAN_PRO });
 
     const result = await finish();
 
     expect(result.registration).toMatchObject({ state: 'ACTIVE', tier: 'free' });
-    const written = recordKeyWrite(m);
-    expect(written.key?.ExpressionAttributeValues).toMatchObject({ ':plan': PLAN_PRO, ':tier': 'pro' });
-    expect(written.profile?.ExpressionAttributeValues).toMatchObject({ ':tier': 'pro' });
     expect(m.apiGatewayMock.commandCalls(GetUsagePlanCommand)[0]?.args[0].input.usagePlanId).toBe(PLAN_PRO);
     expect(m.sesMock.commandCalls(SendEmailCommand)[0]?.args[0].input.Message?.Body?.Text?.Data).toContain(KEY_VALUE);
+    const written = settlingWrite(m);
+    // The customer and its registration only: no key item, and no tier, plan or status in the profile.
+    expect(written.count).toBe(2);
+    expect(written.profile?.UpdateExpression).not.toMatch(/\b(tier|usagePlanId)\b|#status/);
+    expect(written.profile?.ConditionExpression).toContain('owner');
+    expect(written.registration?.ExpressionAttributeValues).toMatchObject({ ':state': 'ACTIVE' });
   });
 
   it('does not email a key a rotation replaced since, and completes the registration', async () => {
@@ -83,11 +93,22 @@ describe('provisionKey finishing a registration whose email was owed', () => {
     expect(result.registration.state).toBe('ACTIVE');
     expect(m.sesMock.commandCalls(SendEmailCommand)).toHaveLength(0);
     expect(m.apiGatewayMock.commandCalls(GetApiKeyCommand)).toHaveLength(0);
-    const written = recordKeyWrite(m);
-    expect(written.registration?.ExpressionAttributeValues).toMatchObject({ ':state': 'ACTIVE', ':fp': FINGERPRINT });
+    const written = settlingWrite(m);
+    expect(written.registration?.ExpressionAttributeValues).toMatchObject({ ':state': 'ACTIVE' });
+    expect(JSON.stringify(written.profile?.ExpressionAttributeValues)).not.toContain(KEY_ID);
   });
 
-  it('sends the owed email when nothing changed, without creating another key', async () => {
+  it('does not email a revoked customer, and the registration follows it: REVOKED', async () => {
+    customerNow(m, { tier: 'free', keyState: 'DISABLED', usagePlanId: PLAN_FREE, status: 'REVOKED' });
+
+    const result = await finish();
+
+    expect(result.registration.state).toBe('REVOKED');
+    expect(m.sesMock.commandCalls(SendEmailCommand)).toHaveLength(0);
+    expect(settlingWrite(m).registration?.ExpressionAttributeValues).toMatchObject({ ':state': 'REVOKED' });
+  });
+
+  it('sends the owed email when nothing changed, without creating another key, and records it as told', async () => {
     customerNow(m, { tier: 'free', keyState: 'ACTIVE', usagePlanId: PLAN_FREE });
 
     const result = await finish();
@@ -95,6 +116,6 @@ describe('provisionKey finishing a registration whose email was owed', () => {
     expect(result.registration).toMatchObject({ state: 'ACTIVE', keyId: KEY_ID });
     expect(m.apiGatewayMock.commandCalls(CreateApiKeyCommand)).toHaveLength(0);
     expect(m.sesMock.commandCalls(SendEmailCommand)[0]?.args[0].input.Message?.Body?.Text?.Data).toContain(KEY_VALUE);
-    expect(recordKeyWrite(m).key?.ExpressionAttributeValues).toMatchObject({ ':plan': PLAN_FREE, ':tier': 'free' });
+    expect(JSON.stringify(settlingWrite(m).profile?.ExpressionAttributeValues)).toContain(KEY_ID);
   });
 });

@@ -8,12 +8,14 @@ import {
   GetUsagePlanKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { SendEmailCommand } from '@aws-sdk/client-ses';
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   CustomerAlreadyRegisteredError,
+  CustomerBusyError,
   IdempotencyKeyReusedError,
   ProvisioningFailedError,
   RegistrationInProgressError,
@@ -45,6 +47,7 @@ describe('provisionKey', () => {
   let m: MockedProvisioning;
   beforeEach(() => {
     m = mockedProvisioning();
+    m.deps.clock = () => NOW;
   });
 
   describe('a fresh registration', () => {
@@ -120,11 +123,14 @@ describe('provisionKey', () => {
 
       expect(m.apiGatewayMock.commandCalls(DeleteApiKeyCommand)[0]?.args[0].input).toEqual({ apiKey: KEY_ID });
       const failure = transactions(m)[1]?.TransactItems;
-      expect(failure).toHaveLength(1);
+      // The registration, and the customer it reserved going back to what it was (and free).
+      expect(failure).toHaveLength(2);
       expect(failure?.[0]?.Update?.ExpressionAttributeValues).toMatchObject({
         ':failed': 'FAILED',
         ':reason': 'association-rejected',
       });
+      expect(failure?.[1]?.Update?.UpdateExpression).toMatch(/priorStatus/);
+      expect(failure?.[1]?.Update?.UpdateExpression).toMatch(/REMOVE.*#lease/);
       expect(m.sesMock.calls()).toHaveLength(0);
     });
 
@@ -217,8 +223,12 @@ describe('provisionKey', () => {
 
     it('sends the email on the next attempt without creating another key', async () => {
       claimFindsExisting(m, existingRegistration({ state: 'EMAIL_PENDING', keyId: KEY_ID }));
-      m.dynamoMock.on(UpdateCommand).resolves({
-        Attributes: existingRegistration({ state: 'EMAIL_PENDING', keyId: KEY_ID, attemptId: 'new' }),
+      const customer = { pk: 'CUSTOMER#cust-1', customerId: 'cust-1', registrationId: 'reg-1', createdAt: NOW.toISOString() };
+      m.dynamoMock.on(QueryCommand).resolves({
+        Items: [
+          { ...customer, sk: 'PROFILE', email: 'ada@example.com', tier: 'free', status: 'ACTIVE', updatedAt: NOW.toISOString() },
+          { ...customer, sk: `KEY#${KEY_ID}`, keyId: KEY_ID, state: 'ACTIVE', usagePlanId: PLAN_FREE, tier: 'free', generation: 1 },
+        ],
       });
       m.apiGatewayMock.on(GetApiKeyCommand).resolves({ id: KEY_ID, value: KEY_VALUE });
 
@@ -282,37 +292,55 @@ describe('provisionKey', () => {
   });
 
   describe('a customer registered under another id', () => {
-    it('is refused at the claim', async () => {
+    it('is refused at the claim, before any key is made or emailed', async () => {
+      const taken = { pk: 'CUSTOMER#cust-1', sk: 'PROFILE', customerId: 'cust-1', registrationId: 'reg-0', status: 'PENDING' };
       m.dynamoMock.on(TransactWriteCommand).rejects(
         new TransactionCanceledException({
           message: 'Transaction cancelled',
           $metadata: {},
-          CancellationReasons: [{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }],
+          CancellationReasons: [{ Code: 'None' }, { Code: 'ConditionalCheckFailed', Item: marshall(taken) }],
         }),
       );
 
       await expect(run(m)).rejects.toBeInstanceOf(CustomerAlreadyRegisteredError);
       expect(m.apiGatewayMock.calls()).toHaveLength(0);
+      expect(m.sesMock.calls()).toHaveLength(0);
     });
 
-    it('gives its key back when a concurrent registration recorded the customer first', async () => {
-      m.dynamoMock
-        .on(TransactWriteCommand)
-        .resolvesOnce({})
-        .rejectsOnce(
-          new TransactionCanceledException({
-            message: 'Transaction cancelled',
-            $metadata: {},
-            CancellationReasons: [{ Code: 'None' }, { Code: 'None' }, { Code: 'ConditionalCheckFailed' }],
-          }),
-        )
-        .resolves({});
+    it('answers busy, with the wait, while another operation holds the customer', async () => {
+      const held = {
+        pk: 'CUSTOMER#cust-1',
+        sk: 'PROFILE',
+        customerId: 'cust-1',
+        registrationId: 'reg-0',
+        status: 'REVOKED',
+        lease: { owner: 'revoke-1', operation: 'revoke', until: NOW.getTime() + 20_000, mustFinish: true },
+      };
+      m.dynamoMock.on(TransactWriteCommand).rejects(
+        new TransactionCanceledException({
+          message: 'Transaction cancelled',
+          $metadata: {},
+          CancellationReasons: [{ Code: 'None' }, { Code: 'ConditionalCheckFailed', Item: marshall(held) }],
+        }),
+      );
 
-      await expect(run(m)).rejects.toBeInstanceOf(CustomerAlreadyRegisteredError);
-      expect(m.apiGatewayMock.commandCalls(DeleteApiKeyCommand)).toHaveLength(1);
-      expect(transactions(m)[2]?.TransactItems?.[0]?.Update?.ExpressionAttributeValues).toMatchObject({
-        ':reason': 'customer-already-registered',
-      });
+      const failure = await run(m, aRequest({ reactivate: true })).catch((error: unknown) => error);
+
+      expect(failure).toBeInstanceOf(CustomerBusyError);
+      expect((failure as CustomerBusyError).retryAfterSeconds).toBe(20);
+      expect(m.apiGatewayMock.calls()).toHaveLength(0);
+    });
+  });
+
+  describe('an attempt whose lease runs out', () => {
+    it('stops before making a key, leaving the rest to the next attempt', async () => {
+      // The claim is taken at NOW; every later look at the clock is past two thirds of the lease.
+      let looks = 0;
+      m.deps.clock = () => new Date(NOW.getTime() + (looks++ === 0 ? 0 : 45_000));
+
+      await expect(run(m)).rejects.toBeInstanceOf(RegistrationInProgressError);
+      expect(m.apiGatewayMock.commandCalls(CreateApiKeyCommand)).toHaveLength(0);
+      expect(m.sesMock.calls()).toHaveLength(0);
     });
   });
 });
