@@ -62,9 +62,11 @@ class BareClients {
 /**
  * The first baseline of figure 2: the five AWS calls of a fresh registration as keyplan makes them
  * (claim transaction, CreateApiKey, CreateUsagePlanKey, SendEmail, record transaction) made
- * straight with the SDK, with items, tags and an email of the same shape and size as keyplan's,
- * on keyplan's table, and none of keyplan's code: no HTTP, no validation, no middleware, no saga.
- * It isolates keyplan's code; it keeps keyplan's choice of DynamoDB calls.
+ * straight with the SDK, with items, expressions, tags and an email of the same shape and size as
+ * keyplan's (shared/aws/registration-table.ts: the claim reserves and leases the customer profile,
+ * the record writes the registration, the key item and the profile), on keyplan's table, and none
+ * of keyplan's code: no HTTP, no validation, no middleware, no saga. It isolates keyplan's code;
+ * it keeps keyplan's choice of DynamoDB calls. Keep it in step with the registration table.
  */
 export class BareRegistration {
   readonly #aws = new BareClients();
@@ -81,6 +83,8 @@ export class BareRegistration {
     const at = now.toISOString();
     const email = `${customerId}@example.com`;
     const attemptId = randomUUID();
+    const leaseExpiresAt = now.getTime() + 60_000;
+    const profile = { pk: `CUSTOMER#${customerId}`, sk: 'PROFILE' };
 
     await this.#aws.dynamo.send(
       new TransactWriteCommand({
@@ -101,11 +105,22 @@ export class BareRegistration {
             },
           },
           {
-            ConditionCheck: {
+            // A new customer's profile, whole (RegistrationTable#putNewCustomer).
+            Put: {
               TableName: tableName,
-              Key: { pk: `CUSTOMER#${customerId}`, sk: 'PROFILE' },
-              ConditionExpression: 'attribute_not_exists(pk) OR registrationId = :registrationId',
-              ExpressionAttributeValues: { ':registrationId': customerId },
+              Item: {
+                ...profile,
+                customerId,
+                registrationId: customerId,
+                status: 'PENDING',
+                priorStatus: 'UNREGISTERED',
+                createdAt: at,
+                updatedAt: at,
+                keys: {},
+                version: 1,
+                lease: { owner: attemptId, operation: 'register', until: leaseExpiresAt, mustFinish: true },
+              },
+              ConditionExpression: 'attribute_not_exists(pk)',
               ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             },
           },
@@ -133,42 +148,51 @@ export class BareRegistration {
             },
           },
           {
-            Update: {
+            Put: {
               TableName: tableName,
-              Key: { pk: `CUSTOMER#${customerId}`, sk: `KEY#${key.keyId}` },
-              UpdateExpression:
-                'SET customerId = :customerId, keyId = :keyId, #state = :active, usagePlanId = :plan, tier = :tier, fingerprint = :fp, registrationId = :registrationId, createdAt = :at, rotateAt = :rotateAt, dueType = :due, dueAt = :rotateAt, generation = :one',
-              ExpressionAttributeNames: { '#state': 'state' },
-              ExpressionAttributeValues: {
-                ':customerId': customerId,
-                ':keyId': key.keyId,
-                ':active': 'ACTIVE',
-                ':plan': usagePlanId,
-                ':tier': tier,
-                ':fp': fingerprint,
-                ':registrationId': customerId,
-                ':at': at,
-                ':rotateAt': rotateAt,
-                ':due': 'ROTATE',
-                ':one': 1,
+              Item: {
+                pk: `CUSTOMER#${customerId}`,
+                sk: `KEY#${key.keyId}`,
+                customerId,
+                keyId: key.keyId,
+                state: 'ACTIVE',
+                usagePlanId,
+                tier,
+                fingerprint,
+                registrationId: customerId,
+                createdAt: at,
+                rotateAt,
+                dueType: 'ROTATE',
+                dueAt: rotateAt,
+                generation: 1,
               },
+              ConditionExpression: 'attribute_not_exists(pk)',
             },
           },
           {
             Update: {
               TableName: tableName,
-              Key: { pk: `CUSTOMER#${customerId}`, sk: 'PROFILE' },
+              Key: profile,
               UpdateExpression:
-                'SET customerId = :customerId, email = :email, tier = :tier, #status = :active, registrationId = :registrationId, createdAt = :at, updatedAt = :at',
-              ConditionExpression: 'attribute_not_exists(pk) OR registrationId = :registrationId',
-              ExpressionAttributeNames: { '#status': 'status' },
+                'SET email = :email, tier = :tier, #status = :active, #keys.#k = :active, updatedAt = :at, #version = if_not_exists(#version, :zero) + :one, emailedKeyId = :keyId REMOVE #lease, priorStatus',
+              ConditionExpression: '#lease.#owner = :attemptId',
+              ExpressionAttributeNames: {
+                '#status': 'status',
+                '#keys': 'keys',
+                '#k': key.keyId,
+                '#version': 'version',
+                '#lease': 'lease',
+                '#owner': 'owner',
+              },
               ExpressionAttributeValues: {
-                ':customerId': customerId,
                 ':email': email,
                 ':tier': tier,
                 ':active': 'ACTIVE',
-                ':registrationId': customerId,
                 ':at': at,
+                ':zero': 0,
+                ':one': 1,
+                ':attemptId': attemptId,
+                ':keyId': key.keyId,
               },
             },
           },

@@ -72,7 +72,7 @@ export function formatTable(figures: readonly Figure[]): string {
     f.baseline === null ? '—' : withUnit(f.baseline, f.unit),
     f.ratio === null ? '—' : formatNumber(f.ratio, 3),
     f.target,
-    f.pass ? 'pass' : 'FAIL',
+    f.pass === null ? '—' : f.pass ? 'pass' : 'FAIL',
   ]);
   const header = ['#', 'figure', 'value', 'baseline', 'ratio', 'target', 'pass'];
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));

@@ -116,7 +116,7 @@ async function main(): Promise<number> {
       await child('calls', 'calls-per-operation.ts', {});
     }
     if (wanted('overhead')) {
-      say(`2. overhead: ${options.samples} registrations through HTTP and ${options.samples} bare, interleaved`);
+      say(`2. overhead: ${options.samples} registrations through HTTP, ${options.samples} bare and ${options.samples} minimal, in turn`);
       await child('overhead', 'overhead.ts', { samples: options.samples, warmup: options.warmup });
     }
     if (wanted('cold-start')) {
@@ -124,10 +124,9 @@ async function main(): Promise<number> {
       await child('cold-start', 'cold-start.ts', { runs: options.initRuns, outDir: join(logDir, 'bundles') });
     }
     if (wanted('throughput')) {
-      say(`4. throughput: ${options.registrations} registrations through the queue at the account's management budget`);
-      // Three times what the budget allows, then the figure reports what got done.
-      const timeoutSeconds = Math.max(120, Math.ceil((options.registrations / 5) * 3));
-      await child('throughput', 'throughput.ts', { registrations: options.registrations, containers: 2, timeoutSeconds });
+      say(`4. throughput: ${options.registrations} registrations through the queue, the worker as deployed (its share of the management budget)`);
+      // The worker's containers, share and timeout come from serverless.yml (bench/throughput.ts).
+      await child('throughput', 'throughput.ts', { registrations: options.registrations });
     }
     if (wanted('mixed')) {
       // The issue's sizes: 1,000 rows, 500 due keys, 100 tier changes, a registration a second.
@@ -187,8 +186,13 @@ async function main(): Promise<number> {
   const m = results.machine;
   console.log(`\nkeyplan bench, ${results.date.slice(0, 10)}, ${m.cpu} (${m.cores} cores), Node ${m.node}, moto ${m.moto} (with the bench's Query patch)\n`);
   console.log(formatTable(figures));
-  const missed = figures.filter((f) => !f.pass).length;
-  console.log(`\n${figures.length - missed} of ${figures.length} figures meet their target; ${results.durationSeconds} s in all.`);
+  // A figure that is only reported (pass null) is neither met nor missed.
+  const judged = figures.filter((f) => f.pass !== null).length;
+  const missed = figures.filter((f) => f.pass === false).length;
+  const reported = figures.length - judged;
+  console.log(
+    `\n${judged - missed} of ${judged} figures meet their target${reported > 0 ? ` (${reported} more reported only)` : ''}; ${results.durationSeconds} s in all.`,
+  );
   console.log(`Written to bench/results.json (details per figure); logs in ${logDir}.`);
   for (const error of errors) console.log(`\nfigure "${error.figure}" could not be measured: ${error.message}`);
   // Missed targets are findings, not failures; a figure that could not be measured is.

@@ -50,6 +50,18 @@ export interface TargetSpec {
   source: 'issue' | 'bench';
 }
 
+/**
+ * A figure the bench reports without judging it: a comparison worth showing that no target
+ * applies to (e.g. what a static split of the management budget costs a function running alone).
+ * `note` says what the row is, in the target column.
+ */
+export interface ReportedOnly {
+  of: 'reported';
+  note: string;
+}
+
+export type FigureTarget = TargetSpec | ReportedOnly;
+
 export interface FigureInput {
   /** Stable id for scripts, e.g. `calls.fresh-registration`. */
   id: string;
@@ -59,7 +71,7 @@ export interface FigureInput {
   unit: string;
   value: number;
   baseline: number | null;
-  target: TargetSpec;
+  target: FigureTarget;
   details?: Record<string, unknown>;
 }
 
@@ -68,14 +80,18 @@ export interface Figure extends Omit<FigureInput, 'target'> {
   ratio: number | null;
   /** The target as text, e.g. `ratio <= 1.10`. */
   target: string;
-  targetSpec: TargetSpec;
-  pass: boolean;
+  targetSpec: FigureTarget;
+  /** null for a figure that is only reported: it neither passes nor fails. */
+  pass: boolean | null;
 }
 
 /** Computes ratio and pass; a ratio target with no baseline fails, since nothing was compared. */
 export function figure(input: FigureInput): Figure {
   const { target, ...rest } = input;
   const r = ratio(input.value, input.baseline);
+  if (target.of === 'reported') {
+    return { ...rest, ratio: r === null ? null : round(r, 4), target: describeTarget(target), targetSpec: target, pass: null };
+  }
   const checked = target.of === 'value' ? input.value : r;
   return {
     ...rest,
@@ -100,7 +116,8 @@ export function meets(measured: number, op: TargetSpec['op'], limit: number): bo
   }
 }
 
-export function describeTarget(target: TargetSpec): string {
+export function describeTarget(target: FigureTarget): string {
+  if (target.of === 'reported') return `none: ${target.note}`;
   const limit = target.of === 'ratio' ? target.limit.toFixed(2) : String(target.limit);
   return `${target.of} ${target.op} ${limit}${target.source === 'bench' ? ' (bench)' : ''}`;
 }

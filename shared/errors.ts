@@ -59,12 +59,18 @@ export class CustomerAlreadyRegisteredError extends KeyplanError {
 export class TransientAwsError extends KeyplanError {
   override readonly name = 'TransientAwsError';
   readonly code = 'service-unavailable';
+  /**
+   * AWS certainly did not carry the call out (it was throttled): nothing changed. A 5xx or a
+   * dropped connection leaves that open.
+   */
+  readonly notApplied: boolean;
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { notApplied?: boolean },
   ) {
     super(message, options);
+    this.notApplied = options?.notApplied ?? false;
   }
 }
 

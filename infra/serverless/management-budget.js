@@ -27,22 +27,24 @@ export const ACCOUNT_BURST = 40;
  */
 export function managementSplit({ workerConcurrency }) {
   return {
-    // The portal's synchronous registrations: a share no import can take. 2/s over 4 containers
-    // (0.5/s each, about 1 registration/s in all); 3 tokens let an idle container make a
-    // registration's GetUsagePlan, CreateApiKey and CreateUsagePlanKey without waiting. The cap
-    // also bounds the status routes this function serves (GET /registrations/{id}, /customers/{id}).
-    register: { percent: 20, concurrency: 4, burst: 3 },
-    // Bulk imports and Prefer: respond-async, the largest share: 4/s (2 registrations/s), 2/s per
-    // container at the default workerConcurrency of 2; a batch of 10 (at most 3 calls each) fits
-    // its 60 s timeout.
-    provisionWorker: { percent: 40, concurrency: workerConcurrency, burst: 2, queue: true },
-    // Billing PlanChanged events: 0.75/s, 0.375/s per container, about 22 calls per 60 s
-    // invocation, a batch of 10 one-key customers (2 calls each, 3 on a conflict).
-    changeTierEvents: { percent: 7.5, concurrency: 2, burst: 1, queue: true },
+    // The portal's synchronous registrations: a share no import can take. 3/s over 3 containers
+    // (1/s each, a registration's two calls in 2 s even with an empty bucket; about 1.5
+    // registrations/s in all); 3 tokens let an idle container make a registration's GetUsagePlan,
+    // CreateApiKey and CreateUsagePlanKey without waiting. The cap also bounds the status routes
+    // this function serves (GET /registrations/{id}, /customers/{id}).
+    register: { percent: 30, concurrency: 3, burst: 3 },
+    // Bulk imports and Prefer: respond-async, the largest share: 3.5/s (1.75 registrations/s),
+    // 1.75/s per container at the default workerConcurrency of 2; a batch of 10 (at most 3 calls
+    // each) fits its 60 s timeout.
+    provisionWorker: { percent: 35, concurrency: workerConcurrency, burst: 2, queue: true },
+    // Billing PlanChanged events: 0.5/s, 0.25/s per container, about 15 calls per 60 s
+    // invocation, a batch of up to 7 one-key customers (2 calls each).
+    changeTierEvents: { percent: 5, concurrency: 2, burst: 1, queue: true },
     // 0.75/s: the usual resumes (an owed email, a lost message) need one to three calls each.
     resumeRegistrations: { percent: 7.5, concurrency: 1, burst: 1 },
-    // 0.75/s: 100 disables and 100 deletes (one call each) in about 270 s of the 300 s timeout.
-    retireKeys: { percent: 7.5, concurrency: 1, burst: 1 },
+    // 0.5/s: 75 disables and 75 deletes (one call each) fit the 300 s timeout; the hourly runs
+    // take the rest (retirementBatchSize defaults to 100: a backlog takes two runs).
+    retireKeys: { percent: 5, concurrency: 1, burst: 1 },
     // 0.75/s: a run of 50 rotations (2 calls each) in about 135 s of 300 s.
     rotateKeys: { percent: 7.5, concurrency: 1, burst: 1 },
     // 0.25/s: 225 calls in its 900 s (listing 10,000 keys is 20 pages).

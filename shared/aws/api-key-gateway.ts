@@ -252,6 +252,7 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
     if (isTransient(error)) {
       return new TransientAwsError(`${operation} failed: ${awsErrorName(error)}`, this.#retryAfterSeconds, {
         cause: error,
+        notApplied: isThrottling(error),
       });
     }
     return error;

@@ -83,7 +83,10 @@ export function translateDynamoError(error: unknown): unknown {
     (reason) => reason.Code !== undefined && TRANSIENT_CANCELLATIONS.has(reason.Code),
   );
   return isTransient(error) || transientCancellation
-    ? new TransientAwsError(`DynamoDB is unavailable: ${awsErrorName(error)}`, 2, { cause: error })
+    ? new TransientAwsError(`DynamoDB is unavailable: ${awsErrorName(error)}`, 2, {
+        cause: error,
+        notApplied: isThrottling(error) || transientCancellation === true,
+      })
     : error;
 }
 

@@ -236,7 +236,8 @@ export class CustomerLedgerTable implements CustomerLedger {
     if (change.tier) {
       values[':tier'] = change.tier.to;
       values[':noHistory'] = [];
-      values[':tierChange'] = [{ from: change.tier.from, to: change.tier.to, cause: change.tier.cause, at }];
+      // `requestId` as earlier versions wrote it: the HTTP request id or the billing event id.
+      values[':tierChange'] = [{ from: change.tier.from, to: change.tier.to, requestId: change.tier.cause, at }];
       sets.push('tier = :tier', 'tierHistory = list_append(if_not_exists(tierHistory, :noHistory), :tierChange)');
     }
     if (change.tierEventAt) {

@@ -1,4 +1,10 @@
-import { type DynamoDBDocumentClient, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
 import { DUE } from '../customers/model';
 import type { CustomerStatus } from '../customers/ports';
@@ -20,6 +26,7 @@ import { customerPk, DUE_INDEX, keyItemKey, PROFILE_SK, profileKey, regKey } fro
 const DAY_S = 86_400;
 
 type Item = Record<string, NativeAttributeValue>;
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 export interface RegistrationTableOptions {
   client: DynamoDBDocumentClient;
@@ -32,6 +39,9 @@ export interface RegistrationTableOptions {
    */
   resumeAfterSeconds?: number;
 }
+
+/** What a claim's Put of a new customer answers when it found a profile the Update form may take. */
+const CLAIM_AS_UPDATE: unique symbol = Symbol('claim as update');
 
 /** The sweep's backoff stops doubling here: 15 minutes becomes at most 16 hours. */
 const MAX_RESUME_DOUBLINGS = 6;
@@ -51,6 +61,26 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
   }
 
   async claim(registration: Registration, now: Date): Promise<ClaimResult> {
+    // A re-activation finds a REVOKED profile whose history stays: the Update form. Anyone else
+    // most likely finds no profile at all, and writes it whole with a Put (cheaper than an update
+    // of eight attributes); a profile that exists after all (UNREGISTERED, or taken) cancels that
+    // Put, and an UNREGISTERED one is claimed again with the Update form (see #putNewCustomer).
+    if (!registration.reactivate) {
+      const first = await this.#claimWith(registration, now, this.#putNewCustomer(registration, now));
+      if (first !== CLAIM_AS_UPDATE) return first;
+    }
+    const result = await this.#claimWith(registration, now, { Update: this.#reserveCustomer(registration, now) });
+    // Only a Put answers CLAIM_AS_UPDATE.
+    if (result === CLAIM_AS_UPDATE) throw new Error('the claim’s Update form asked for itself');
+    return result;
+  }
+
+  /** The claim's transaction: the registration item and `customer`, the profile's write. */
+  async #claimWith(
+    registration: Registration,
+    now: Date,
+    customer: TransactItem,
+  ): Promise<ClaimResult | typeof CLAIM_AS_UPDATE> {
     try {
       await this.#client.send(
         new TransactWriteCommand({
@@ -72,7 +102,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
             },
-            { Update: this.#reserveCustomer(registration, now) },
+            customer,
           ],
         }),
       );
@@ -89,11 +119,57 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
       }
       if (conditionFailed(reasons, 1)) {
         const seen = reasons[1]?.Item;
-        const refusal = seen ? customerRefusal(registration, unmarshall(seen)) : undefined;
+        const profile = seen ? unmarshall(seen) : undefined;
+        // The Put only takes a customer that has no profile. One that is UNREGISTERED (its first
+        // registration failed) is free too, if nobody holds its lease: the Update form judges that.
+        if ('Put' in customer && (profile === undefined || profile.status === 'UNREGISTERED')) return CLAIM_AS_UPDATE;
+        const refusal = profile ? customerRefusal(registration, profile) : undefined;
         if (refusal) return refusal;
       }
       throw new TransientAwsError('claim was cancelled by a concurrent transaction', 1, { cause: error });
     }
+  }
+
+  /**
+   * The claim's write of a customer that has no profile yet: the whole profile, as the Update form
+   * (#reserveCustomer) would leave a missing one, in one Put: PENDING for the registration, its
+   * status before (none: UNREGISTERED) in priorStatus, an empty key list, version 1 and, unless
+   * the registration waits in the queue, the attempt's must-finish lease.
+   *
+   * Why a Put clobbers nothing: its condition is `attribute_not_exists(pk)`, so it writes only
+   * where no profile is; a profile that exists, whatever it holds, cancels the transaction and is
+   * judged from the item the cancellation returns. An UNREGISTERED profile (a first registration
+   * that failed) is free for this registration, but is not replaced: it keeps its `version`
+   * sequence and its `createdAt`, which only the Update form carries on. That costs such a
+   * customer's next registration one cancelled transaction; a brand-new customer, the usual case,
+   * makes one write.
+   */
+  #putNewCustomer(registration: Registration, now: Date): TransactItem {
+    const at = now.toISOString();
+    const profile: Item = {
+      ...profileKey(registration.customerId),
+      customerId: registration.customerId,
+      registrationId: registration.registrationId,
+      status: 'PENDING',
+      priorStatus: 'UNREGISTERED',
+      createdAt: at,
+      updatedAt: at,
+      keys: {},
+      version: 1,
+    };
+    if (registration.state !== 'QUEUED') {
+      profile.lease = registrationLease(registration.attemptId, registration.leaseExpiresAt);
+    }
+    return {
+      Put: {
+        TableName: this.#table,
+        Item: profile,
+        // No profile, so no lease either: nobody holds the customer.
+        ConditionExpression: 'attribute_not_exists(pk)',
+        // Tells an UNREGISTERED customer from a revoked or taken one, and a busy one's holder.
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+      },
+    };
   }
 
   /**
@@ -240,6 +316,34 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
     };
   }
 
+  /**
+   * One transaction: the registration (its key, its state, its lease gone), the key's item, and the
+   * customer (ACTIVE, email and tier, the key listed, the lease released).
+   *
+   * The key's item is a Put, conditioned on there being none, rather than an update of each of
+   * its attributes: it is new, and nothing else can have written it.
+   * - Nobody else writes an item for this key id. Key ids are API Gateway's, one per key; this key
+   *   is the one made under the name derived from this registration. Rotation's commit puts items
+   *   for its successors only (other keys, named `-g<generation>`); rotation, retirement, tier
+   *   changes, the reconciler and the sweep update existing items only (`attribute_exists(pk)`,
+   *   or conditions on their state) and never create one; the orphan item recordFailure writes
+   *   names a key of a registration that failed, which records no key afterwards (below).
+   * - This registration writes it at most once. The profile's condition (`lease.owner` is this
+   *   attempt) holds for one transaction only: this one, or recordFailure's, removes the lease,
+   *   and an attempt id is a fresh UUID that no later write leases the customer to again. So a
+   *   second record of the same attempt (a repeat after a lost answer, say) is cancelled, and
+   *   answered as a lost lease. A later attempt of the same registration never records a key
+   *   either: after this transaction the registration is ACTIVE (replays end at the claim) or
+   *   EMAIL_PENDING (its next attempt settles the email through the customer ledger's commit);
+   *   after recordFailure it is FAILED (replayed as the failure), and a registration that holds a
+   *   key never expires (expiresAt is removed here), so its id cannot be claimed afresh.
+   * Should the item exist all the same, the condition cancels the whole transaction: nothing of
+   * what that item holds (a rotation's RETIRING state, a later tier) is overwritten, and the
+   * attempt fails loudly instead of recording over it.
+   *
+   * The registration's and the profile's writes stay updates: other writers share those items
+   * (the resume sweep, revocation and the ledger's commits), and each writes only what changes.
+   */
   async recordKey(input: RecordKeyInput): Promise<Registration> {
     const { registration, keyId, fingerprint, state, rotateAt, now } = input;
     const at = now.toISOString();
@@ -278,25 +382,26 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
               },
             },
             {
-              Update: {
+              // The key's item, new: written whole (see the note above), with what rotation and
+              // retirement read: ACTIVE, generation 1, due for rotation at rotateAt.
+              Put: {
                 TableName: this.#table,
-                Key: keyItemKey(registration.customerId, keyId),
-                UpdateExpression:
-                  'SET customerId = :customerId, keyId = :keyId, #state = if_not_exists(#state, :active), usagePlanId = :plan, tier = :tier, fingerprint = :fp, registrationId = :registrationId, createdAt = if_not_exists(createdAt, :at), rotateAt = if_not_exists(rotateAt, :rotateAt), dueType = if_not_exists(dueType, :due), dueAt = if_not_exists(dueAt, :rotateAt), generation = if_not_exists(generation, :one)',
-                ExpressionAttributeNames: { '#state': 'state' },
-                ExpressionAttributeValues: {
-                  ':customerId': registration.customerId,
-                  ':keyId': keyId,
-                  ':active': 'ACTIVE',
-                  ':plan': registration.usagePlanId,
-                  ':tier': registration.tier,
-                  ':fp': fingerprint,
-                  ':registrationId': registration.registrationId,
-                  ':at': at,
-                  ':rotateAt': rotateAt,
-                  ':due': DUE.rotate,
-                  ':one': 1,
+                Item: {
+                  ...keyItemKey(registration.customerId, keyId),
+                  customerId: registration.customerId,
+                  keyId,
+                  state: 'ACTIVE',
+                  usagePlanId: registration.usagePlanId,
+                  tier: registration.tier,
+                  fingerprint,
+                  registrationId: registration.registrationId,
+                  createdAt: at,
+                  rotateAt,
+                  dueType: DUE.rotate,
+                  dueAt: rotateAt,
+                  generation: 1,
                 },
+                ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
             {
@@ -340,6 +445,13 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
       const reasons = cancellationReasons(error);
       if (conditionFailed(reasons, 0) || conditionFailed(reasons, 2)) {
         throw new RegistrationInProgressError('another attempt took over this registration', 1);
+      }
+      if (conditionFailed(reasons, 1)) {
+        throw new Error(
+          `key ${keyId} of customer ${registration.customerId} has an item already; registration ` +
+            `${registration.registrationId} recorded nothing over it`,
+          { cause: error },
+        );
       }
       throw translateDynamoError(error);
     }

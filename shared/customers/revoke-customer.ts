@@ -77,5 +77,6 @@ export async function finishRevocation(lease: HeldLease, now: Date, deps: Revoca
       now,
     );
     return live;
-  }, 'abandon');
+    // The lease itself marked the customer REVOKED: even a throttled first disable leaves work.
+  }, 'abandon', false);
 }

@@ -457,7 +457,7 @@ describe('the ledger', () => {
     expect(profile).toMatchObject({
       tier: 'pro',
       tierEventAt: at(9).toISOString(),
-      tierHistory: [{ from: 'basic', to: 'pro', cause: 'portal', at: at(11).toISOString() }],
+      tierHistory: [{ from: 'basic', to: 'pro', requestId: 'portal', at: at(11).toISOString() }],
       keys: {},
     });
     const key = await keyItemOf(customerId, 'key-1');

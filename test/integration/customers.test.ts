@@ -7,7 +7,8 @@ import { createAwsClients } from '../../shared/aws/clients';
 import { type Config, loadConfig } from '../../shared/config';
 import { changeTier } from '../../shared/customers/change-tier';
 import { httpHandler } from '../../shared/http/handler';
-import { createCustomerDeps, createEnqueueDeps, createRotationDeps } from '../../shared/provisioning/compose';
+import { createCustomerDeps, createEnqueueDeps, createResumeDeps, createRotationDeps } from '../../shared/provisioning/compose';
+import { finishInterruptedOperations } from '../../shared/sweep/finish-interrupted';
 import { rotateCustomerKeys } from '../../shared/rotation/rotation-jobs';
 import { changeTierRoutes } from '../../functions/change-tier/routes';
 import { tierChangeBatchHandler } from '../../functions/change-tier-events/batch';
@@ -105,7 +106,7 @@ describe('PUT /customers/{customerId}/tier', () => {
     expect(await profile(customerId)).toMatchObject({ tier: 'free' });
   });
 
-  it('records the key for repair when putting it back fails too', async () => {
+  it('leaves the key to the sweep when putting it back fails too, which puts it into the old plan', async () => {
     const { customerId } = await register('free');
     const [key] = await liveKeys(customerId);
 
@@ -116,10 +117,18 @@ describe('PUT /customers/{customerId}/tier', () => {
     );
 
     expect(response.statusCode).toBe(502);
-    const [item] = (await itemsOfCustomer(createAwsClients().dynamo, stack.tableName, customerId)).filter(
-      (i) => i.keyId === key?.keyId,
-    );
-    expect(item).toMatchObject({ needsRepair: { usagePlanId: stack.usagePlans.free }, dueType: 'CLEANUP' });
+    expect(parse(response)).toMatchObject({ type: 'urn:keyplan:problem:tier-change-failed' });
+    // The customer is held for the sweep (due at once), and answers busy meanwhile.
+    expect(await profile(customerId)).toMatchObject({ tier: 'free', dueType: 'REPAIR', lease: { mustFinish: true } });
+    expect((await putTier(customerId, 'pro')).statusCode).toBe(409);
+
+    const report = await finishInterruptedOperations(new Date(), 10, createResumeDeps(config));
+
+    expect(report).toMatchObject({ finished: 1, failed: 0 });
+    expect(await plansOfKey(createAwsClients().apiGateway, String(key?.keyId))).toEqual([stack.usagePlans.free]);
+    const after = await profile(customerId);
+    expect(after?.lease).toBeUndefined();
+    expect(after?.dueType).toBeUndefined();
   });
 
   it('keeps a tier change and a rotation of one customer apart; every live key ends in the final tier plan', async () => {

@@ -587,16 +587,18 @@ describe('packaged deployment (osls package, offline)', () => {
       }
     });
 
-    // The holder of a claim writes its expiry into it (now + its LEASE_SECONDS), and a takeover
-    // waits for that expiry: each function's lease must outlast its own timeout.
-    it('give every function a claim lease longer than its timeout', () => {
+    // A customer's lease is per operation (renewed at half time, checked before each side effect):
+    // one length for every function, long enough for an AWS call with the SDK's retries. The
+    // sweep's period is what a customer whose operation died waits, and Retry-After says so.
+    it('give every function the same customer lease and the sweep period the resume schedule runs at', () => {
       const functions = resourcesOfType(dev.template, 'AWS::Lambda::Function');
       expect(functions.map(([logicalId]) => logicalId).sort()).toEqual(Object.keys(FUNCTIONS).sort());
-      for (const [logicalId, fn] of functions) {
-        expect(Number(environmentOf(dev.template, logicalId).LEASE_SECONDS)).toBeGreaterThan(
-          Number(fn.Properties.Timeout),
-        );
-      }
+      const leases = new Set(functions.map(([logicalId]) => Number(environmentOf(dev.template, logicalId).LEASE_SECONDS)));
+      expect([...leases]).toEqual([90]);
+      const sweeps = new Set(functions.map(([logicalId]) => environmentOf(dev.template, logicalId).SWEEP_MINUTES));
+      expect([...sweeps]).toEqual(['5']);
+      const schedules = resourcesOfType(dev.template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties.ScheduleExpression);
+      expect(schedules).toContain('rate(5 minutes)');
     });
 
     it('use the per-function role, not the framework-wide one', () => {
@@ -812,9 +814,9 @@ describe('packaged deployment (osls package, offline)', () => {
       expectFunction(dev.template, RESUME, 'functions/resume-registrations/handler.handler', 300);
     });
 
-    it('runs every 15 minutes by default, at most resumeBatchSize registrations a run', () => {
-      expect(paramsOf('dev').resumeSchedule).toBe('rate(15 minutes)');
-      expect(schedulesOf(dev.template, RESUME)).toEqual(['rate(15 minutes)']);
+    it('runs every 5 minutes by default (the wait of a customer whose operation died), at most resumeBatchSize registrations a run', () => {
+      expect(paramsOf('dev').resumeSchedule).toBe('rate(5 minutes)');
+      expect(schedulesOf(dev.template, RESUME)).toEqual(['rate(5 minutes)']);
       expect(environmentOf(dev.template, RESUME).RESUME_BATCH_SIZE).toBe(String(paramsOf('dev').resumeBatchSize));
     });
 

@@ -164,9 +164,12 @@ describe('a crash right after each saga step, then a retry', () => {
       provisionKey({ registrationId: customerId, request, now: t0 }, createProvisioningDeps(config, crashing)),
     ).rejects.toBeInstanceOf(SimulatedCrash);
 
-    // The retry comes after the crashed attempt's lease has run out.
+    // The retry comes after the crashed attempt's lease has run out (leases are the clock's).
     const later = new Date(t0.getTime() + (config.leaseSeconds + 1) * 1000);
-    const result = await provisionKey({ registrationId: customerId, request, now: later }, createProvisioningDeps(config));
+    const result = await provisionKey(
+      { registrationId: customerId, request, now: later },
+      { ...createProvisioningDeps(config), clock: () => later },
+    );
 
     expect(result.registration.state).toBe('ACTIVE');
     const aws = probe();
@@ -231,9 +234,14 @@ describe('when the usage plan refuses the key', () => {
     expect(orphan).toBeDefined();
     const registration = await createProvisioningDeps(config).store.getRegistration(customerId);
     expect(registration).toMatchObject({ state: 'FAILED', orphanKeyId: orphan?.id });
-    expect(await itemsOfCustomer(aws.dynamo, stack.tableName, customerId)).toEqual([
+    const items = await itemsOfCustomer(aws.dynamo, stack.tableName, customerId);
+    expect(items.filter((item) => String(item.sk).startsWith('KEY#'))).toEqual([
       expect.objectContaining({ keyId: orphan?.id, state: 'ORPHANED', dueType: 'CLEANUP' }),
     ]);
+    // The claim reserved the customer; the failure gave it back: no key listed, nobody holding it.
+    const profile = items.find((item) => item.sk === 'PROFILE');
+    expect(profile).toMatchObject({ status: 'UNREGISTERED', keys: {} });
+    expect(profile?.lease).toBeUndefined();
   });
 });
 

@@ -38,7 +38,8 @@ async function stalledRegistration(kill: (clients: AwsClients) => void, now: Dat
 const registrationOf = async (registrationId: string) =>
   createEnqueueDeps(config).store.getRegistration(registrationId);
 const keysOf = (customerId: string) => keysNamed(createAwsClients().apiGateway, keyNameFor(config.keyNamePrefix, customerId));
-const sweep = (now: Date) => resumeStalledRegistrations(now, 100, createResumeDeps(config));
+// The sweep's schedule time is its clock here too: the registration's lease is a time of the clock.
+const sweep = (now: Date) => resumeStalledRegistrations(now, 100, { ...createResumeDeps(config), clock: () => now });
 
 describe('the resume sweep', () => {
   it('finishes a registration whose Lambda died after creating the key, with that key, once its time has come', async () => {
@@ -112,7 +113,7 @@ describe('the resume sweep', () => {
       Object.assign(new Error('unavailable'), { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } }),
     );
     const failingDeps = createResumeDeps(config, failing);
-    const failingSweep = (now: Date) => resumeStalledRegistrations(now, 100, failingDeps);
+    const failingSweep = (now: Date) => resumeStalledRegistrations(now, 100, { ...failingDeps, clock: () => now });
 
     expect(await failingSweep(minutes(t0, 16))).toMatchObject({ retryLater: 1 });
     // The first resume doubled the wait: due again 30 minutes after it, not 15.

@@ -389,14 +389,30 @@ describe('the soak', () => {
         region: base.region,
         log: (line) => pollerLines.push(line),
       });
+      // The sweep runs on its schedule while the portal works, as deployed: it finishes the
+      // operations that failed half way (their customers answer 409 until it has).
+      let trafficDone = false;
+      const sweeping = (async () => {
+        while (!trafficDone) {
+          await new Promise((resolve) => setTimeout(resolve, 2_000));
+          await scheduled('resume-registrations', Date.now(), (event) =>
+            handlers.resumeRegistrations(event, contextOf('resumeRegistrations')),
+          );
+        }
+      })();
       try {
         let next = 0;
-        await Promise.all(
-          Array.from({ length: CONCURRENCY }, async () => {
-            const container = httpContainer();
-            while (next < plans.length) await customerStory(plans[next++] as CustomerPlan, container);
-          }),
-        );
+        try {
+          await Promise.all(
+            Array.from({ length: CONCURRENCY }, async () => {
+              const container = httpContainer();
+              while (next < plans.length) await customerStory(plans[next++] as CustomerPlan, container);
+            }),
+          );
+        } finally {
+          trafficDone = true;
+          await sweeping;
+        }
         phaseDone('traffic');
         // Duplicates (a send repeated after its answer was lost) replay and leave the queue.
         const drained = Date.now() + 30_000;

@@ -250,7 +250,10 @@ export class FakeApiGateway implements KeyGateway, KeyInventory {
     if (options.lookupFirst) {
       // nameQuery is a prefix match; the adapter then insists on the exact name.
       const existing = [...w.apiKeys.values()].find((key) => key.name === spec.name);
-      if (existing) return { id: existing.id, secret: new ApiKeySecret(existing.value) };
+      if (existing) {
+        w.note(`GetApiKeys nameQuery=${spec.name} found ${existing.id}`);
+        return { id: existing.id, secret: new ApiKeySecret(existing.value) };
+      }
     }
     // API Gateway does not refuse a second key of the same name.
     const { id, value } = w.nextKey();
@@ -389,16 +392,17 @@ export class InMemoryLedger implements CustomerLedger {
   async commit(customerId: string, owner: string, change: CustomerChange, now: Date): Promise<void> {
     const w = this.world;
     const profile = w.profiles.get(customerId);
-    if (!profile) throw new LeaseLostError(`the lease on customer ${customerId} was lost`, 1);
+    if (profile?.lease?.owner !== owner) throw new LeaseLostError(`the lease on customer ${customerId} was lost`, 1);
     const registration = change.registration ? w.registrations.get(change.registration.registrationId) : undefined;
-    // The other items of the transaction have conditions of their own; one failing cancels all,
-    // and the adapter passes that cancellation on untranslated.
+    // The other items of the transaction have conditions of their own; one failing cancels all.
+    // The registration's (it exists, and is still this attempt's when one is named) moved on with
+    // another attempt: the lease is lost as well. A key item's passes on untranslated.
     if (
       change.registration &&
       (!registration ||
         (change.registration.attemptId !== undefined && registration.attemptId !== change.registration.attemptId))
     ) {
-      throw new FakeAwsError('TransactionCanceledException', `registration ${change.registration.registrationId} moved on`);
+      throw new LeaseLostError(`registration ${change.registration.registrationId} moved on`, 1);
     }
     const items = w.itemsOf(customerId);
     for (const write of change.items ?? []) {

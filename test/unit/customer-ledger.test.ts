@@ -311,7 +311,7 @@ describe('CustomerLedgerTable', () => {
           ':at': NOW.toISOString(),
           ':tier': 'pro',
           ':noHistory': [],
-          ':tierChange': [{ from: 'free', to: 'pro', cause: 'billing', at: NOW.toISOString() }],
+          ':tierChange': [{ from: 'free', to: 'pro', requestId: 'billing', at: NOW.toISOString() }],
           ':tierEventAt': '2026-03-01T11:59:00.000Z',
           ':emailedKeyId': 'key-2',
           ':k0': 'RETIRING',
