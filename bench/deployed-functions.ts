@@ -24,6 +24,12 @@ export interface DeployedFunction {
   concurrency: number | undefined;
 }
 
+/**
+ * Environment the bench's stack supplies to every function it runs (its endpoint, its queue), never
+ * taken from serverless.yml, besides the names of the figure's own stack environment.
+ */
+export const STACK_ENVIRONMENT: readonly string[] = ['AWS_ENDPOINT_URL', 'QUEUE_URL', 'NODE_OPTIONS', 'SES_CONFIGURATION_SET'];
+
 export interface ReadOptions {
   /** Default: the repository's serverless.yml. */
   file?: string;

@@ -13,7 +13,7 @@ Moves every live key (ACTIVE and RETIRING) of the customer out of its usage plan
 plan of TIER, and records the change in the customer's tier history, as
 PUT /customers/{customerId}/tier does. Already in TIER: nothing changes (changed: false).
 Between the two API Gateway calls a key is in no plan for a moment, and moving resets the key's
-quota counters. Holds the customer's lock.
+quota counters. Holds the customer's lease.
 
 If a key cannot join the new plan, every key moved so far goes back and the tier stays: exit code
 1. Exit code 3 for an unknown customer, 4 while another change to the customer runs.

@@ -11,7 +11,7 @@ export const reconcileCommand: Command = {
 
 What the scheduled reconcile function does, now: lists the stack's managed keys in API Gateway
 (by name prefix and tag) and the keys the table tracks, then deletes orphaned keys, puts live keys
-into the usage plan of their customer's tier (under the customer's lock), and marks records whose
+into the usage plan of their customer's tier (under the customer's lease), and marks records whose
 key is gone. Keys and records younger than RECONCILE_MIN_KEY_AGE_MINUTES are left alone: a
 registration may still be writing them. Also reports how close the account is to API Gateway's
 10,000-keys ceiling.
@@ -19,7 +19,7 @@ registration may still be writing them. Also reports how close the account is to
   --dry-run   report what it would do; change nothing
 
 Exit code 1 when a repair failed (the next run tries again). Repairs skipped because another
-change to the customer held its lock are counted as busy, not failed.
+operation held the customer are counted as busy, not failed.
 `,
   parse(args) {
     positionals(args, []);

@@ -11,7 +11,7 @@ export const rotateCommand: Command = {
 
 Gives every ACTIVE key of the customer a successor in the same usage plan and emails it, as
 POST /customers/{customerId}/rotations does; the old key keeps working for N days, then the
-retirement job disables it. Holds the customer's lock, so it never interleaves with a tier change
+retirement job disables it. Holds the customer's lease, so it never interleaves with a tier change
 or a revocation of the same customer.
 
   --grace-days N   0-365; 0 disables the old keys as soon as their successors are emailed

@@ -146,6 +146,15 @@ export class CustomerLedgerTable implements CustomerLedger {
       ...(change.items ?? []).map((write) => this.#keyItemWrite(customerId, write, at)),
       ...(change.registration ? [this.#registrationUpdate(change.registration, at)] : []),
     ];
+    const profile = transactItems[0]?.Update;
+    if (transactItems.length === 1 && profile) {
+      // The profile alone (a billing event's time, a repair with nothing to write): one conditional
+      // write, no transaction.
+      if (!(await ifConditionHolds(this.#client.send(new UpdateCommand(profile))))) {
+        throw new LeaseLostError(`another operation took customer ${customerId} over`, 1);
+      }
+      return;
+    }
     try {
       await this.#client.send(new TransactWriteCommand({ TransactItems: transactItems }));
     } catch (error) {

@@ -130,7 +130,7 @@ export function createUsageDeps(config: Config, clients: AwsClients = createAwsC
 }
 
 /**
- * Tier changes and revocations: the key gateway, the key items, the customer writes and lock.
+ * Tier changes and revocations: the key gateway and the customer record (its lease and writes).
  * Paced like the worker: a burst of billing events is as many management calls as an import.
  */
 export function createCustomerDeps(config: Config, clients: AwsClients = createAwsClients()): TierChangeDeps & RevocationDeps {
@@ -149,7 +149,7 @@ export function createCustomerDeps(config: Config, clients: AwsClients = createA
 }
 
 /**
- * The reconciler: API Gateway's listing against the key items, repairs under the customer lock.
+ * The reconciler: API Gateway's listing against the key items, repairs under the customer's lease.
  * Paced like the other jobs: on a large account its listing and repairs are many management calls.
  */
 export function createReconcileDeps(config: Config, clients: AwsClients = createAwsClients()): ReconcileDeps {

@@ -37,6 +37,7 @@ import {
   allSentEmails,
   checkMixedInvariants,
   collectKeyValues,
+  describeCustomerState,
   findUnsettled,
   keyValueOfEmail,
   snapshotForeignKeys,
@@ -320,6 +321,27 @@ function counts(report: unknown, path = ''): string {
 /** A job's report found nothing to do: every count zero (the reconciler's inventory figures aside). */
 const foundNothing = (report: unknown) => counts(report) === 'nothing to do';
 
+/** The API Gateway calls that change a key or its plans (the first ones' paths name the key). */
+const KEY_CHANGES = new Set(['UpdateApiKey', 'DeleteApiKey', 'DeleteUsagePlanKey', 'CreateUsagePlanKey', 'CreateApiKey']);
+
+/** A log line, shortened for a violation's report: time, message and the ids it names. */
+function shortLine(line: string): string {
+  try {
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    const fields = ['registrationId', 'customerId', 'keyId', 'newKeyId', 'operation', 'kind', 'reason', 'state', 'keyState', 'status', 'problem'];
+    const error = entry.error as { name?: string; message?: string } | undefined;
+    return [
+      String(entry.timestamp).slice(11, 23),
+      String(entry.level),
+      JSON.stringify(entry.message),
+      ...fields.filter((field) => entry[field] !== undefined).map((field) => `${field}=${String(entry[field])}`),
+      ...(error ? [`error=${String(error.name)}: ${String(error.message)}`] : []),
+    ].join(' ');
+  } catch {
+    return line.slice(0, 300);
+  }
+}
+
 /** EventBridge's envelope time: to the second. */
 const eventTime = (at: number) => new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -426,11 +448,14 @@ describe('the mixed soak', () => {
       await collectKeyValues(direct, prefix, keyValues);
       phaseDone('setup');
 
-      // Not a fault: a record of every call whose path names a foreign key (none may).
+      // Not a fault: a record of every call whose path names a foreign key (none may), and of every
+      // API Gateway call that changes a key (for the report of a violation).
+      const keyCalls: { at: number; call: string }[] = [];
       const watchForeignKeys: FaultRule = {
         name: 'foreign key watch',
         operation: (call) => {
           if (call.path.split('/').some((segment) => foreignIds.has(segment))) foreignKeyCalls.push(`${call.service} ${call.operation} ${call.path}`);
+          if (call.service === 'apigateway' && KEY_CHANGES.has(call.operation)) keyCalls.push({ at: Date.now(), call: `${call.operation} ${call.path}` });
           return false;
         },
         fault: { kind: 'delay', ms: 0 },
@@ -878,6 +903,24 @@ describe('the mixed soak', () => {
       phaseDone('invariant checks');
       violations.push(...invariants.violations, ...invariants.unsettled.map((line) => `not settled after the sweep: ${line}`));
 
+      // For each customer a violation names: what the emulator holds, the calls that changed its
+      // keys and the log lines that name it or its keys.
+      const evidence: string[] = [];
+      const named = [...new Set(violations.flatMap((line) => line.match(new RegExp(`${prefix}-c\\d+`, 'g')) ?? []))];
+      for (const customerId of named.slice(0, 8)) {
+        const state = await describeCustomerState(direct, { tableName: config.tableName, keyNamePrefix: prefix, tierMap: config.tierMap }, customerId);
+        const story = plans.find((plan) => plan.customerId === customerId);
+        const mentions = (text: string) => text.includes(`"${customerId}"`) || state.keyIds.some((keyId) => text.includes(keyId));
+        evidence.push(
+          `${customerId} (${String(story?.story)}${story?.crash ? `: ${story.crash}` : ''}, registered before: ${String(story?.before)}, tier ${String(story?.tier)}):`,
+          ...state.lines.map((line) => `    ${line}`),
+          ...keyCalls
+            .filter(({ call }) => state.keyIds.some((keyId) => call.includes(keyId)))
+            .map(({ at, call }) => `    call ${new Date(at).toISOString().slice(11, 23)} ${call}`),
+          ...lines.filter(mentions).map((line) => `    log ${shortLine(line)}`),
+        );
+      }
+
       const operationKinds = Object.keys(figures).filter((kind) => kind !== 'status read');
       const operationsRun = operationKinds.reduce((sum, kind) => sum + (figures[kind]?.requests ?? 0), 0);
       const frozen = crashes.filter((line) => line.includes('died at')).length;
@@ -908,6 +951,7 @@ describe('the mixed soak', () => {
           `left unsettled by the last quiesce round: ${leftUnsettled.length}`,
           `invariant violations: ${violations.length}`,
           ...violations.map((line) => `  - ${line}`),
+          ...(evidence.length > 0 ? ['evidence:', ...evidence.map((line) => `  ${line}`)] : []),
         ].join('\n'),
       );
 

@@ -507,3 +507,44 @@ export async function checkMixedInvariants(
     },
   };
 }
+
+/**
+ * One customer as the emulator holds it, for a violation's report: its profile, its key items and
+ * the keys of the prefix tagged with it (ids, states and plans; never a value).
+ */
+export async function describeCustomerState(
+  direct: TestClients,
+  subject: Pick<MixedSoakSubject, 'tableName' | 'keyNamePrefix' | 'tierMap'>,
+  customerId: string,
+): Promise<{ lines: string[]; keyIds: string[] }> {
+  const items = await itemsOfCustomer(direct.dynamo, subject.tableName, customerId);
+  const profile = items.find((item) => item.sk === 'PROFILE');
+  const keyItems = items.filter((item) => String(item.sk).startsWith('KEY#'));
+  const keys = (await keysOfPrefix(direct, subject.keyNamePrefix)).filter((key) => key.tags?.['keyplan:customer'] === customerId);
+  const plans = await plansByKey(direct, Object.values(subject.tierMap));
+  const lines = [
+    `profile: ${
+      profile
+        ? JSON.stringify({
+            status: profile.status,
+            tier: profile.tier,
+            keys: profile.keys,
+            emailedKeyId: profile.emailedKeyId,
+            registrationId: profile.registrationId,
+            lease: profile.lease,
+            dueType: profile.dueType,
+            version: profile.version,
+          })
+        : 'none'
+    }`,
+    ...keyItems.map(
+      (item) =>
+        `key item ${String(item.keyId)}: ${String(item.state)}, plan ${String(item.usagePlanId)}, registration ${String(item.registrationId)}, generation ${String(item.generation)}, due ${String(item.dueType ?? '-')}`,
+    ),
+    ...keys.map(
+      (key) =>
+        `API Gateway key ${String(key.id)} ${String(key.name)}: ${key.enabled ? 'enabled' : 'disabled'}, stage ${String(key.tags?.['keyplan:stage'] ?? '-')}, plans [${(plans.get(String(key.id)) ?? []).join(', ')}]`,
+    ),
+  ];
+  return { lines, keyIds: [...new Set([...keyItems.map((item) => String(item.keyId)), ...keys.map((key) => String(key.id))])] };
+}

@@ -386,15 +386,24 @@ describe('CustomerLedgerTable', () => {
       expect(registration?.Update?.ExpressionAttributeValues).not.toHaveProperty(':attemptId');
     });
 
-    it('only releases the lease when nothing changed', async () => {
-      dynamoMock.on(TransactWriteCommand).resolves({});
+    it('writes the profile alone with one conditional UpdateItem, no transaction', async () => {
+      dynamoMock.on(UpdateCommand).resolves({});
 
       await ledger.commit('cust-1', 'op-1', {}, NOW);
 
-      const [profile, ...rest] = sentTransaction();
-      expect(rest).toEqual([]);
-      expect(profile?.Update?.UpdateExpression).toBe(
+      expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
+      const update = dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input;
+      expect(update?.UpdateExpression).toBe(
         'SET #version = if_not_exists(#version, :zero) + :one, updatedAt = :at REMOVE #lease, dueType, dueAt',
+      );
+      expect(update?.ConditionExpression).toContain('#lease.#owner = :owner');
+    });
+
+    it('throws LeaseLostError when a profile-only commit finds the lease another’s', async () => {
+      dynamoMock.on(UpdateCommand).rejects(conditionFailed(profileItem()));
+
+      await expect(ledger.commit('cust-1', 'op-1', { tierEventAt: NOW.toISOString() }, NOW)).rejects.toBeInstanceOf(
+        LeaseLostError,
       );
     });
 
