@@ -6,6 +6,12 @@
 export abstract class KeyplanError extends Error {
   /** Stable, machine-readable problem code; also the last segment of the problem `type`. */
   abstract readonly code: string;
+  /**
+   * Whether the same request may succeed later (AWS throttled, another operation held the
+   * customer, work was handed to the sweep): queues return the message, jobs leave the work due,
+   * callers get Retry-After. False: it never will as it is (bad input, a conflict, a final state).
+   */
+  abstract readonly retryable: boolean;
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
   }
@@ -15,6 +21,7 @@ export abstract class KeyplanError extends Error {
 export class ValidationError extends KeyplanError {
   override readonly name = 'ValidationError';
   readonly code = 'validation-failed';
+  readonly retryable = false;
   constructor(
     readonly field: string,
     message: string,
@@ -26,18 +33,21 @@ export class ValidationError extends KeyplanError {
 export class NotFoundError extends KeyplanError {
   override readonly name = 'NotFoundError';
   readonly code = 'not-found';
+  readonly retryable = false;
 }
 
 /** The same idempotency key arrived with a different payload. */
 export class IdempotencyKeyReusedError extends KeyplanError {
   override readonly name = 'IdempotencyKeyReusedError';
   readonly code = 'idempotency-key-reused';
+  readonly retryable = false;
 }
 
 /** Another attempt holds the registration's lease; the caller should retry after it expires. */
 export class RegistrationInProgressError extends KeyplanError {
   override readonly name = 'RegistrationInProgressError';
   readonly code = 'registration-in-progress';
+  readonly retryable = true;
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
@@ -50,6 +60,7 @@ export class RegistrationInProgressError extends KeyplanError {
 export class CustomerAlreadyRegisteredError extends KeyplanError {
   override readonly name = 'CustomerAlreadyRegisteredError';
   readonly code = 'customer-already-registered';
+  readonly retryable = false;
 }
 
 /**
@@ -59,6 +70,7 @@ export class CustomerAlreadyRegisteredError extends KeyplanError {
 export class TransientAwsError extends KeyplanError {
   override readonly name = 'TransientAwsError';
   readonly code = 'service-unavailable';
+  readonly retryable = true;
   /**
    * AWS certainly did not carry the call out (it was throttled): nothing changed. A 5xx or a
    * dropped connection leaves that open.
@@ -78,12 +90,14 @@ export class TransientAwsError extends KeyplanError {
 export class AssociationRejectedError extends KeyplanError {
   override readonly name = 'AssociationRejectedError';
   readonly code = 'association-rejected';
+  readonly retryable = false;
 }
 
 /** The registration ended FAILED; `reason` is recorded on it and safe to show. */
 export class ProvisioningFailedError extends KeyplanError {
   override readonly name = 'ProvisioningFailedError';
   readonly code = 'provisioning-failed';
+  readonly retryable = false;
   constructor(
     readonly reason: string,
     options?: ErrorOptions,
@@ -96,18 +110,21 @@ export class ProvisioningFailedError extends KeyplanError {
 export class RotationIncompleteError extends KeyplanError {
   override readonly name = 'RotationIncompleteError';
   readonly code = 'rotation-incomplete';
+  readonly retryable = true;
 }
 
 /** The customer was revoked; registering again needs an explicit re-activation. */
 export class CustomerRevokedError extends KeyplanError {
   override readonly name = 'CustomerRevokedError';
   readonly code = 'customer-revoked';
+  readonly retryable = false;
 }
 
 /** Another tier change, rotation or revocation of the customer is running. */
 export class CustomerBusyError extends KeyplanError {
   override readonly name: string = 'CustomerBusyError';
   readonly code = 'customer-busy';
+  readonly retryable = true;
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
@@ -120,6 +137,7 @@ export class CustomerBusyError extends KeyplanError {
 export class TierChangeFailedError extends KeyplanError {
   override readonly name = 'TierChangeFailedError';
   readonly code = 'tier-change-failed';
+  readonly retryable = true;
   constructor(
     readonly repairNeeded: boolean,
     options?: ErrorOptions,
@@ -135,12 +153,14 @@ export class TierChangeFailedError extends KeyplanError {
 export class UsageUnavailableError extends KeyplanError {
   override readonly name = 'UsageUnavailableError';
   readonly code = 'usage-unavailable';
+  readonly retryable = false;
 }
 
 /** The request body is larger than the HTTP functions accept; refused before it is parsed. */
 export class PayloadTooLargeError extends KeyplanError {
   override readonly name = 'PayloadTooLargeError';
   readonly code = 'payload-too-large';
+  readonly retryable = false;
   constructor(readonly limitBytes: number) {
     super(`the body is larger than ${limitBytes} bytes`);
   }
@@ -153,4 +173,13 @@ export class PayloadTooLargeError extends KeyplanError {
  */
 export class LeaseLostError extends CustomerBusyError {
   override readonly name = 'LeaseLostError';
+}
+
+/**
+ * Never worth retrying as it is: the one answer to "is this failure permanent?" for the queue
+ * worker, the resume sweep, the import and the billing events. Anything unknown is not permanent:
+ * retried, and in the end left to the dead-letter queue or an operator.
+ */
+export function isPermanent(error: unknown): boolean {
+  return error instanceof KeyplanError && !error.retryable;
 }

@@ -2,7 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import * as z from 'zod';
 import { type TierChangeDeps, changeTier } from '../../shared/customers/change-tier';
-import { NotFoundError, ValidationError, CustomerRevokedError } from '../../shared/errors';
+import { isPermanent, ValidationError } from '../../shared/errors';
 import { logger } from '../../shared/logger';
 import { customerIdSchema } from '../../shared/provisioning/request-schema';
 import { validate } from '../../shared/validation';
@@ -28,7 +28,7 @@ const planChangedSchema = z.object({
 export function tierChangeBatchHandler(deps: TierChangeDeps) {
   const processRecord = async (record: SQSRecord): Promise<void> => {
     try {
-      const event = validate(planChangedSchema, JSON.parse(record.body) as unknown);
+      const event = validate(planChangedSchema, parseBody(record.body));
       const occurred = event.detail.occurredAt ?? event.time;
       const result = await changeTier(
         {
@@ -43,12 +43,7 @@ export function tierChangeBatchHandler(deps: TierChangeDeps) {
       );
       logger.info('plan changed event applied', { messageId: record.messageId, changed: result.changed, stale: result.stale });
     } catch (error) {
-      if (
-        error instanceof SyntaxError ||
-        error instanceof ValidationError ||
-        error instanceof NotFoundError ||
-        error instanceof CustomerRevokedError
-      ) {
+      if (isPermanent(error)) {
         logger.warn('plan changed event rejected', { messageId: record.messageId, error });
         return;
       }
@@ -60,4 +55,12 @@ export function tierChangeBatchHandler(deps: TierChangeDeps) {
       context,
       throwOnFullBatchFailure: false,
     });
+}
+
+function parseBody(body: string): unknown {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    throw new ValidationError('body', 'the event is not valid JSON');
+  }
 }

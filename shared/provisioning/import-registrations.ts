@@ -1,12 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  CustomerAlreadyRegisteredError,
-  CustomerRevokedError,
-  IdempotencyKeyReusedError,
-  ProvisioningFailedError,
-  TransientAwsError,
-  ValidationError,
-} from '../errors';
+import { isPermanent, KeyplanError, ProvisioningFailedError, ValidationError } from '../errors';
 import { validate } from '../validation';
 import { type EnqueueDeps, enqueueRegistration } from './enqueue-registration';
 import type { RegistrationRequest } from './registration';
@@ -148,7 +141,8 @@ export async function importRegistrations(
         const ours = retried && outcome === 'requeued' && registration.createdAt === now.toISOString();
         return count(ours ? 'queued' : outcome);
       } catch (error) {
-        if (error instanceof TransientAwsError && attempt < attempts) {
+        // Throttling, or another operation holding the customer for a moment: worth another try.
+        if (error instanceof KeyplanError && error.retryable && attempt < attempts) {
           retried = true;
           await sleep(Math.min(BACKOFF_CAP_MS, backoffBaseMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
           continue;
@@ -165,19 +159,16 @@ export async function importRegistrations(
       invalid.push(invalidRow(line, error));
       return count('invalid');
     }
-    if (
-      error instanceof CustomerAlreadyRegisteredError ||
-      error instanceof CustomerRevokedError ||
-      error instanceof IdempotencyKeyReusedError
-    ) {
-      skipped.push({ line, customerId, reason: error.code });
-      return count('skipped');
-    }
     if (error instanceof ProvisioningFailedError) {
       skipped.push({ line, customerId, reason: 'failed-earlier', detail: error.reason });
       return count('skipped');
     }
-    if (error instanceof TransientAwsError) {
+    if (isPermanent(error)) {
+      // A conflict with what the table holds (registered, revoked, the id reused): nothing to queue.
+      skipped.push({ line, customerId, reason: (error as KeyplanError).code as SkipReason });
+      return count('skipped');
+    }
+    if (error instanceof KeyplanError && error.retryable) {
       const reason = transientReason(error);
       failed.push({ line, customerId, reason });
       count('failed');
@@ -241,7 +232,7 @@ function invalidRow(line: number, error: ValidationError): InvalidRow {
 }
 
 /** A dropped connection has no AWS error name; its code (ECONNREFUSED) is what the operator needs. */
-function transientReason(error: TransientAwsError): string {
+function transientReason(error: KeyplanError): string {
   const code = (error.cause as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
 }

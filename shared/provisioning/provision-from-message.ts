@@ -1,10 +1,4 @@
-import {
-  CustomerAlreadyRegisteredError,
-  CustomerRevokedError,
-  IdempotencyKeyReusedError,
-  ProvisioningFailedError,
-  ValidationError,
-} from '../errors';
+import { isPermanent, type KeyplanError, ValidationError } from '../errors';
 import { logger } from '../logger';
 import { validate } from '../validation';
 import { type ProvisioningDeps, provisionKey } from './provision-key';
@@ -56,13 +50,8 @@ export async function provisionFromMessage(body: string, now: Date, deps: Provis
       logger.warn('provisioning message for an unknown tier rejected', { ...log, recorded });
       return 'rejected';
     }
-    if (
-      error instanceof ProvisioningFailedError ||
-      error instanceof CustomerAlreadyRegisteredError ||
-      error instanceof CustomerRevokedError ||
-      error instanceof IdempotencyKeyReusedError
-    ) {
-      logger.warn('provisioning message rejected', { ...log, problem: error.code });
+    if (isPermanent(error)) {
+      logger.warn('provisioning message rejected', { ...log, problem: (error as KeyplanError).code });
       return 'rejected';
     }
     throw error;

@@ -1,10 +1,4 @@
-import {
-  CustomerAlreadyRegisteredError,
-  CustomerBusyError,
-  CustomerRevokedError,
-  ProvisioningFailedError,
-  RegistrationInProgressError,
-} from '../errors';
+import { CustomerBusyError, isPermanent, RegistrationInProgressError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 import type { StalledRegistrations } from './ports';
@@ -52,11 +46,7 @@ export async function resumeStalledRegistrations(now: Date, limit: number, deps:
       report.resumed++;
     } catch (error) {
       if (error instanceof RegistrationInProgressError || error instanceof CustomerBusyError) report.busy++;
-      else if (
-        error instanceof ProvisioningFailedError ||
-        error instanceof CustomerAlreadyRegisteredError ||
-        error instanceof CustomerRevokedError
-      ) {
+      else if (isPermanent(error)) {
         report.failed++;
       } else {
         report.retryLater++;
