@@ -1,7 +1,6 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { NotFoundError } from '../../shared/errors';
 import { jsonResponse } from '../../shared/http/problem';
 import { headerValue, parseJsonBody } from '../../shared/http/request';
+import { router } from '../../shared/http/router';
 import { validate } from '../../shared/validation';
 import { type EnqueueDeps, enqueueRegistration } from '../../shared/provisioning/enqueue-registration';
 import { type ProvisioningDeps, provisionKey } from '../../shared/provisioning/provision-key';
@@ -17,40 +16,36 @@ import {
 export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps) {
   const requestSchema = registrationRequestSchema(Object.keys(deps.settings.tierMap));
 
-  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-    switch (`${event.httpMethod} ${event.resource}`) {
-      case 'POST /registrations': {
-        const request = validate(requestSchema, parseJsonBody(event));
-        const idempotencyKey = headerValue(event, 'Idempotency-Key');
-        const registrationId = registrationIdFor(request.customerId, idempotencyKey, 'Idempotency-Key');
-        const location = `/registrations/${encodeURIComponent(registrationId)}`;
-        const command = { registrationId, request, now: new Date() };
-        if (prefersAsync(headerValue(event, 'Prefer'))) {
-          const queued = await enqueueRegistration(command, deps);
-          return queued.outcome === 'replayed'
-            ? jsonResponse(200, toRegistrationView(queued.registration), { location })
-            : jsonResponse(202, toRegistrationView(queued.registration), {
-                location,
-                'preference-applied': 'respond-async',
-              });
-        }
-        const result = await provisionKey(command, deps);
-        return jsonResponse(result.outcome === 'created' ? 201 : 200, toRegistrationView(result.registration), {
-          location,
-        });
+  return router({
+    'POST /registrations': async (event) => {
+      const request = validate(requestSchema, parseJsonBody(event));
+      const idempotencyKey = headerValue(event, 'Idempotency-Key');
+      const registrationId = registrationIdFor(request.customerId, idempotencyKey, 'Idempotency-Key');
+      const location = `/registrations/${encodeURIComponent(registrationId)}`;
+      const command = { registrationId, request, now: new Date() };
+      if (prefersAsync(headerValue(event, 'Prefer'))) {
+        const queued = await enqueueRegistration(command, deps);
+        return queued.outcome === 'replayed'
+          ? jsonResponse(200, toRegistrationView(queued.registration), { location })
+          : jsonResponse(202, toRegistrationView(queued.registration), {
+              location,
+              'preference-applied': 'respond-async',
+            });
       }
-      case 'GET /registrations/{id}': {
-        const id = validate(registrationIdSchema, event.pathParameters?.id, 'id');
-        return jsonResponse(200, await getRegistrationStatus(id, deps.store));
-      }
-      case 'GET /customers/{customerId}': {
-        const customerId = validate(customerIdSchema, event.pathParameters?.customerId, 'customerId');
-        return jsonResponse(200, await describeCustomer(customerId, deps.store));
-      }
-      default:
-        throw new NotFoundError(`no route ${event.httpMethod} ${event.resource}`);
-    }
-  };
+      const result = await provisionKey(command, deps);
+      return jsonResponse(result.outcome === 'created' ? 201 : 200, toRegistrationView(result.registration), {
+        location,
+      });
+    },
+    'GET /registrations/{id}': async (event) => {
+      const id = validate(registrationIdSchema, event.pathParameters?.id, 'id');
+      return jsonResponse(200, await getRegistrationStatus(id, deps.store));
+    },
+    'GET /customers/{customerId}': async (event) => {
+      const customerId = validate(customerIdSchema, event.pathParameters?.customerId, 'customerId');
+      return jsonResponse(200, await describeCustomer(customerId, deps.store));
+    },
+  });
 }
 
 /** RFC 7240: `Prefer: respond-async` (among other preferences, in any case). */
