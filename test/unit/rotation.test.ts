@@ -19,7 +19,12 @@ async function sourceFiles(dir: string): Promise<string[]> {
 describe('rotateDueKeys', () => {
   it('finds due keys with a bounded Query on the sparse due index and counts the rest the same way', async () => {
     const m = mockedProvisioning();
-    m.dynamoMock.on(QueryCommand).resolves({ Items: [], Count: 7 });
+    // The due keys (none in this batch), then the count of those still due, over two pages.
+    m.dynamoMock
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [] })
+      .resolvesOnce({ Count: 4, LastEvaluatedKey: { pk: 'CUSTOMER#c4', sk: 'KEY#k4' } })
+      .resolvesOnce({ Count: 3 });
     const keyStore = new KeyTable({ client: m.dynamo, tableName: 'keyplan-test' });
     const deps: RotationDeps = {
       ...m.deps,
@@ -45,6 +50,8 @@ describe('rotateDueKeys', () => {
       Limit: 25,
     });
     expect(queries[1]).toMatchObject({ IndexName: 'due', Select: 'COUNT' });
+    // Counted across every page of the index, not the first one's.
+    expect(queries[2]).toMatchObject({ IndexName: 'due', Select: 'COUNT', ExclusiveStartKey: { pk: 'CUSTOMER#c4', sk: 'KEY#k4' } });
     expect(report).toEqual({ rotated: 0, skipped: 0, busy: 0, failed: 0, remaining: 7 });
   });
 });
