@@ -58,7 +58,7 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
 
   async ensureKey(spec: NewKeySpec, options: { lookupFirst: boolean }): Promise<IssuedKey> {
     if (options.lookupFirst) {
-      const existing = await this.#findKeyByName(spec.name);
+      const existing = await this.#findOwnKey(spec);
       if (existing) return existing;
     }
     for (let attempt = 1; ; attempt++) {
@@ -78,7 +78,7 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
         if (!isTransient(error) || attempt >= this.#createAttempts) throw this.#translate(error, 'CreateApiKey');
         // A throttled create did not happen; anything else may have, so look before repeating it.
         if (!isThrottling(error)) {
-          const existing = await this.#findKeyByName(spec.name);
+          const existing = await this.#findOwnKey(spec);
           if (existing) return existing;
         }
         await sleep(this.#backoffBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random()));
@@ -226,14 +226,23 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
     }
   }
 
-  async #findKeyByName(name: string): Promise<IssuedKey | undefined> {
+  /**
+   * The key `spec` describes, made by an earlier attempt: the exact name (nameQuery is a
+   * case-sensitive prefix match) and the same stage. Another stage may use the same prefix, and
+   * its key of the same name is never ours to adopt, email or record; a key from before the stage
+   * tag existed has none and is taken as ours, as the reconciler takes it.
+   */
+  async #findOwnKey(spec: NewKeySpec): Promise<IssuedKey | undefined> {
+    const stage = spec.tags['keyplan:stage'];
     let position: string | undefined;
     do {
-      // nameQuery is a case-sensitive prefix match, so the exact name is checked below.
       const page = await this.#call('GetApiKeys', () =>
-        this.#client.send(new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: 500, position })),
+        this.#client.send(new GetApiKeysCommand({ nameQuery: spec.name, includeValues: true, limit: 500, position })),
       );
-      const match = page.items?.find((key) => key.name === name);
+      const match = page.items?.find((key) => {
+        const keyStage = key.tags?.['keyplan:stage'];
+        return key.name === spec.name && (keyStage === undefined || keyStage === stage);
+      });
       if (match) return { id: required(match.id, 'id'), secret: new ApiKeySecret(required(match.value, 'value')) };
       position = page.position;
     } while (position);

@@ -206,6 +206,21 @@ describe('provisionKey', () => {
       expect(result.registration.keyId).toBe(KEY_ID);
       expect(m.apiGatewayMock.commandCalls(CreateApiKeyCommand)).toHaveLength(1);
     });
+
+    it('never adopts another stage\'s key of the same name', async () => {
+      // Found by the mixed soak: two stages sharing a key-name prefix, a resumed attempt found the
+      // other stage's key by its name and emailed and recorded it.
+      m.apiGatewayMock.on(CreateApiKeyCommand).rejectsOnce(awsError('InternalServerError', 500)).resolves({ id: KEY_ID, value: KEY_VALUE });
+      m.apiGatewayMock.on(GetApiKeysCommand).resolves({
+        items: [{ id: 'theirs', name: keyNameFor('keyplan-test', 'reg-1'), value: 'their-value', tags: { 'keyplan:stage': 'prod' } }],
+      });
+
+      const result = await run(m);
+
+      expect(result.registration.keyId).toBe(KEY_ID);
+      expect(m.apiGatewayMock.commandCalls(CreateApiKeyCommand)).toHaveLength(2);
+      expect(JSON.stringify(m.sesMock.calls().map((call) => call.args[0].input))).not.toContain('their-value');
+    });
   });
 
   describe('when the email fails', () => {
