@@ -174,7 +174,7 @@ export class BareRegistration {
               TableName: tableName,
               Key: profile,
               UpdateExpression:
-                'SET email = :email, tier = :tier, #status = :active, #keys.#k = :active, updatedAt = :at, #version = if_not_exists(#version, :zero) + :one, emailedKeyId = :keyId REMOVE #lease, priorStatus',
+                'SET email = :email, tier = :tier, #status = :active, #keys.#k = :active, updatedAt = :at, #version = #version + :one, emailedKeyId = :keyId REMOVE #lease, priorStatus',
               ConditionExpression: '#lease.#owner = :attemptId',
               ExpressionAttributeNames: {
                 '#status': 'status',
@@ -189,7 +189,6 @@ export class BareRegistration {
                 ':tier': tier,
                 ':active': 'ACTIVE',
                 ':at': at,
-                ':zero': 0,
                 ':one': 1,
                 ':attemptId': attemptId,
                 ':keyId': key.keyId,

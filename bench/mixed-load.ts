@@ -4,10 +4,11 @@
 // queue, and synchronous registrations at 1/s. Each function is built as its handler builds it
 // (shared/provisioning/compose.ts) with its own clients, its environment and its container cap as
 // serverless.yml deploys it (bench/deployed-functions.ts), so whatever pacing the functions apply
-// is what is measured. Reported: management calls per 10 s window against the budget, requests
-// that failed (the budget's 429s after every retry are the only fault the bench injects), the
-// synchronous registrations' p95 latency, and the import's throughput against what the budget
-// left to it.
+// is what is measured. Reported: management calls per 10 s window against the budget; requests
+// that failed, by cause: API Gateway's throttling (429 after every retry: the only fault the bench
+// injects), Lambda refusing a registration beyond register's concurrency cap, anything else; the
+// synchronous registrations' p95 latency; the import's throughput against what its own share
+// allows, and against what the other functions left of the budget (the static split's cost).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -585,17 +586,10 @@ function describeBudget(config: Config, containers: number | undefined): string 
   return `${round(perContainer, 3)} calls/s per container (burst ${burst}), ${cap}, function share ${round(functionShare, 3)}/s`;
 }
 
-/**
- * Reads the per-function budget settings where the config has them (managementSharePerSecond,
- * managementConcurrency, managementBurst); otherwise a container paces to
- * managementCallsPerSecond / workerConcurrency, as before the split.
- */
+/** A function's pace as its config sets it (MANAGEMENT_*: infra/serverless/management-budget.js). */
 function budgetOf(config: Config) {
-  const c = config as Config & Partial<Record<'managementSharePerSecond' | 'managementConcurrency' | 'managementBurst', number>>;
-  const functionShare = c.managementSharePerSecond ?? c.managementCallsPerSecond;
-  const concurrency = c.managementConcurrency ?? c.workerConcurrency;
-  const perContainer = functionShare / concurrency;
-  return { functionShare, concurrency, perContainer, burst: c.managementBurst ?? Math.max(1, Math.floor(perContainer)) };
+  const { managementSharePerSecond: functionShare, managementConcurrency: concurrency, managementBurst: burst } = config;
+  return { functionShare, concurrency, perContainer: functionShare / concurrency, burst };
 }
 
 /** Twice the longest any function needs at the pace its config allows (the budget at most), plus two minutes. */

@@ -243,7 +243,9 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
         const keyStage = key.tags?.['keyplan:stage'];
         return key.name === spec.name && (keyStage === undefined || keyStage === stage);
       });
-      if (match) return { id: required(match.id, 'id'), secret: new ApiKeySecret(required(match.value, 'value')) };
+      if (match) {
+        return { id: required(match.id, 'id'), secret: new ApiKeySecret(required(match.value, 'value')), found: true };
+      }
       position = page.position;
     } while (position);
     return undefined;

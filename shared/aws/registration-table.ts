@@ -140,7 +140,9 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
    * where no profile is; a profile that exists, whatever it holds, cancels the transaction and is
    * judged from the item the cancellation returns. An UNREGISTERED profile (a first registration
    * that failed) is free for this registration, but is not replaced: it keeps its `version`
-   * sequence and its `createdAt`, which only the Update form carries on. That costs such a
+   * sequence and its `createdAt`, which only the Update form carries on (it holds nothing else:
+   * email, tier, tierHistory, tierEventAt and emailedKeyId are written once a customer records a
+   * key, and a customer that did never returns to UNREGISTERED). That costs such a
    * customer's next registration one cancelled transaction; a brand-new customer, the usual case,
    * makes one write.
    */
@@ -409,9 +411,10 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                 TableName: this.#table,
                 Key: profileKey(registration.customerId),
                 // emailedKeyId names a key only once its email went out: an owed email is recorded
-                // by the commit that settles it (CustomerLedger).
+                // by the commit that settles it (CustomerLedger). The version is there: the claim or
+                // take-over that leased the customer to this attempt wrote it.
                 UpdateExpression:
-                  'SET email = :email, tier = :tier, #status = :active, #keys.#k = :active, updatedAt = :at, #version = if_not_exists(#version, :zero) + :one' +
+                  'SET email = :email, tier = :tier, #status = :active, #keys.#k = :active, updatedAt = :at, #version = #version + :one' +
                   (state === 'ACTIVE' ? ', emailedKeyId = :keyId' : '') +
                   ' REMOVE #lease, priorStatus',
                 // The claim reserved the customer for this registration; holding the lease is
@@ -430,7 +433,6 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                   ':tier': registration.tier,
                   ':active': 'ACTIVE',
                   ':at': at,
-                  ':zero': 0,
                   ':one': 1,
                   ':attemptId': registration.attemptId,
                   ...(state === 'ACTIVE' ? { ':keyId': keyId } : {}),

@@ -5,6 +5,11 @@ import type { Customer, Registration, RegistrationRequest, RegistrationState } f
 export interface IssuedKey {
   id: string;
   secret: ApiKeySecret;
+  /**
+   * An earlier attempt made it (found by its name): that attempt may have emailed it, so it must
+   * never be deleted as if it were unknown to the customer.
+   */
+  found?: boolean | undefined;
 }
 
 export interface NewKeySpec {

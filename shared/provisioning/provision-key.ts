@@ -210,7 +210,7 @@ async function runSteps(
   );
   logger.info('api key ready', { ...log, keyId: key.id });
   assertLeaseLeft(registration, deps);
-  await associateOrRollBack(registration, key.id, now, deps);
+  await associateOrRollBack(registration, key, now, deps);
 
   const rotateAt = new Date(now.getTime() + settings.rotationDays * DAY_MS).toISOString();
   const record = (state: 'ACTIVE' | 'EMAIL_PENDING') =>
@@ -309,12 +309,19 @@ async function sendKeyEmail(registration: Registration, secret: ApiKeySecret, de
   );
 }
 
-async function associateOrRollBack(registration: Registration, keyId: string, now: Date, deps: ProvisioningDeps) {
+async function associateOrRollBack(registration: Registration, key: IssuedKey, now: Date, deps: ProvisioningDeps) {
   try {
-    await deps.keys.addKeyToPlan(registration.usagePlanId, keyId);
+    await deps.keys.addKeyToPlan(registration.usagePlanId, key.id);
   } catch (error) {
     if (!(error instanceof AssociationRejectedError)) throw error;
-    await rollBack(registration, keyId, now, deps, { reason: 'association-rejected', error });
+    if (key.found) {
+      // An earlier attempt made this key and may have emailed it: never deleted. The
+      // registration stays resumable (the sweep, then an operator after its last try).
+      throw new TransientAwsError('API Gateway refused a key an earlier attempt made; left for a later attempt', 60, {
+        cause: error,
+      });
+    }
+    await rollBack(registration, key.id, now, deps, { reason: 'association-rejected', error });
   }
 }
 

@@ -118,7 +118,10 @@ export async function rotateUnderLease(
       await keys.addKeyToPlan(usagePlanId, successor.id);
     } catch (error) {
       if (!(error instanceof AssociationRejectedError)) throw error;
-      // Never emailed and recorded nowhere: deleting it leaves the customer as before.
+      // A successor an earlier attempt made may have been emailed: it stays, and the sweep tries
+      // again (abandoned with the lease). One this attempt made was never emailed and is recorded
+      // nowhere: deleting it leaves the customer as before.
+      if (successor.found) throw new RotationIncompleteError('API Gateway refused the successor key', { cause: error });
       await keys.deleteKey(successor.id);
       await lease.release();
       throw new RotationIncompleteError('API Gateway refused the successor key', { cause: error });

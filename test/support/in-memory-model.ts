@@ -101,11 +101,30 @@ export interface Scenario {
 // ---------------------------------------------------------------------------------------------
 // Generators
 
+/** The calls that change something or decide what is changed: where a fault tells most. */
+const FAULTED_METHODS = [
+  'registrations.claim',
+  'registrations.takeOver',
+  'registrations.recordKey',
+  'ledger.acquire',
+  'ledger.commit',
+  'ledger.renew',
+  'gateway.ensureKey',
+  'gateway.addKeyToPlan',
+  'gateway.removeKeyFromPlan',
+  'gateway.deleteKey',
+  'gateway.disableKey',
+  'mailer.send',
+];
+
+const faultKind = fc.constantFrom<CallFault['kind']>('crash-before', 'crash-after', 'crash-after', 'fail', 'fail-after', 'refuse');
+
+/** A fault at the n-th call of the operation, or at the first or second call of one method. */
 const faultArbitrary: fc.Arbitrary<CallFault | undefined> = fc.option(
-  fc.record({
-    call: fc.integer({ min: 1, max: 20 }),
-    kind: fc.constantFrom<CallFault['kind']>('crash-before', 'crash-after', 'crash-after', 'fail', 'fail-after', 'refuse'),
-  }),
+  fc.oneof(
+    fc.record({ call: fc.integer({ min: 1, max: 20 }), kind: faultKind }),
+    fc.record({ method: fc.constantFrom(...FAULTED_METHODS), call: fc.integer({ min: 1, max: 2 }), kind: faultKind }),
+  ),
   { nil: undefined, freq: 3 },
 );
 
@@ -320,7 +339,8 @@ function labelOf(operation: Operation, id: string, scenario: Scenario): string {
     if (operation.eventOffsetMs !== undefined) parts.push(`event ${formatOffset(operation.eventOffsetMs)}`);
   }
   if (operation.kind === 'tick') parts.push(`+${operation.ms / 1000}s`);
-  if ('fault' in operation && operation.fault) parts.push(`[${operation.fault.kind} @call ${operation.fault.call}]`);
+  const { fault } = 'fault' in operation ? operation : { fault: undefined };
+  if (fault) parts.push(`[${fault.kind} @${fault.method ? `${fault.method} #${fault.call}` : `call ${fault.call}`}]`);
   return parts.join(' ');
 }
 
@@ -676,5 +696,6 @@ export function modelParameters(defaultRuns: number): fc.Parameters<[Scenario, S
   const seed = process.env.KEYPLAN_MODEL_SEED;
   const path = process.env.KEYPLAN_MODEL_PATH;
   const runs = Number(process.env.KEYPLAN_MODEL_RUNS ?? defaultRuns);
-  return { numRuns: runs, ...(seed ? { seed: Number(seed) } : {}), ...(seed && path ? { path } : {}) };
+  // A replay of one case (seed and path) runs that case as it is, without shrinking it further.
+  return { numRuns: runs, ...(seed ? { seed: Number(seed) } : {}), ...(seed && path ? { path, endOnFailure: true } : {}) };
 }

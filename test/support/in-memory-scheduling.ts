@@ -3,19 +3,21 @@ import { AssociationRejectedError, TransientAwsError } from '../../shared/errors
 import { FakeAwsError, type InMemoryWorld } from './in-memory-world';
 
 /**
- * What happens to one port call of an operation (the `call`-th, counted from 1):
+ * What happens to one port call of an operation: the `call`-th (counted from 1) of all its calls,
+ * or, with `method` (`gateway.addKeyToPlan`, `mailer.send`, ...), of its calls of that method:
  * - `crash-before`: the Lambda dies before the request leaves; nothing happens, nothing returns.
  * - `crash-after`: the request takes effect and the Lambda dies before it reads the answer.
  * Neither settles: no catch or finally of the use case runs, as in a Lambda that timed out.
- * - `fail`: AWS keeps throttling or failing after the SDK's retries (for SES: a send error):
- *   nothing happens and the call throws TransientAwsError.
+ * - `fail`: AWS keeps throttling after the SDK's retries (for SES: a send error): nothing happens
+ *   and the call throws TransientAwsError, `notApplied` as the adapters say of a throttled call.
  * - `fail-after`: the call takes effect, then its answer is lost (a 5xx, a dropped connection) and
- *   it throws TransientAwsError.
+ *   it throws TransientAwsError that cannot tell whether it was applied.
  * - `refuse`: API Gateway refuses for good: AssociationRejectedError from CreateUsagePlanKey, a
  *   BadRequestException from its other calls (SES: a rejected message); elsewhere as `fail`.
  */
 export interface CallFault {
   call: number;
+  method?: string | undefined;
   kind: 'crash-before' | 'crash-after' | 'fail' | 'fail-after' | 'refuse';
 }
 
@@ -32,8 +34,6 @@ export interface WorldPorts {
 
 export interface OperationHandle {
   ports: WorldPorts;
-  /** Port calls made so far. */
-  calls(): number;
   /** Whether the operation died (its promise never settles). */
   crashed(): boolean;
 }
@@ -44,13 +44,15 @@ const PAGED = new Set(['listKeyPages', 'trackedKeyPages']);
 /** A use case that loops without end is a bug, not a long run. */
 const MAX_CALLS_PER_OPERATION = 2_000;
 
-function injectedError(name: string, kind: 'fail' | 'refuse'): Error {
+function injectedError(name: string, kind: 'fail' | 'fail-after' | 'refuse'): Error {
   if (name.startsWith('mailer.')) return new Error('simulated SES failure (MessageRejected)');
   if (kind === 'refuse' && name === 'gateway.addKeyToPlan') {
     return new AssociationRejectedError('simulated: API Gateway rejected the association (BadRequestException)');
   }
   if (kind === 'refuse' && name.startsWith('gateway.')) return new FakeAwsError('BadRequestException', `simulated: ${name} refused`);
-  return new TransientAwsError(`${name} failed: simulated throttling`, 1);
+  return kind === 'fail-after'
+    ? new TransientAwsError(`${name} failed: simulated 5xx after it took effect`, 1)
+    : new TransientAwsError(`${name} failed: simulated throttling`, 1, { notApplied: true });
 }
 
 /** The world's ports, called straight: for setting a world up and for the crash-free quiesce. */
@@ -78,13 +80,17 @@ export function operationPorts(
   options: { scheduler?: Scheduler | undefined; fault?: CallFault | undefined },
 ): OperationHandle {
   let count = 0;
+  const countByMethod = new Map<string, number>();
   let crashed = false;
   const { scheduler, fault } = options;
 
   async function step<T>(name: string, call: () => Promise<T>): Promise<T> {
     const n = ++count;
     if (n > MAX_CALLS_PER_OPERATION) throw new Error(`${label}: more than ${MAX_CALLS_PER_OPERATION} port calls`);
-    const here = fault?.call === n ? fault.kind : undefined;
+    const nOfMethod = (countByMethod.get(name) ?? 0) + 1;
+    countByMethod.set(name, nOfMethod);
+    const hit = fault && (fault.method === undefined ? fault.call === n : fault.method === name && fault.call === nOfMethod);
+    const here = hit ? fault.kind : undefined;
     if (here === 'crash-before') {
       crashed = true;
       world.note(`${label}: crashed before ${name}`);
@@ -98,7 +104,7 @@ export function operationPorts(
     if (here === 'fail-after') {
       await call().catch(() => undefined);
       world.note(`${label}: ${name} took effect, then failed (injected)`);
-      throw injectedError(name, 'fail');
+      throw injectedError(name, 'fail-after');
     }
     if (here === 'crash-after') {
       crashed = true;
@@ -143,5 +149,5 @@ export function operationPorts(
     queue: wrap('queue', world.queue),
     clock: world.clock,
   };
-  return { ports, calls: () => count, crashed: () => crashed };
+  return { ports, crashed: () => crashed };
 }

@@ -249,10 +249,15 @@ export class FakeApiGateway implements KeyGateway, KeyInventory {
     const w = this.world;
     if (options.lookupFirst) {
       // nameQuery is a prefix match; the adapter then insists on the exact name.
-      const existing = [...w.apiKeys.values()].find((key) => key.name === spec.name);
+      // ... and on the stage: another stage's key of the same name is never adopted (a key from
+      // before the stage tag has none and counts as ours).
+      const stage = spec.tags['keyplan:stage'];
+      const existing = [...w.apiKeys.values()].find(
+        (key) => key.name === spec.name && (key.tags['keyplan:stage'] === undefined || key.tags['keyplan:stage'] === stage),
+      );
       if (existing) {
         w.note(`GetApiKeys nameQuery=${spec.name} found ${existing.id}`);
-        return { id: existing.id, secret: new ApiKeySecret(existing.value) };
+        return { id: existing.id, secret: new ApiKeySecret(existing.value), found: true };
       }
     }
     // API Gateway does not refuse a second key of the same name.
@@ -527,27 +532,28 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
 
     const at = now.toISOString();
     w.registrations.set(registration.registrationId, { ...clone(registration), resumeAt: w.resumeAt(now, 0) });
-    const lease: Lease | undefined =
-      registration.state === 'QUEUED'
-        ? undefined
-        : { operation: 'register', owner: registration.attemptId, until: registration.leaseExpiresAt, mustFinish: true };
-    const reserved: ProfileItem = {
+    // Reserved: what the customer was before stays (a re-activation keeps its keys and history);
+    // email and tier are written once a key is recorded, so a new customer has none yet.
+    const reserved: ProfileItem = profile ?? {
       customerId: registration.customerId,
-      email: registration.email,
-      tier: registration.tier,
-      status: 'PENDING',
-      priorStatus: profile?.status ?? 'UNREGISTERED',
+      email: '',
+      tier: '',
+      status: 'UNREGISTERED',
+      priorStatus: 'UNREGISTERED',
       registrationId: registration.registrationId,
-      keys: profile?.keys ?? {},
-      emailedKeyId: profile?.emailedKeyId,
-      tierEventAt: profile?.tierEventAt,
-      tierHistory: profile?.tierHistory ?? [],
-      version: (profile?.version ?? 0) + 1,
-      lease,
-      repairDueAt: undefined,
-      createdAt: profile?.createdAt ?? at,
+      keys: {},
+      tierHistory: [],
+      version: 0,
+      createdAt: at,
       updatedAt: at,
     };
+    reserved.priorStatus = reserved.status;
+    reserved.status = 'PENDING';
+    reserved.registrationId = registration.registrationId;
+    if (registration.state !== 'QUEUED') {
+      reserved.lease = { operation: 'register', owner: registration.attemptId, until: registration.leaseExpiresAt, mustFinish: true };
+    }
+    touch(reserved, now);
     w.profiles.set(registration.customerId, reserved);
     w.note(
       `claim ${registration.registrationId} ${registration.customerId} ${registration.state} attempt=${registration.attemptId}` +
@@ -586,13 +592,7 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
     if (stored.state === 'QUEUED') stored.state = 'PENDING';
     stored.resumeAttempts = (stored.resumeAttempts ?? 0) + 1;
     stored.resumeAt = w.resumeAt(now, stored.resumeAttempts);
-    profile.lease = {
-      operation: stored.state === 'EMAIL_PENDING' ? 'owed-email' : 'register',
-      keyId: stored.keyId,
-      owner: attempt.attemptId,
-      until: attempt.leaseExpiresAt,
-      mustFinish: true,
-    };
+    profile.lease = { operation: 'register', owner: attempt.attemptId, until: attempt.leaseExpiresAt, mustFinish: true };
     touch(profile, now);
     w.note(`takeOver ${registration.registrationId} ${registration.attemptId} -> ${attempt.attemptId}`);
     return toRegistration(stored);
@@ -601,9 +601,13 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
   async recordKey(input: RecordKeyInput): Promise<Registration> {
     const w = this.world;
     const { registration, keyId, fingerprint, state, rotateAt, now } = input;
-    const stored = this.#ownedBy(registration);
-    const profile = w.profiles.get(registration.customerId);
-    if (!profile) throw new Error(`fake: no customer record ${registration.customerId} for a held registration`);
+    const { stored, profile } = this.#ownedBy(registration);
+    const items = w.itemsOf(registration.customerId);
+    // The key's item is new, written whole: one that exists cancels the record (nothing else ever
+    // writes an item for a registration's key), and the adapter fails loudly.
+    if (items.has(keyId)) {
+      throw new Error(`key ${keyId} of customer ${registration.customerId} has an item already; nothing recorded over it`);
+    }
     const at = now.toISOString();
     stored.state = state;
     stored.keyId = keyId;
@@ -612,37 +616,27 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
     stored.updatedAt = at;
     // An EMAIL_PENDING registration stays due: the sweep sends the email it owes.
     if (state === 'ACTIVE') stored.resumeAt = undefined;
-
-    const items = w.itemsOf(registration.customerId);
-    const item = items.get(keyId);
-    if (item) {
-      // The owed email's record: the key may have moved plan or state since; only what the
-      // registration knows is set.
-      Object.assign(item, { usagePlanId: registration.usagePlanId, tier: registration.tier, fingerprint, updatedAt: at });
-    } else {
-      items.set(keyId, {
-        customerId: registration.customerId,
-        keyId,
-        state: 'ACTIVE',
-        usagePlanId: registration.usagePlanId,
-        tier: registration.tier,
-        fingerprint,
-        registrationId: registration.registrationId,
-        createdAt: at,
-        rotateAt,
-        generation: 1,
-        due: { type: DUE.rotate, at: rotateAt },
-        updatedAt: at,
-      });
-    }
+    items.set(keyId, {
+      customerId: registration.customerId,
+      keyId,
+      state: 'ACTIVE',
+      usagePlanId: registration.usagePlanId,
+      tier: registration.tier,
+      fingerprint,
+      registrationId: registration.registrationId,
+      createdAt: at,
+      rotateAt,
+      generation: 1,
+      due: { type: DUE.rotate, at: rotateAt },
+      updatedAt: at,
+    });
     profile.status = 'ACTIVE';
     profile.email = registration.email;
     profile.tier = registration.tier;
-    profile.registrationId = registration.registrationId;
-    if (!profile.keys[keyId]) profile.keys = { ...profile.keys, [keyId]: 'ACTIVE' };
+    profile.keys = { ...profile.keys, [keyId]: 'ACTIVE' };
+    // Only once its email went out: an owed email is recorded by the commit that settles it.
     if (state === 'ACTIVE') profile.emailedKeyId = keyId;
     profile.lease = undefined;
-    profile.repairDueAt = undefined;
     touch(profile, now);
     w.note(`recordKey ${registration.registrationId} ${keyId} ${state}`);
     return toRegistration(stored);
@@ -651,7 +645,7 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
   async recordFailure(input: RecordFailureInput): Promise<Registration> {
     const w = this.world;
     const { registration, reason, detail, orphanKeyId, now } = input;
-    const stored = this.#ownedBy(registration);
+    const { stored, profile } = this.#ownedBy(registration);
     const at = now.toISOString();
     stored.state = 'FAILED';
     stored.failureReason = reason;
@@ -660,13 +654,9 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
     stored.leaseExpiresAt = 0;
     stored.updatedAt = at;
     stored.resumeAt = undefined;
-    const profile = w.profiles.get(registration.customerId);
-    if (profile) {
-      profile.status = profile.priorStatus;
-      profile.lease = undefined;
-      profile.repairDueAt = undefined;
-      touch(profile, now);
-    }
+    profile.status = profile.priorStatus;
+    profile.lease = undefined;
+    touch(profile, now);
     if (orphanKeyId) {
       w.itemsOf(registration.customerId).set(orphanKeyId, {
         customerId: registration.customerId,
@@ -685,13 +675,13 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
   }
 
   /** The registration's own condition and the customer lease's: this attempt holds both. */
-  #ownedBy(registration: Registration): RegistrationItem {
+  #ownedBy(registration: Registration): { stored: RegistrationItem; profile: ProfileItem } {
     const stored = this.world.registrations.get(registration.registrationId);
-    const lease = this.world.profiles.get(registration.customerId)?.lease;
-    if (!stored || stored.attemptId !== registration.attemptId || lease?.owner !== registration.attemptId) {
+    const profile = this.world.profiles.get(registration.customerId);
+    if (!stored || !profile || stored.attemptId !== registration.attemptId || profile.lease?.owner !== registration.attemptId) {
       throw new RegistrationInProgressError('another attempt took over this registration', 1);
     }
-    return stored;
+    return { stored, profile };
   }
 
   async failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean> {
@@ -706,13 +696,16 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
     stored.leaseExpiresAt = 0;
     stored.updatedAt = now.toISOString();
     stored.resumeAt = undefined;
+    // The customer returns to where it was if it is still reserved for this registration and
+    // nobody is at work on it; else the registration fails alone.
     const profile = w.profiles.get(stored.customerId);
-    if (profile?.registrationId === registrationId && profile.status === 'PENDING') {
+    if (
+      profile?.registrationId === registrationId &&
+      profile.status === 'PENDING' &&
+      (!profile.lease || isExpired(profile.lease, now))
+    ) {
       profile.status = profile.priorStatus;
-      if (profile.lease?.owner === stored.attemptId) {
-        profile.lease = undefined;
-        profile.repairDueAt = undefined;
-      }
+      profile.lease = undefined;
       touch(profile, now);
     }
     w.note(`failUnclaimed ${registrationId} ${failure.reason}`);
@@ -727,11 +720,7 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
       stored.updatedAt = now.toISOString();
     }
     const profile = w.profiles.get(registration.customerId);
-    if (profile?.lease?.owner === registration.attemptId) {
-      profile.lease = undefined;
-      profile.repairDueAt = undefined;
-      touch(profile, now);
-    }
+    if (profile?.lease?.owner === registration.attemptId) profile.lease = undefined;
     w.note(`releaseLease ${registration.registrationId} ${registration.attemptId}`);
   }
 
@@ -742,13 +731,15 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
 
   async getCustomer(customerId: string): Promise<Customer | undefined> {
     const profile = this.world.profiles.get(customerId);
-    if (!profile) return undefined;
+    // A registration in progress changes nothing readers see until it records its key.
+    const status = profile?.status === 'PENDING' ? profile.priorStatus : profile?.status;
+    if (!profile || status === undefined || status === 'UNREGISTERED') return undefined;
     const keys = [...this.world.itemsOf(customerId).values()].filter((item) => item.state !== 'ORPHANED').map(toCustomerKey);
     return {
       customerId,
       email: profile.email,
       tier: profile.tier,
-      status: profile.status,
+      status,
       registrationId: profile.registrationId,
       createdAt: profile.createdAt,
       updatedAt: profile.updatedAt,

@@ -79,6 +79,12 @@ describe('figure', () => {
     expect(figure(input({ baseline: null })).pass).toBe(false);
   });
 
+  it('neither passes nor fails a figure that is only reported, and still computes its ratio', () => {
+    const reported = figure(input({ value: 1.6, baseline: 5, target: { of: 'reported', note: "the static split's cost" } }));
+    expect(reported).toMatchObject({ ratio: 0.32, pass: null, target: "none: the static split's cost" });
+    expect(figure(input({ baseline: null, target: { of: 'reported', note: 'n' } }))).toMatchObject({ ratio: null, pass: null });
+  });
+
   it('states the target as text, marking the ones the bench set itself', () => {
     expect(figure(input({})).target).toBe('ratio <= 1.10');
     expect(describeTarget({ of: 'value', op: '<=', limit: 6, source: 'bench' })).toBe('value <= 6 (bench)');
@@ -108,6 +114,11 @@ describe('the printed table', () => {
     expect(lines[2]).toContain('| FAIL |');
     expect(lines[3]).toContain('| — ');
     expect(lines[3]).toContain('| pass |');
+  });
+
+  it('shows a reported figure with no pass or FAIL', () => {
+    const table = formatTable([figure(input({ value: 1.6, baseline: 5, unit: 'reg/s', target: { of: 'reported', note: 'cost' } }))]);
+    expect(table.split('\n')[2]).toMatch(/\| none: cost +\| — +\|$/);
   });
 
   it('formats numbers with grouped thousands and at most the given decimals', () => {

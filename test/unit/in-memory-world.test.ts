@@ -217,7 +217,8 @@ describe('InMemoryRegistrationTable (RegistrationStore)', () => {
 
     await world.registrationTable.claim(aRegistration(world, { state: 'QUEUED', leaseExpiresAt: 0 }), at(world));
 
-    expect(world.profiles.get('c1')).toMatchObject({ status: 'PENDING', lease: undefined });
+    expect(world.profiles.get('c1')?.status).toBe('PENDING');
+    expect(world.profiles.get('c1')?.lease).toBeUndefined();
   });
 
   it('answers exists, customer-taken, customer-revoked and customer-busy', async () => {
@@ -276,6 +277,13 @@ describe('InMemoryRegistrationTable (RegistrationStore)', () => {
       world.registrationTable.takeOver(registration, { attemptId: 'attempt-2', leaseExpiresAt: world.now + LEASE_MS }, at(world)),
     ).rejects.toBeInstanceOf(CustomerBusyError);
     expect(world.registrations.get('reg-1')?.state).toBe('QUEUED');
+  });
+
+  it('shows readers a customer as it was until the registration records its key', async () => {
+    const world = aWorld();
+    await world.registrationTable.claim(aRegistration(world), at(world));
+
+    await expect(world.registrationTable.getCustomer('c1')).resolves.toBeUndefined();
   });
 
   it('records the key, lists it, and releases the lease; a lost lease refuses', async () => {
@@ -455,5 +463,14 @@ describe('operationPorts', () => {
     const lost = operationPorts(failing, 'op', { fault: { call: 1, kind: 'fail-after' } });
     await expect(lost.ports.gateway.addKeyToPlan(TIER_MAP.free, id)).rejects.toBeInstanceOf(TransientAwsError);
     expect(failing.plansOf(id)).toEqual([TIER_MAP.free]);
+  });
+
+  it('aims a fault at the n-th call of one method', async () => {
+    const world = aWorld();
+    const { ports } = operationPorts(world, 'op', { fault: { method: 'gateway.disableKey', call: 2, kind: 'refuse' } });
+    const { id } = await ports.gateway.ensureKey({ name: 'kp-x', customerId: 'c1', description: '', tags: {} }, { lookupFirst: false });
+
+    await ports.gateway.disableKey(id);
+    await expect(ports.gateway.disableKey(id)).rejects.toMatchObject({ name: 'BadRequestException' });
   });
 });

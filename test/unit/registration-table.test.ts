@@ -1,0 +1,186 @@
+import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { RegistrationTable } from '../../shared/aws/registration-table';
+import { RegistrationInProgressError } from '../../shared/errors';
+import type { Registration } from '../../shared/provisioning/registration';
+import { existingRegistration } from '../support/provisioning-fakes';
+
+// The write shapes of the registration's claim and record: the cheapest that keep the contract
+// (a Put where the item is new, an update where others share it). What they do to the table is
+// test/integration/customer-ledger.test.ts's; here, which shape goes out when.
+
+const NOW = new Date('2026-03-01T12:00:00.000Z');
+const PROFILE = { pk: 'CUSTOMER#cust-1', sk: 'PROFILE' };
+
+const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }), {
+  marshallOptions: { removeUndefinedValues: true },
+});
+const dynamoMock = mockClient(dynamo);
+const table = new RegistrationTable({ client: dynamo, tableName: 'keyplan-test', retentionDays: 30 });
+
+const fresh = (overrides: Partial<Registration> = {}) =>
+  existingRegistration({ attemptId: 'attempt-1', leaseExpiresAt: NOW.getTime() + 60_000, ...overrides });
+
+/** A cancelled transaction whose item `index` failed its condition, handing back `item`. */
+function cancelled(index: number, item?: object, length = 2) {
+  return new TransactionCanceledException({
+    message: 'Transaction cancelled',
+    $metadata: {},
+    CancellationReasons: Array.from({ length }, (_, i) =>
+      i === index ? { Code: 'ConditionalCheckFailed', ...(item ? { Item: marshall(item, { removeUndefinedValues: true }) } : {}) } : { Code: 'None' },
+    ),
+  });
+}
+
+const transactions = () => dynamoMock.commandCalls(TransactWriteCommand).map((call) => call.args[0].input.TransactItems ?? []);
+
+beforeEach(() => {
+  dynamoMock.reset();
+  dynamoMock.on(TransactWriteCommand).resolves({});
+});
+
+describe('claim', () => {
+  it('writes a new customer’s profile whole, with a Put that takes only a customer with no profile', async () => {
+    const registration = fresh();
+
+    expect(await table.claim(registration, NOW)).toEqual({ kind: 'claimed', registration });
+
+    expect(transactions()).toHaveLength(1);
+    const [reg, customer] = transactions()[0]!;
+    expect(reg?.Put?.Item).toMatchObject({ pk: 'REG#reg-1', state: 'PENDING', dueType: 'RESUME' });
+    expect(customer?.Update).toBeUndefined();
+    expect(customer?.Put).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(pk)',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+    expect(customer?.Put?.Item).toEqual({
+      ...PROFILE,
+      customerId: 'cust-1',
+      registrationId: 'reg-1',
+      status: 'PENDING',
+      priorStatus: 'UNREGISTERED',
+      createdAt: NOW.toISOString(),
+      updatedAt: NOW.toISOString(),
+      keys: {},
+      version: 1,
+      lease: { owner: 'attempt-1', operation: 'register', until: NOW.getTime() + 60_000, mustFinish: true },
+    });
+  });
+
+  it('leases nothing for a registration that waits in the queue', async () => {
+    await table.claim(fresh({ state: 'QUEUED', leaseExpiresAt: 0 }), NOW);
+
+    expect(transactions()[0]?.[1]?.Put?.Item).not.toHaveProperty('lease');
+  });
+
+  it('claims an UNREGISTERED customer with the update, which keeps its version and creation time', async () => {
+    const unregistered = { ...PROFILE, customerId: 'cust-1', status: 'UNREGISTERED', version: 2, keys: {} };
+    dynamoMock.on(TransactWriteCommand).rejectsOnce(cancelled(1, unregistered)).resolves({});
+    const registration = fresh();
+
+    expect(await table.claim(registration, NOW)).toEqual({ kind: 'claimed', registration });
+
+    expect(transactions()).toHaveLength(2);
+    const update = transactions()[1]?.[1]?.Update;
+    expect(update?.UpdateExpression).toContain('#version = if_not_exists(#version, :zero) + :one');
+    expect(update?.UpdateExpression).toContain('createdAt = if_not_exists(createdAt, :at)');
+    expect(update?.ConditionExpression).toContain('#status = :unregistered');
+  });
+
+  it('answers busy when the UNREGISTERED customer’s lease is held, as the update’s condition finds it', async () => {
+    const lease = { owner: 'reconciler', operation: 'reconcile', until: NOW.getTime() + 30_000, mustFinish: false };
+    const held = { ...PROFILE, customerId: 'cust-1', status: 'UNREGISTERED', version: 3, keys: {}, lease };
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(1, held));
+
+    expect(await table.claim(fresh(), NOW)).toEqual({ kind: 'customer-busy', holder: lease });
+    expect(transactions()).toHaveLength(2);
+  });
+
+  it('refuses a taken or revoked customer from the Put’s refusal alone: one call', async () => {
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(1, { ...PROFILE, status: 'ACTIVE', registrationId: 'reg-0' }));
+    expect(await table.claim(fresh(), NOW)).toEqual({ kind: 'customer-taken' });
+
+    dynamoMock.reset();
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(1, { ...PROFILE, status: 'REVOKED', registrationId: 'reg-0' }));
+    expect(await table.claim(fresh(), NOW)).toEqual({ kind: 'customer-revoked' });
+    expect(transactions()).toHaveLength(1);
+  });
+
+  it('answers a replay with the recorded registration', async () => {
+    const recorded = fresh({ state: 'ACTIVE', keyId: 'key-1' });
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(0, recorded));
+
+    expect(await table.claim(fresh({ attemptId: 'attempt-2' }), NOW)).toEqual({ kind: 'exists', registration: recorded });
+    expect(transactions()).toHaveLength(1);
+  });
+
+  it('re-activates a revoked customer with the update at once: its history stays', async () => {
+    await table.claim(fresh({ reactivate: true }), NOW);
+
+    expect(transactions()).toHaveLength(1);
+    const update = transactions()[0]?.[1]?.Update;
+    expect(update?.ConditionExpression).toContain('#status = :revoked');
+    expect(transactions()[0]?.[1]?.Put).toBeUndefined();
+  });
+});
+
+describe('recordKey', () => {
+  const record = (state: 'ACTIVE' | 'EMAIL_PENDING' = 'ACTIVE') =>
+    table.recordKey({
+      registration: fresh(),
+      keyId: 'key-1',
+      fingerprint: 'abcd1234',
+      state,
+      rotateAt: '2026-05-30T12:00:00.000Z',
+      now: NOW,
+    });
+
+  it('writes the key’s item whole, with a Put that never writes over an item', async () => {
+    await record();
+
+    const [reg, key, profile] = transactions()[0]!;
+    expect(reg?.Update?.ConditionExpression).toBe('attemptId = :attemptId');
+    expect(key?.Update).toBeUndefined();
+    expect(key?.Put).toEqual({
+      TableName: 'keyplan-test',
+      Item: {
+        pk: 'CUSTOMER#cust-1',
+        sk: 'KEY#key-1',
+        customerId: 'cust-1',
+        keyId: 'key-1',
+        state: 'ACTIVE',
+        usagePlanId: existingRegistration().usagePlanId,
+        tier: 'free',
+        fingerprint: 'abcd1234',
+        registrationId: 'reg-1',
+        createdAt: NOW.toISOString(),
+        rotateAt: '2026-05-30T12:00:00.000Z',
+        dueType: 'ROTATE',
+        dueAt: '2026-05-30T12:00:00.000Z',
+        generation: 1,
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    });
+    expect(profile?.Update?.ConditionExpression).toBe('#lease.#owner = :attemptId');
+  });
+
+  it('answers a lost lease when the registration or the customer moved on', async () => {
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(2, undefined, 3));
+    await expect(record()).rejects.toBeInstanceOf(RegistrationInProgressError);
+
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(0, undefined, 3));
+    await expect(record()).rejects.toBeInstanceOf(RegistrationInProgressError);
+  });
+
+  it('refuses, loudly, to record over a key item that exists', async () => {
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(1, undefined, 3));
+
+    const failure = await record().catch((error: unknown) => error);
+
+    expect(failure).not.toBeInstanceOf(RegistrationInProgressError);
+    expect((failure as Error).message).toMatch(/key key-1 of customer cust-1 has an item already/);
+  });
+});
