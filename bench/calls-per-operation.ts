@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { createAwsClients } from '../shared/aws/clients';
 import { changeTier } from '../shared/customers/change-tier';
-import { createCustomerDeps, createProvisioningDeps, createRotationDeps } from '../shared/provisioning/compose';
+import { createCustomerDeps, createProvisioningDeps, createRotationDeps } from '../shared/wiring/compose';
 import { provisionKey } from '../shared/provisioning/provision-key';
 import { rotateKey } from '../shared/rotation/rotate-key';
 import { CallCounter } from './call-counter';

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse, type Tags } from 'yaml';
@@ -22,6 +23,21 @@ export interface DeployedFunction {
   environment: Record<string, string>;
   /** `reservedConcurrency`, else the queue trigger's `maximumConcurrency`; undefined when Lambda sets no cap. */
   concurrency: number | undefined;
+  /** The function's `timeout` in seconds, when it sets one. */
+  timeout: number | undefined;
+  /**
+   * The queue that triggers it (its `sqs` event's `!GetAtt <Queue>.Arn`), as the stack's
+   * `resources` define it, for the bench to give its own queue the same delivery settings.
+   */
+  queue: DeployedQueue | undefined;
+}
+
+export interface DeployedQueue {
+  logicalId: string;
+  /** Seconds a received message stays invisible; undefined when the bench could not resolve it. */
+  visibilityTimeout: number | undefined;
+  /** Receives before the message moves to the dead-letter queue. */
+  maxReceiveCount: number | undefined;
 }
 
 /**
@@ -65,26 +81,89 @@ export async function readDeployedFunctions(names: readonly string[], options: R
       .find((cap) => cap !== undefined);
     const raw = await variables.resolve(fn.reservedConcurrency ?? queueCap);
     const cap = typeof raw === 'number' ? raw : typeof raw === 'string' ? Number(raw) : Number.NaN;
-    result[name] = { name, environment, concurrency: Number.isInteger(cap) && cap > 0 ? cap : undefined };
+    const timeout = positiveNumber(await variables.resolve(fn.timeout));
+    const queueId = asArray(fn.events)
+      .map((event) => queueOf(asRecord(asRecord(event).sqs).arn))
+      .find((id) => id !== undefined);
+    result[name] = {
+      name,
+      environment,
+      concurrency: Number.isInteger(cap) && cap > 0 ? cap : undefined,
+      timeout,
+      queue: queueId === undefined ? undefined : await deployedQueue(queueId, doc, variables),
+    };
   }
   return result;
+}
+
+/**
+ * Gives a queue of the bench's own the deployed queue's visibility timeout: a consumer slower than
+ * a shorter timeout would see its messages delivered again while it still holds them. Returns the
+ * timeout set, or undefined when the deploy's is unknown (the queue keeps its own).
+ */
+export async function matchDeployedQueue(sqs: SQSClient, queueUrl: string, queue: DeployedQueue | undefined): Promise<number | undefined> {
+  const seconds = queue?.visibilityTimeout;
+  if (seconds === undefined) return undefined;
+  await sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: String(seconds) } }));
+  return seconds;
+}
+
+/** `!GetAtt Queue.Arn` (or `[Queue, Arn]`) -> `Queue`. */
+function queueOf(arn: unknown): string | undefined {
+  if (!(arn instanceof Intrinsic) || arn.name !== 'GetAtt') return undefined;
+  const [resource, attribute] = Array.isArray(arn.value) ? arn.value.map(String) : String(arn.value).split('.');
+  return attribute === 'Arn' && resource ? resource : undefined;
+}
+
+/**
+ * The queue's properties from the stack's `resources` (each entry resolved as the framework does,
+ * `${file(x.js):resources}` included); unresolved properties are left undefined.
+ */
+async function deployedQueue(logicalId: string, doc: Record<string, unknown>, variables: ServerlessVariables): Promise<DeployedQueue> {
+  for (const entry of asArray(doc.resources).length > 0 ? asArray(doc.resources) : [doc.resources]) {
+    const resources = asRecord(asRecord(await variables.resolve(entry)).Resources);
+    const queue = asRecord(resources[logicalId]);
+    if (queue.Type !== 'AWS::SQS::Queue') continue;
+    const properties = asRecord(queue.Properties);
+    return {
+      logicalId,
+      visibilityTimeout: positiveNumber(await variables.resolve(properties.VisibilityTimeout)),
+      maxReceiveCount: positiveNumber(await variables.resolve(asRecord(properties.RedrivePolicy).maxReceiveCount)),
+    };
+  }
+  return { logicalId, visibilityTimeout: undefined, maxReceiveCount: undefined };
+}
+
+function positiveNumber(value: unknown): number | undefined {
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : Number.NaN;
+  return Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
 /** A value the bench cannot know: a CloudFormation intrinsic or a variable it does not resolve. */
 export const UNRESOLVED: unique symbol = Symbol('unresolved');
 
 class Intrinsic {
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    /** The tag's argument: `Queue.Arn` for `!GetAtt Queue.Arn`. */
+    readonly value?: unknown,
+  ) {}
 }
 
 const CLOUDFORMATION_TAGS: Tags = [
   'Ref', 'Sub', 'GetAtt', 'Join', 'Select', 'Split', 'If', 'Equals', 'Not', 'And', 'Or',
   'FindInMap', 'Base64', 'Cidr', 'ImportValue', 'GetAZs', 'Condition', 'Transform',
 ].flatMap((name) => [
-  { tag: `!${name}`, resolve: () => new Intrinsic(name) },
-  { tag: `!${name}`, collection: 'seq' as const, resolve: () => new Intrinsic(name) },
-  { tag: `!${name}`, collection: 'map' as const, resolve: () => new Intrinsic(name) },
+  { tag: `!${name}`, resolve: (value: string) => new Intrinsic(name, value) },
+  { tag: `!${name}`, collection: 'seq' as const, resolve: (value: unknown) => new Intrinsic(name, toJs(value)) },
+  { tag: `!${name}`, collection: 'map' as const, resolve: (value: unknown) => new Intrinsic(name, toJs(value)) },
 ]);
+
+/** A YAML collection node as plain data. */
+function toJs(value: unknown): unknown {
+  const node = value as { toJSON?: () => unknown };
+  return typeof node?.toJSON === 'function' ? node.toJSON() : value;
+}
 
 const VARIABLE = /\$\{([^{}]+)\}/g;
 

@@ -41,7 +41,7 @@ import { createQueuePair, queueDepth } from '../test/support/emulator-probe';
 import { attributeFailures, type FailureCause, failureFigures, FailureTally, importFigures, MANAGEMENT_CALLS_PER_REGISTRATION } from './budget-figures';
 import { ACCOUNT_MANAGEMENT_BUDGET, startBudgetProxy } from './budget-proxy';
 import { childMain, progress } from './child';
-import { readDeployedFunctions, STACK_ENVIRONMENT } from './deployed-functions';
+import { matchDeployedQueue, readDeployedFunctions, STACK_ENVIRONMENT } from './deployed-functions';
 import { figureStack } from './figure-stack';
 import { figure, type Figure, median, percentile, round } from './stats';
 import { busiestSlidingWindow, busiestWindow, callsBetween, callsPerWindow, limitLeftPerSecond } from './windows';
@@ -112,6 +112,12 @@ async function measureMixedLoad(input: MixedLoadInput): Promise<Figure[]> {
   const stackEnv = { ...figureEnv, AWS_ENDPOINT_URL: proxy.endpoint, QUEUE_URL: provisioningQueue.queueUrl };
   process.env.AWS_ENDPOINT_URL = proxy.endpoint;
   const deployed = await readDeployedFunctions(FUNCTIONS, { skip: new Set([...Object.keys(stackEnv), ...STACK_ENVIRONMENT]) });
+  // The queues deliver as the deployed ones do: a batch paced slower than the bench queue's own
+  // 30 s visibility would otherwise be delivered again to another container while still held.
+  const visibilityTimeouts = {
+    provisioning: await matchDeployedQueue(viaProxy.sqs, provisioningQueue.queueUrl, deployed.provisionWorker!.queue),
+    tierChanges: await matchDeployedQueue(viaProxy.sqs, tierQueue.queueUrl, deployed.changeTierEvents!.queue),
+  };
   const configs = Object.fromEntries(
     FUNCTIONS.map((name) => [name, loadConfig({ ...deployed[name]!.environment, ...stackEnv })]),
   ) as Record<FunctionName, Config>;
@@ -122,7 +128,12 @@ async function measureMixedLoad(input: MixedLoadInput): Promise<Figure[]> {
     rotateKeys: 1,
     changeTierEvents: deployed.changeTierEvents!.concurrency ?? UNCAPPED_QUEUE_CONTAINERS,
   };
-  const meters = Object.fromEntries(FUNCTIONS.map((name) => [name, new FunctionMeter(name)])) as Record<FunctionName, FunctionMeter>;
+  const meters = Object.fromEntries(
+    FUNCTIONS.map((name) => {
+      const timeout = deployed[name]!.timeout;
+      return [name, new FunctionMeter(name, timeout === undefined ? undefined : timeout * 1000)];
+    }),
+  ) as Record<FunctionName, FunctionMeter>;
   for (const name of FUNCTIONS) progress(`${name}: ${describeBudget(configs[name], containers[name])}`);
 
   // The functions, container by container, each as its handler module composes it.
@@ -301,6 +312,8 @@ async function measureMixedLoad(input: MixedLoadInput): Promise<Figure[]> {
     timeoutSeconds,
     budget: ACCOUNT_MANAGEMENT_BUDGET,
     windowSeconds: WINDOW_MS / 1000,
+    // Seconds, as deployed (undefined: the bench queue's own 30 s).
+    queueVisibilityTimeouts: visibilityTimeouts,
     managementCalls: {
       attempted: attempted.length,
       admitted: calls.admitted.length,
@@ -344,7 +357,9 @@ async function measureMixedLoad(input: MixedLoadInput): Promise<Figure[]> {
     const f = details.functions[name]!;
     progress(
       `${name}: ${f.managementCalls.attempted} management calls (${f.managementCalls.throttled429} answered 429), ` +
-        `busiest window ${f.busiestWindowPerSecond}/s; ${f.operations} requests, ${f.failed} failed` +
+        `busiest window ${f.busiestWindowPerSecond}/s; longest invocation ${round(f.longestInvocationMs / 1000, 1)} s` +
+        (f.invocationsOverTimeout > 0 ? ` (${f.invocationsOverTimeout} over its ${(f.timeoutMs ?? 0) / 1000} s timeout)` : '') +
+        `; ${f.operations} requests, ${f.failed} failed` +
         (f.failed > 0 ? ` (${Object.entries(f.failures).map(([reason, n]) => `${reason}: ${n}`).join('; ')})` : ''),
     );
   }
@@ -417,8 +432,15 @@ class FunctionMeter {
   portThrottleFailures = 0;
   operations = 0;
   readonly tally = new FailureTally();
+  /** The longest invocation, and those longer than the function's deployed timeout (Lambda would have stopped them). */
+  longestInvocationMs = 0;
+  invocationsOverTimeout = 0;
 
-  constructor(readonly name: FunctionName) {}
+  constructor(
+    readonly name: FunctionName,
+    /** The function's deployed timeout, when serverless.yml sets one. */
+    readonly timeoutMs?: number,
+  ) {}
 
   get failed(): number {
     return this.tally.total;
@@ -459,9 +481,28 @@ class FunctionMeter {
    * retry: what decides whether its failures were throttling's (attributeFailures).
    */
   async invoke<T>(work: () => Promise<T>): Promise<{ result: T; throttledCalls: number }> {
+    const settled = await this.invokeSettled(work);
+    if (!settled.ok) throw settled.error;
+    return settled;
+  }
+
+  /** As invoke, with a failed invocation's error returned instead of thrown; times it too. */
+  async invokeSettled<T>(
+    work: () => Promise<T>,
+  ): Promise<({ ok: true; result: T } | { ok: false; error: unknown }) & { throttledCalls: number; ms: number }> {
     const store = { throttledCalls: 0 };
-    const result = await invocation.run(store, work);
-    return { result, throttledCalls: store.throttledCalls };
+    const started = Date.now();
+    const done = (ms: number) => {
+      this.longestInvocationMs = Math.max(this.longestInvocationMs, ms);
+      if (this.timeoutMs !== undefined && ms > this.timeoutMs) this.invocationsOverTimeout++;
+      return { throttledCalls: store.throttledCalls, ms };
+    };
+    try {
+      const result = await invocation.run(store, work);
+      return { ok: true, result, ...done(Date.now() - started) };
+    } catch (error) {
+      return { ok: false, error, ...done(Date.now() - started) };
+    }
   }
 
   /** The deps with their key gateway watched for calls that fail for throttling; otherwise untouched. */
@@ -513,6 +554,9 @@ class FunctionMeter {
       failedByCause: this.tally.byCause,
       failures: Object.fromEntries(this.tally.byReason),
       keyGatewayCallsFailedForThrottling: this.portThrottleFailures,
+      longestInvocationMs: this.longestInvocationMs,
+      timeoutMs: this.timeoutMs,
+      invocationsOverTimeout: this.invocationsOverTimeout,
     };
   }
 }
@@ -537,7 +581,16 @@ class QueueWork {
 
   count(handler: SqsHandler, meter: FunctionMeter): SqsHandler {
     return async (event, context) => {
-      const { result: response, throttledCalls } = await meter.invoke(() => handler(event, context));
+      const settled = await meter.invokeSettled(() => handler(event, context));
+      if (!settled.ok) {
+        // A failed invocation returns every message of its batch to the queue.
+        const name = settled.error instanceof Error ? settled.error.name : 'error';
+        this.returned += event.Records.length;
+        meter.operations += event.Records.length;
+        meter.failItems(`invocation failed (${name}): its whole batch returned`, event.Records.length, settled.throttledCalls);
+        throw settled.error;
+      }
+      const { result: response, throttledCalls } = settled;
       const failed = response.batchItemFailures.length;
       this.acknowledged += event.Records.length - failed;
       this.returned += failed;

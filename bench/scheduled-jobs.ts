@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { createAwsClients } from '../shared/aws/clients';
 import { loadConfig } from '../shared/config';
-import { createReconcileDeps, createRotationDeps } from '../shared/provisioning/compose';
+import { createReconcileDeps, createRotationDeps } from '../shared/wiring/compose';
 import { reconcileKeys } from '../shared/reconcile/reconcile-keys';
 import { rotateDueKeys } from '../shared/rotation/rotation-jobs';
 import { CallCounter } from './call-counter';

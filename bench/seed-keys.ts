@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { CreateApiKeyCommand, CreateUsagePlanKeyCommand } from '@aws-sdk/client-api-gateway';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { keyNameFor } from '../shared/provisioning/registration';
+import { keyNameFor } from '../shared/core/registration';
 import { clientsAt } from '../test/support/aws-test-clients';
 import { childMain, progress } from './child';
 

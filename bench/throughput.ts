@@ -22,7 +22,7 @@ import { createQueuePair, queueDepth, type SentEmail } from '../test/support/emu
 import { ACCOUNT_MANAGEMENT_BUDGET, startBudgetProxy } from './budget-proxy';
 import { itemsPerSecond, MANAGEMENT_CALLS_PER_REGISTRATION, shareOf, throughputFigures } from './budget-figures';
 import { childMain, progress } from './child';
-import { readDeployedFunctions, STACK_ENVIRONMENT } from './deployed-functions';
+import { matchDeployedQueue, readDeployedFunctions, STACK_ENVIRONMENT } from './deployed-functions';
 import { figureStack } from './figure-stack';
 import { type Figure, round } from './stats';
 
@@ -49,6 +49,8 @@ async function measureThroughput({ endpoint, registrations, ...input }: Throughp
   // that created the queue: created through the proxy, the queue is reached through it.
   const viaProxy = clientsAt(proxy.endpoint);
   const { queueUrl, dlqUrl } = await createQueuePair(viaProxy.sqs, `bench-throughput-${run}`);
+  // Delivered as the deployed queue delivers (its visibility timeout).
+  const visibilityTimeout = await matchDeployedQueue(viaProxy.sqs, queueUrl, deployed.queue);
   // From here on keyplan's clients reach AWS through the proxy only, as the deployed workers share
   // the account's budget; the bench's own checks go to the emulator directly.
   Object.assign(process.env, deployed.environment, { AWS_ENDPOINT_URL: proxy.endpoint, QUEUE_URL: queueUrl });
@@ -161,6 +163,7 @@ async function measureThroughput({ endpoint, registrations, ...input }: Throughp
       seconds: round(seconds, 2),
       timedOut,
       timeoutSeconds,
+      queueVisibilityTimeout: visibilityTimeout,
       enqueueSeconds: round(enqueueSeconds, 2),
       active: outcome.active,
       notActive: outcome.notActive,

@@ -9,7 +9,7 @@ import {
   createReconcileDeps,
   createRotationDeps,
   createUsageDeps,
-} from '../shared/provisioning/compose';
+} from '../shared/wiring/compose';
 import type { EnqueueDeps } from '../shared/provisioning/enqueue-registration';
 import type { ProvisioningDeps } from '../shared/provisioning/provision-key';
 import type { ReconcileDeps } from '../shared/reconcile/ports';
@@ -17,9 +17,9 @@ import type { RotationDeps } from '../shared/rotation/rotate-key';
 import type { UsageDeps } from '../shared/usage/get-customer-usage';
 
 /**
- * The use cases' dependencies, built by the same functions (shared/provisioning/compose.ts) as the
- * Lambda functions', so a command and its function behave alike: the same adapters, the same
- * pacing of API Gateway calls. Commands ask only for what they use; tests substitute fakes.
+ * The use cases' dependencies, built by the same builders (shared/wiring/) as the Lambda functions',
+ * so a command and its function behave alike: the same adapters, the same pacing of API Gateway
+ * calls. Commands ask only for what they use; tests substitute fakes.
  */
 export interface Services {
   provisioning(): ProvisioningDeps;
@@ -34,13 +34,10 @@ export interface Services {
 }
 
 export function awsServices(config: Config): Services {
-  const made: AwsClients[] = [];
-  // Clients per use case: the paced factories add middleware to the clients they are given.
-  const clients = () => {
-    const created = createAwsClients();
-    made.push(created);
-    return created;
-  };
+  // One set of clients, built on first use: each use case's deps pace their own views of them and
+  // leave the clients unchanged.
+  let made: AwsClients | undefined;
+  const clients = () => (made ??= createAwsClients());
   return {
     provisioning: () => createProvisioningDeps(config, clients()),
     enqueue: () => createEnqueueDeps(config, clients()),
@@ -49,7 +46,7 @@ export function awsServices(config: Config): Services {
     usage: () => createUsageDeps(config, clients()),
     reconcile: () => createReconcileDeps(config, clients()),
     close: () => {
-      for (const set of made) for (const client of Object.values(set)) client.destroy();
+      for (const client of Object.values(made ?? {})) client.destroy();
     },
   };
 }

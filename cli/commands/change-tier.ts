@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { changeTier } from '../../shared/customers/change-tier';
-import { customerIdSchema, tierSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema, tierSchema } from '../../shared/core/schemas';
 import { validate } from '../../shared/validation';
 import { type Command, count, positionals, table } from '../command';
 

@@ -1,11 +1,8 @@
 import { enqueueRegistration } from '../../shared/provisioning/enqueue-registration';
 import { provisionKey } from '../../shared/provisioning/provision-key';
 import { toRegistrationView } from '../../shared/provisioning/queries';
-import {
-  customerIdSchema,
-  registrationIdFor,
-  registrationRequestSchema,
-} from '../../shared/provisioning/request-schema';
+import { customerIdSchema } from '../../shared/core/schemas';
+import { registrationIdFor, registrationRequestSchema } from '../../shared/provisioning/request-schema';
 import { validate } from '../../shared/validation';
 import { type Command, flag, positionals, requiredOption, stringOption } from '../command';
 import { EXIT, UsageError } from '../failures';

@@ -1,5 +1,5 @@
 import { revokeCustomer } from '../../shared/customers/revoke-customer';
-import { customerIdSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema } from '../../shared/core/schemas';
 import { validate } from '../../shared/validation';
 import { type Command, flag, positionals } from '../command';
 import { UsageError } from '../failures';

@@ -1,4 +1,4 @@
-import { customerIdSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema } from '../../shared/core/schemas';
 import { rotateCustomerKeys } from '../../shared/rotation/rotation-jobs';
 import { validate } from '../../shared/validation';
 import { type Command, count, integerOption, positionals, shortTime, table } from '../command';

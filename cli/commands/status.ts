@@ -1,5 +1,5 @@
 import { describeCustomer, getRegistrationStatus } from '../../shared/provisioning/queries';
-import { customerIdSchema, registrationIdSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema, registrationIdSchema } from '../../shared/core/schemas';
 import { validate } from '../../shared/validation';
 import { type Command, stringOption } from '../command';
 import { UsageError } from '../failures';

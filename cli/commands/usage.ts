@@ -1,4 +1,4 @@
-import { customerIdSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema } from '../../shared/core/schemas';
 import { getCustomerUsage } from '../../shared/usage/get-customer-usage';
 import { validate } from '../../shared/validation';
 import { type Command, positionals, stringOption, table } from '../command';

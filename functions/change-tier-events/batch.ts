@@ -4,7 +4,7 @@ import * as z from 'zod';
 import { type TierChangeDeps, changeTier } from '../../shared/customers/change-tier';
 import { isPermanent, ValidationError } from '../../shared/errors';
 import { logger } from '../../shared/logger';
-import { customerIdSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema } from '../../shared/core/schemas';
 import { validate } from '../../shared/validation';
 
 /** The billing system's "plan changed" event, delivered by EventBridge to the tier-change queue. */

@@ -3,7 +3,7 @@ import { jsonResponse } from '../../shared/http/problem';
 import { parseJsonBody } from '../../shared/http/request';
 import { router } from '../../shared/http/router';
 import { type TierChangeDeps, changeTier } from '../../shared/customers/change-tier';
-import { customerIdSchema, tierSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema, tierSchema } from '../../shared/core/schemas';
 import { validate } from '../../shared/validation';
 
 /** PUT /customers/{customerId}/tier with `{tier}`. */

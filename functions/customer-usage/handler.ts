@@ -1,9 +1,5 @@
-import { loadConfig } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
-import { createUsageDeps } from '../../shared/provisioning/compose';
-import { customerUsageRoutes } from './routes';
+import { composeCustomerUsage } from './composition';
 
-// Composition root: configuration and AWS clients are built once per container, at cold start.
-const deps = createUsageDeps(loadConfig());
-
-export const handler = httpHandler(customerUsageRoutes(deps));
+// Cold start: the configuration, this function's clients and adapters, once per container.
+export const handler = httpHandler(composeCustomerUsage());

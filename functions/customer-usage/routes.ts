@@ -1,6 +1,6 @@
 import { jsonResponse } from '../../shared/http/problem';
 import { router } from '../../shared/http/router';
-import { customerIdSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema } from '../../shared/core/schemas';
 import { getCustomerUsage, type UsageDeps } from '../../shared/usage/get-customer-usage';
 import { validate } from '../../shared/validation';
 

@@ -1,12 +1,9 @@
 import middy from '@middy/core';
-import { loadConfig } from '../../shared/config';
-import { createReconcileDeps } from '../../shared/provisioning/compose';
-import { reconcileKeys } from '../../shared/reconcile/reconcile-keys';
 import { observe } from '../../shared/observability';
+import { composeReconcile } from './composition';
 
-// Composition root: configuration and AWS clients are built once per container, at cold start.
-const config = loadConfig();
-const deps = createReconcileDeps(config);
+// Cold start: the configuration, this function's clients and adapters, once per container.
+const reconcileKeys = composeReconcile();
 
 /**
  * The daily schedule sends an EventBridge event (its `time` is "now"); an operator invokes the
@@ -18,5 +15,5 @@ interface ReconcileEvent {
 }
 
 export const handler = middy((event: ReconcileEvent = {}) =>
-  reconcileKeys({ now: event.time ? new Date(event.time) : new Date(), dryRun: event.dryRun === true }, deps),
+  reconcileKeys({ now: event.time ? new Date(event.time) : new Date(), dryRun: event.dryRun === true }),
 ).use(observe());

@@ -1,9 +1,5 @@
-import { loadConfig } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
-import { createEnqueueDeps } from '../../shared/provisioning/compose';
-import { registerRoutes } from './routes';
+import { composeRegister } from './composition';
 
-// Composition root: configuration and AWS clients are built once per container, at cold start.
-const deps = createEnqueueDeps(loadConfig());
-
-export const handler = httpHandler(registerRoutes(deps));
+// Cold start: the configuration, this function's clients and adapters, once per container.
+export const handler = httpHandler(composeRegister());

@@ -5,12 +5,8 @@ import { validate } from '../../shared/validation';
 import { type EnqueueDeps, enqueueRegistration } from '../../shared/provisioning/enqueue-registration';
 import { type ProvisioningDeps, provisionKey } from '../../shared/provisioning/provision-key';
 import { describeCustomer, getRegistrationStatus, toRegistrationView } from '../../shared/provisioning/queries';
-import {
-  customerIdSchema,
-  registrationIdFor,
-  registrationIdSchema,
-  registrationRequestSchema,
-} from '../../shared/provisioning/request-schema';
+import { customerIdSchema, registrationIdSchema } from '../../shared/core/schemas';
+import { registrationIdFor, registrationRequestSchema } from '../../shared/provisioning/request-schema';
 
 /** The onboarding routes of DESIGN §3: parse, call one use case, map its result. */
 export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps) {

@@ -1,14 +1,10 @@
 import middy from '@middy/core';
 import type { ScheduledEvent } from 'aws-lambda';
-import { loadConfig } from '../../shared/config';
 import { observe } from '../../shared/observability';
-import { createResumeDeps } from '../../shared/provisioning/compose';
-import { resumeStalledRegistrations } from '../../shared/provisioning/resume-registrations';
-import { finishInterruptedOperations } from '../../shared/sweep/finish-interrupted';
+import { composeResumeRegistrations } from './composition';
 
-// Composition root: configuration and AWS clients are built once per container, at cold start.
-const config = loadConfig();
-const deps = createResumeDeps(config);
+// Cold start: the configuration, this function's clients and adapters, once per container.
+const sweep = composeResumeRegistrations();
 
 /**
  * The schedule's time chooses what is due ("now"); leases come from the clock (deps.clock), so a
@@ -16,7 +12,7 @@ const deps = createResumeDeps(config);
  */
 export const handler = middy(async (event: ScheduledEvent) => {
   const now = new Date(event.time);
-  const registrations = await resumeStalledRegistrations(now, config.resumeBatchSize, deps);
-  const interrupted = await finishInterruptedOperations(now, config.resumeBatchSize, deps);
+  const registrations = await sweep.resumeStalledRegistrations(now);
+  const interrupted = await sweep.finishInterruptedOperations(now);
   return { registrations, interrupted };
 }).use(observe());

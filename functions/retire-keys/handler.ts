@@ -1,18 +1,13 @@
 import middy from '@middy/core';
 import type { ScheduledEvent } from 'aws-lambda';
-import { loadConfig } from '../../shared/config';
-import { createRotationDeps } from '../../shared/provisioning/compose';
-import { retireDueKeys } from '../../shared/rotation/rotation-jobs';
 import { observe } from '../../shared/observability';
+import { composeRetireKeys } from './composition';
 
-// Composition root: configuration and AWS clients are built once per container, at cold start.
-const config = loadConfig();
-const deps = createRotationDeps(config);
+// Cold start: the configuration, this function's clients and adapters, once per container.
+const retireDueKeys = composeRetireKeys();
 
 /**
  * The schedule's time chooses what is due ("now"); leases come from the clock (deps.clock), never
  * from the event.
  */
-export const handler = middy((event: ScheduledEvent) =>
-  retireDueKeys(new Date(event.time), config.retirementBatchSize, deps),
-).use(observe());
+export const handler = middy((event: ScheduledEvent) => retireDueKeys(new Date(event.time))).use(observe());

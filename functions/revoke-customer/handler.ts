@@ -1,9 +1,5 @@
-import { loadConfig } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
-import { createCustomerDeps } from '../../shared/provisioning/compose';
-import { revokeCustomerRoutes } from './routes';
+import { composeRevokeCustomer } from './composition';
 
-// Composition root: configuration and AWS clients are built once per container, at cold start.
-const deps = createCustomerDeps(loadConfig());
-
-export const handler = httpHandler(revokeCustomerRoutes(deps));
+// Cold start: the configuration, this function's clients and adapters, once per container.
+export const handler = httpHandler(composeRevokeCustomer());

@@ -1,7 +1,7 @@
 import { jsonResponse } from '../../shared/http/problem';
 import { router } from '../../shared/http/router';
 import { type RevocationDeps, revokeCustomer } from '../../shared/customers/revoke-customer';
-import { customerIdSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema } from '../../shared/core/schemas';
 import { validate } from '../../shared/validation';
 
 /** DELETE /customers/{customerId}/keys: every key off at once, the customer REVOKED. */

@@ -1,9 +1,5 @@
-import { loadConfig } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
-import { createRotationDeps } from '../../shared/provisioning/compose';
-import { rotateCustomerRoutes } from './routes';
+import { composeRotateCustomer } from './composition';
 
-// Composition root: configuration and AWS clients are built once per container, at cold start.
-const deps = createRotationDeps(loadConfig());
-
-export const handler = httpHandler(rotateCustomerRoutes(deps));
+// Cold start: the configuration, this function's clients and adapters, once per container.
+export const handler = httpHandler(composeRotateCustomer());

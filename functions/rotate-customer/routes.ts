@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { jsonResponse } from '../../shared/http/problem';
 import { parseJsonBody } from '../../shared/http/request';
 import { router } from '../../shared/http/router';
-import { customerIdSchema } from '../../shared/provisioning/request-schema';
+import { customerIdSchema } from '../../shared/core/schemas';
 import type { RotationDeps } from '../../shared/rotation/rotate-key';
 import { rotateCustomerKeys } from '../../shared/rotation/rotation-jobs';
 import { validate } from '../../shared/validation';

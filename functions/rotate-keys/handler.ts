@@ -1,18 +1,13 @@
 import middy from '@middy/core';
 import type { ScheduledEvent } from 'aws-lambda';
-import { loadConfig } from '../../shared/config';
-import { createRotationDeps } from '../../shared/provisioning/compose';
-import { rotateDueKeys } from '../../shared/rotation/rotation-jobs';
 import { observe } from '../../shared/observability';
+import { composeRotateKeys } from './composition';
 
-// Composition root: configuration and AWS clients are built once per container, at cold start.
-const config = loadConfig();
-const deps = createRotationDeps(config);
+// Cold start: the configuration, this function's clients and adapters, once per container.
+const rotateDueKeys = composeRotateKeys();
 
 /**
  * The schedule's time chooses what is due ("now"): a delayed or replayed event finds the same keys.
  * Leases come from the clock (deps.clock), never from the event.
  */
-export const handler = middy((event: ScheduledEvent) =>
-  rotateDueKeys(new Date(event.time), config.rotationBatchSize, deps),
-).use(observe());
+export const handler = middy((event: ScheduledEvent) => rotateDueKeys(new Date(event.time))).use(observe());

@@ -3,7 +3,7 @@
 // keyplan's functions. serverless.yml reads the result (custom.managementBudget) into each
 // function's concurrency cap and its MANAGEMENT_* environment, and each container paces every API
 // Gateway call it makes, retries included, to sharePerSecond / concurrency with a token bucket of
-// `burst` tokens (shared/aws/management-budget.ts, shared/provisioning/compose.ts).
+// `burst` tokens (shared/aws/management-budget.ts, shared/wiring/key-gateway.ts).
 //
 // Why this holds when everything runs at once: a function never runs more than `concurrency`
 // containers (Lambda's reserved concurrency, or the queue trigger's MaximumConcurrency), each

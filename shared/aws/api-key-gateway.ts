@@ -15,19 +15,23 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiKeySecret } from '../api-key-secret';
 import { AssociationRejectedError, TransientAwsError, UsageUnavailableError } from '../errors';
-import type { IssuedKey, KeyGateway, NewKeySpec, PlanLimits } from '../provisioning/ports';
+import type { IssuedKey, KeyGateway, NewKeySpec, PlanLimits } from '../core/ports';
 import type { KeyInventory, ListedKey } from '../reconcile/ports';
 import { awsErrorName, isThrottling, isTransient } from './aws-errors';
 
+/** What the gateway needs of an API Gateway client: a client, or a paced view of one (pacedClient). */
+export type ApiGatewaySender = Pick<APIGatewayClient, 'send'>;
+
 export interface ApiKeyGatewayOptions {
   /** The client for idempotent calls; the SDK retries them itself. */
-  client: APIGatewayClient;
+  client: ApiGatewaySender;
   /**
    * A client with `maxAttempts: 1` for CreateApiKey, which is not idempotent: the SDK would repeat
    * a create whose first try may have succeeded (a 5xx or a dropped connection), leaving a second
-   * key. This adapter repeats it only after a lookup by name.
+   * key. This adapter repeats it only after a lookup by name. Without it the gateway cannot create
+   * keys (`ensureKey` throws): for the functions whose use cases never do.
    */
-  singleAttemptClient: APIGatewayClient;
+  singleAttemptClient?: ApiGatewaySender | undefined;
   createAttempts?: number;
   backoffBaseMs?: number;
   planCacheTtlMs?: number;
@@ -36,8 +40,8 @@ export interface ApiKeyGatewayOptions {
 }
 
 export class ApiKeyGateway implements KeyGateway, KeyInventory {
-  readonly #client: APIGatewayClient;
-  readonly #singleAttemptClient: APIGatewayClient;
+  readonly #client: ApiGatewaySender;
+  readonly #singleAttemptClient: ApiGatewaySender | undefined;
   readonly #createAttempts: number;
   readonly #backoffBaseMs: number;
   readonly #planCacheTtlMs: number;
@@ -57,13 +61,16 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
   }
 
   async ensureKey(spec: NewKeySpec, options: { lookupFirst: boolean }): Promise<IssuedKey> {
+    const singleAttemptClient = this.#singleAttemptClient;
+    // Never the retrying client instead: a repeated create may leave a second key.
+    if (!singleAttemptClient) throw new Error('this key gateway has no single-attempt client: it cannot create keys');
     if (options.lookupFirst) {
       const existing = await this.#findOwnKey(spec);
       if (existing) return existing;
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        const created = await this.#singleAttemptClient.send(
+        const created = await singleAttemptClient.send(
           new CreateApiKeyCommand({
             name: spec.name,
             description: spec.description,

@@ -1,7 +1,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
-import { type CustomerKey, DUE } from '../customers/model';
+import { type CustomerKey, DUE } from '../core/model';
 import type {
   AcquireOutcome,
   AcquireRequest,
@@ -13,7 +13,7 @@ import type {
   Lease,
   LeaseIntent,
   TrackedKeyState,
-} from '../customers/ports';
+} from '../core/customer-record';
 import { LeaseLostError } from '../errors';
 import { awsErrorName, cancellationReasons, conditionFailed, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { queryPages } from './query-pages';

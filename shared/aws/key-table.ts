@@ -6,12 +6,12 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CustomerKey, type DueType, KEY_DUE_TYPES } from '../customers/model';
+import { type CustomerKey, type DueType, KEY_DUE_TYPES } from '../core/model';
+import type { KeyStore } from '../core/ports';
 import type { KeyRecord, KeyRecords } from '../reconcile/ports';
-import type { KeyStore } from '../rotation/ports';
 import { guardDynamo, ifConditionHolds } from './aws-errors';
 import { queryPages, queryPageStream } from './query-pages';
-import { customerPk, DUE_INDEX, keyItemKey, profileKey } from './table-keys';
+import { customerPk, DUE_INDEX, KEY_SK_PREFIX, keyItemKey, profileKey } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
 
@@ -50,7 +50,7 @@ export class KeyTable implements KeyStore, KeyRecords {
       {
         TableName: this.#table,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :key)',
-        ExpressionAttributeValues: { ':pk': customerPk(customerId), ':key': 'KEY#' },
+        ExpressionAttributeValues: { ':pk': customerPk(customerId), ':key': KEY_SK_PREFIX },
         ConsistentRead: true,
       },
       (page) => {

@@ -1,4 +1,5 @@
-import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import type { MiddlewareStack } from '@smithy/types';
+import type { ApiGatewaySender } from './api-key-gateway';
 
 /**
  * A token bucket: `ratePerSecond` on average, at most `burst` at once. `take` waits for a token
@@ -34,26 +35,32 @@ export class TokenBucket {
   }
 }
 
-const paced = new WeakSet<APIGatewayClient>();
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyCommand = { middlewareStack: MiddlewareStack<any, any> };
 
 /**
- * Paces every attempt of every API Gateway call the client makes, retries included (the bucket
- * sits below the SDK's retry layer), to this container's share of the account's management
+ * A paced view of the client: every attempt of every API Gateway call sent through it, retries
+ * included, first takes a token from `bucket`, this container's share of the account's management
  * budget. With the function's concurrency cap as the number of containers, each function, and so
  * all of them together (infra/serverless/management-budget.js), stays within its share by
- * construction instead of by throttling. A client already paced keeps its bucket: the
- * composition functions build on one another and may each ask.
+ * construction instead of by throttling.
+ *
+ * The wait is added to each command's own middleware stack, below the SDK's retry layer (the
+ * client's stack and the command's are merged and ordered by step and priority when it is sent),
+ * so the client itself is left as it was: whoever else holds it is not paced, and views over one
+ * client with different buckets do not meet.
  */
-export function paceManagementCalls(clients: APIGatewayClient[], bucket: TokenBucket): void {
-  for (const client of clients) {
-    if (paced.has(client)) continue;
-    paced.add(client);
-    client.middlewareStack.add(
+export function pacedClient(client: ApiGatewaySender, bucket: TokenBucket): ApiGatewaySender {
+  const send = (command: AnyCommand, ...rest: unknown[]): unknown => {
+    command.middlewareStack.add(
       (next) => async (args) => {
         await bucket.take();
         return next(args);
       },
-      { step: 'finalizeRequest', priority: 'low', name: 'keyplanManagementBudget' },
+      // override: a command sent twice is paced once per attempt, not twice.
+      { step: 'finalizeRequest', priority: 'low', name: 'keyplanManagementBudget', override: true },
     );
-  }
+    return Reflect.apply(client.send, client, [command, ...rest]);
+  };
+  return { send: send as ApiGatewaySender['send'] };
 }

@@ -1,5 +1,5 @@
 import { type SESClient, SendEmailCommand } from '@aws-sdk/client-ses';
-import type { Mailer, OutgoingEmail } from '../provisioning/ports';
+import type { Mailer, OutgoingEmail } from '../core/ports';
 
 export interface SesMailerOptions {
   client: SESClient;

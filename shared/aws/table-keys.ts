@@ -5,9 +5,11 @@ export const regKey = (registrationId: string) => ({ pk: `REG#${registrationId}`
 export const customerPk = (customerId: string) => `CUSTOMER#${customerId}`;
 /** The customer's profile: its record, and the one serialization point of its operations (DESIGN §7). */
 export const profileKey = (customerId: string) => ({ pk: customerPk(customerId), sk: PROFILE_SK });
-export const keyItemKey = (customerId: string, keyId: string) => ({ pk: customerPk(customerId), sk: `KEY#${keyId}` });
+/** Every key item's sort key starts with this: a Query on the customer's partition finds them all. */
+export const KEY_SK_PREFIX = 'KEY#';
+export const keyItemKey = (customerId: string, keyId: string) => ({ pk: customerPk(customerId), sk: `${KEY_SK_PREFIX}${keyId}` });
 
 /** Name of the sparse GSI over (dueType, dueAt): an item is in it only while a job has work on it. */
 export const DUE_INDEX = 'due';
 
-export { DAY_MS, DUE, type DueType, KEY_DUE_TYPES } from '../customers/model';
+export { DAY_MS, DUE, type DueType, KEY_DUE_TYPES } from '../core/model';

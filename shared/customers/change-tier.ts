@@ -9,10 +9,10 @@ import {
 } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
-import type { KeyGateway } from '../provisioning/ports';
-import { acquireCustomer, type HeldLease, type LeaseDeps } from './customer-lease';
-import { isLive } from './model';
-import type { CustomerRecord } from './ports';
+import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/customer-lease';
+import type { CustomerRecord } from '../core/customer-record';
+import { isLive } from '../core/model';
+import type { KeyGateway } from '../core/ports';
 
 export interface TierChangeDeps extends LeaseDeps {
   keys: Pick<KeyGateway, 'addKeyToPlan' | 'removeKeyFromPlan'>;

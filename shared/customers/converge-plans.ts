@@ -1,7 +1,7 @@
 import { usagePlanOf } from '../config';
 import { ValidationError } from '../errors';
-import type { KeyGateway } from '../provisioning/ports';
-import type { HeldLease } from './customer-lease';
+import type { HeldLease } from '../core/customer-lease';
+import type { KeyGateway } from '../core/ports';
 
 /**
  * Puts each key into the plan of the customer's tier on record and takes it out of every other

@@ -1,10 +1,10 @@
+import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/customer-lease';
+import type { KeyItemWrite } from '../core/customer-record';
+import { DAY_MS, DUE, isLive } from '../core/model';
+import type { KeyGateway } from '../core/ports';
 import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
-import type { KeyGateway } from '../provisioning/ports';
-import { acquireCustomer, type HeldLease, type LeaseDeps } from './customer-lease';
-import { DAY_MS, DUE, isLive } from './model';
-import type { KeyItemWrite } from './ports';
 
 export interface RevocationDeps extends LeaseDeps {
   keys: Pick<KeyGateway, 'disableKey'>;

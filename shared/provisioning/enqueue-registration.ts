@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { claimRegistration, isFinished, type ProvisioningSettings } from './provision-key';
-import type { RegistrationQueue, RegistrationStore } from './ports';
-import type { Registration, RegistrationRequest } from './registration';
+import type { RegistrationStore } from '../core/ports';
+import type { Registration, RegistrationRequest } from '../core/registration';
+import type { RegistrationQueue } from './ports';
 
 export interface EnqueueDeps {
   store: RegistrationStore;

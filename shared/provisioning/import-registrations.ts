@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { isPermanent, KeyplanError, ProvisioningFailedError, ValidationError } from '../errors';
 import { validate } from '../validation';
 import { type EnqueueDeps, enqueueRegistration } from './enqueue-registration';
-import type { RegistrationRequest } from './registration';
+import type { RegistrationRequest } from '../core/registration';
 import { registrationRequestSchema } from './request-schema';
 
 /** One data row of an import file: its fields, or why they could not be read. */

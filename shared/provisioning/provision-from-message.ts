@@ -1,8 +1,9 @@
+import { registrationIdSchema } from '../core/schemas';
 import { isPermanent, type KeyplanError, ValidationError } from '../errors';
 import { logger } from '../logger';
 import { validate } from '../validation';
 import { type ProvisioningDeps, provisionKey } from './provision-key';
-import { provisioningMessageSchema, registrationIdSchema } from './request-schema';
+import { provisioningMessageSchema } from './request-schema';
 
 /**
  * `provisioned`: this message did the work. `replayed`: it had been done. `rejected`: the message

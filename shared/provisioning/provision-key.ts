@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { ApiKeySecret } from '../api-key-secret';
-import { busyError } from '../customers/customer-lease';
-import type { CustomerLedger } from '../customers/ports';
+import { busyError } from '../core/customer-lease';
+import type { CustomerLedger } from '../core/customer-record';
+import { buildKeyEmail } from '../core/key-email';
+import { DAY_MS } from '../core/model';
+import type { IssuedKey, KeyGateway, Mailer, RegistrationStore } from '../core/ports';
+import { hashRegistrationRequest, keyNameFor, type Registration, type RegistrationRequest } from '../core/registration';
 import {
   AssociationRejectedError,
   CustomerAlreadyRegisteredError,
@@ -16,10 +20,6 @@ import {
 import { usagePlanOf } from '../config';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
-import { buildKeyEmail } from './key-email';
-import type { IssuedKey, KeyGateway, Mailer, RegistrationStore } from './ports';
-import { hashRegistrationRequest, keyNameFor, type Registration, type RegistrationRequest } from './registration';
-import { DAY_MS } from '../customers/model';
 
 export interface ProvisioningSettings {
   tierMap: Readonly<Record<string, string>>;

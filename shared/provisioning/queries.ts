@@ -1,6 +1,6 @@
 import { NotFoundError } from '../errors';
-import type { RegistrationStore } from './ports';
-import type { Customer, Registration } from './registration';
+import type { RegistrationStore } from '../core/ports';
+import type { Customer, Registration } from '../core/registration';
 
 /** What a registration looks like from outside: never the key value, never internal detail. */
 export interface RegistrationView {

@@ -1,22 +1,11 @@
 import * as z from 'zod';
+import { customerIdSchema, EMAIL_PATTERN, registrationIdSchema, tierSchema } from '../core/schemas';
 import { validate } from '../validation';
 
 /*
- * The patterns below are also the patterns of openapi.yaml (test/integration/api-contract.test.ts
- * checks they are the same strings), so the document says exactly what the service accepts. They
- * are written for both ECMAScript (`u` flag) and Python's `re`, which schemathesis generates from:
- * explicit ranges, no `\d` (any Unicode digit in Python) and no `\p{...}` (unknown to Python).
+ * The registration request's own patterns; the identifiers' are shared (core/schemas.ts). Like
+ * those, NAME_PATTERN is also openapi.yaml's, written for ECMAScript and Python's `re` alike.
  */
-
-/** Ids go into DynamoDB keys, API key tags and URLs: a conservative alphabet fits all three. */
-export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]*$';
-
-/**
- * One plain address (zod's email rule, pinned here): no spaces, CR/LF, quotes, commas or angle
- * brackets, so an address can never carry a display name, a second recipient or a header.
- */
-export const EMAIL_PATTERN =
-  "^(?:[A-Za-z0-9_'+\\-]+\\.)*[A-Za-z0-9_'+\\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\\-]*\\.)+[A-Za-z]{2,}$";
 
 /** What String.prototype.trim() removes (ECMAScript WhiteSpace and LineTerminator). */
 const TRIMMED = '\\u0009-\\u000D\\u0020\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF';
@@ -44,12 +33,6 @@ export const NAME_PATTERN = `^[${TRIMMED}]*[^${EDGE}](?:[^${FORBIDDEN}]{0,98}[^$
  * surrogate matches.
  */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-
-const id = (max: number) =>
-  z.string().min(1).max(max).regex(new RegExp(ID_PATTERN, 'u'), 'use letters, digits and . _ : - only');
-
-export const customerIdSchema = id(64);
-export const registrationIdSchema = id(128);
 
 /**
  * A registration request. With `tiers`, the tier must be one of them (the HTTP and import paths
@@ -79,11 +62,6 @@ export const provisioningMessageSchema = z.strictObject({
   registrationId: registrationIdSchema,
   request: registrationRequestSchema(),
 });
-
-/** One of the configured tiers, with a message that lists them. */
-export function tierSchema(tiers: readonly string[]) {
-  return z.enum(tiers as [string, ...string[]], { error: `must be one of: ${tiers.join(', ')}` });
-}
 
 /**
  * The registration's id: the caller's idempotency key, or without one the customer id, so each

@@ -1,6 +1,6 @@
-import type { CustomerKey } from '../customers/model';
-import type { CustomerLedger } from '../customers/ports';
-import type { RegistrationStore } from '../provisioning/ports';
+import type { CustomerLedger } from '../core/customer-record';
+import type { CustomerKey } from '../core/model';
+import type { RegistrationStore } from '../core/ports';
 
 /** An API key as a listing shows it: never its value. */
 export interface ListedKey {

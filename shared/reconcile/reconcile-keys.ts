@@ -1,7 +1,7 @@
 import { usagePlanOf } from '../config';
-import { acquireCustomer, type HeldLease } from '../customers/customer-lease';
+import { acquireCustomer, type HeldLease } from '../core/customer-lease';
+import { DUE, isLive } from '../core/model';
 import { convergeKeyPlans } from '../customers/converge-plans';
-import { DUE, isLive } from '../customers/model';
 import { CustomerBusyError, LeaseLostError, NotFoundError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';

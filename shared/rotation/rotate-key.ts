@@ -1,14 +1,13 @@
 import { usagePlanOf } from '../config';
-import { acquireCustomer, type HeldLease, type LeaseDeps } from '../customers/customer-lease';
-import { type CustomerKey, DAY_MS, DUE } from '../customers/model';
-import type { CustomerLedger } from '../customers/ports';
+import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/customer-lease';
+import type { CustomerLedger } from '../core/customer-record';
+import { buildKeyEmail } from '../core/key-email';
+import { type CustomerKey, DAY_MS, DUE } from '../core/model';
+import type { KeyGateway, KeyStore, Mailer, RegistrationStore } from '../core/ports';
+import { keyNameFor } from '../core/registration';
 import { AssociationRejectedError, RotationIncompleteError, ValidationError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
-import { buildKeyEmail } from '../provisioning/key-email';
-import type { KeyGateway, Mailer, RegistrationStore } from '../provisioning/ports';
-import { keyNameFor } from '../provisioning/registration';
-import type { KeyStore } from './ports';
 
 export interface RotationSettings {
   tierMap: Readonly<Record<string, string>>;

@@ -1,9 +1,9 @@
-import { acquireCustomer } from '../customers/customer-lease';
-import { type CustomerKey, DUE } from '../customers/model';
+import { acquireCustomer } from '../core/customer-lease';
+import { buildRetirementReminder } from '../core/key-email';
+import { type CustomerKey, DUE } from '../core/model';
 import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
-import { buildRetirementReminder } from '../provisioning/key-email';
 import { disableRetiringKey, type RotationDeps, type RotationResult, rotateKey } from './rotate-key';
 
 export interface RotationRunReport {

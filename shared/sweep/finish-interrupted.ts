@@ -1,7 +1,7 @@
-import { acquireCustomer } from '../customers/customer-lease';
+import { acquireCustomer } from '../core/customer-lease';
+import type { LeaseIntent } from '../core/customer-record';
+import { isLive } from '../core/model';
 import { convergeKeyPlans } from '../customers/converge-plans';
-import { isLive } from '../customers/model';
-import type { LeaseIntent } from '../customers/ports';
 import { finishRevocation, type RevocationDeps } from '../customers/revoke-customer';
 import type { TierChangeDeps } from '../customers/change-tier';
 import { CustomerBusyError } from '../errors';

@@ -1,9 +1,7 @@
 import * as z from 'zod';
-import { DAY_MS } from '../customers/model';
+import { type CustomerKey, DAY_MS, type KeyState } from '../core/model';
+import type { KeyGateway, KeyStore } from '../core/ports';
 import { NotFoundError } from '../errors';
-import type { KeyGateway } from '../provisioning/ports';
-import type { CustomerKey, KeyState } from '../provisioning/registration';
-import type { KeyStore } from '../rotation/ports';
 import { validate } from '../validation';
 
 /** The longest range one request may ask for, both ends included. */

@@ -9,7 +9,7 @@ import { functionEnvironment } from '../../infra/local/bootstrap';
 import { startQueuePoller } from '../../infra/local/queue-poller';
 import { createAwsClients } from '../../shared/aws/clients';
 import { loadConfig } from '../../shared/config';
-import { createWorkerDeps } from '../../shared/provisioning/compose';
+import { createWorkerDeps } from '../../shared/wiring/compose';
 import { provisioningBatchHandler } from '../../functions/provision-worker/batch';
 import { createQueuePair, eventually, queueDepth, type SentEmail } from '../support/emulator-probe';
 

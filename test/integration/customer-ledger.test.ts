@@ -4,10 +4,10 @@ import { bootstrapLocalStack, type LocalStack } from '../../infra/local/bootstra
 import { CustomerLedgerTable } from '../../shared/aws/customer-ledger';
 import { RegistrationTable } from '../../shared/aws/registration-table';
 import { keyItemKey, profileKey, regKey } from '../../shared/aws/table-keys';
-import type { CustomerKey } from '../../shared/customers/model';
-import type { AcquireRequest } from '../../shared/customers/ports';
+import type { CustomerKey } from '../../shared/core/model';
+import type { AcquireRequest } from '../../shared/core/customer-record';
 import { CustomerBusyError, LeaseLostError, RegistrationInProgressError } from '../../shared/errors';
-import { hashRegistrationRequest, type Registration } from '../../shared/provisioning/registration';
+import { hashRegistrationRequest, type Registration } from '../../shared/core/registration';
 import { clientsAt, type TestClients } from '../support/aws-test-clients';
 
 // The real expressions against the emulator: every condition, nested path and if_not_exists the

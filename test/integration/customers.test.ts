@@ -7,7 +7,12 @@ import { createAwsClients } from '../../shared/aws/clients';
 import { type Config, loadConfig } from '../../shared/config';
 import { changeTier } from '../../shared/customers/change-tier';
 import { httpHandler } from '../../shared/http/handler';
-import { createCustomerDeps, createEnqueueDeps, createResumeDeps, createRotationDeps } from '../../shared/provisioning/compose';
+import {
+  createCustomerDeps,
+  createEnqueueDeps,
+  createResumeDeps,
+  createRotationDeps,
+} from '../../shared/wiring/compose';
 import { finishInterruptedOperations } from '../../shared/sweep/finish-interrupted';
 import { rotateCustomerKeys } from '../../shared/rotation/rotation-jobs';
 import { changeTierRoutes } from '../../functions/change-tier/routes';

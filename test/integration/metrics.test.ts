@@ -54,7 +54,7 @@ describe('metrics', () => {
     const { handler: reconcile } = await import('../../functions/reconcile/handler');
     const { httpHandler } = await import('../../shared/http/handler');
     const { registerRoutes } = await import('../../functions/register/routes');
-    const { createEnqueueDeps } = await import('../../shared/provisioning/compose');
+    const { createEnqueueDeps } = await import('../../shared/wiring/compose');
     const { loadConfig } = await import('../../shared/config');
     const { createAwsClients } = await import('../../shared/aws/clients');
 

@@ -541,6 +541,36 @@ describe('packaged deployment (osls package, offline)', () => {
       }
     });
 
+    // Each function's composition (functions/<name>/composition.ts) builds only the clients its
+    // use cases call, so its bundle holds only those SDK clients (read from the shipped source map).
+    it('bundle only the AWS SDK clients their use cases call', () => {
+      const saga = ['client-api-gateway', 'client-dynamodb', 'client-ses'];
+      const keysAndTable = ['client-api-gateway', 'client-dynamodb'];
+      const expected: Record<string, string[]> = {
+        RegisterLambdaFunction: [...saga, 'client-sqs'],
+        [WORKER]: saga,
+        [ROTATE_KEYS]: saga,
+        [RETIRE_KEYS]: saga,
+        [ROTATE_CUSTOMER]: saga,
+        [RESUME]: saga,
+        [RECONCILE]: keysAndTable,
+        [CHANGE_TIER]: keysAndTable,
+        [CHANGE_TIER_EVENTS]: keysAndTable,
+        [REVOKE_CUSTOMER]: keysAndTable,
+        [CUSTOMER_USAGE]: keysAndTable,
+      };
+      const clientsOf = (functionId: string) => {
+        const fn = resourceNamed(dev.template, functionId, 'AWS::Lambda::Function');
+        const zip = join(dev.output, basename((fn.Properties.Code as { S3Key: string }).S3Key));
+        const file = String(fn.Properties.Handler).replace(/\.[^.]+$/, '');
+        const map = JSON.parse(zipEntry(zip, `${file}.mjs.map`).toString('utf8')) as { sources: string[] };
+        const clients = map.sources.map((source) => /node_modules\/@aws-sdk\/(client-[a-z0-9-]+)\//.exec(source)?.[1]);
+        return [...new Set(clients.filter((client): client is string => client !== undefined))].sort();
+      };
+      expect(Object.keys(expected).sort()).toEqual(Object.keys(FUNCTIONS).sort());
+      expect(Object.fromEntries(Object.keys(expected).map((id) => [id, clientsOf(id)]))).toEqual(expected);
+    });
+
     it('give register its configuration, with TIER_MAP naming every tier', () => {
       const variables = environmentOf(dev.template, 'RegisterLambdaFunction');
       expect(variables.TABLE_NAME).toEqual({ Ref: 'KeyplanTable' });

@@ -12,7 +12,7 @@ import { createAwsClients } from '../../shared/aws/clients';
 import { createHash } from 'node:crypto';
 import { DUE, keyItemKey } from '../../shared/aws/table-keys';
 import { type Config, loadConfig } from '../../shared/config';
-import { createProvisioningDeps, createReconcileDeps } from '../../shared/provisioning/compose';
+import { createProvisioningDeps, createReconcileDeps } from '../../shared/wiring/compose';
 import { provisionKey } from '../../shared/provisioning/provision-key';
 import { reconcileKeys } from '../../shared/reconcile/reconcile-keys';
 import { itemsOfCustomer, plansOfKey, wholeTable } from '../support/emulator-probe';

@@ -5,9 +5,9 @@ import { functionEnvironment } from '../../infra/local/bootstrap';
 import { createAwsClients } from '../../shared/aws/clients';
 import { loadConfig, type Config } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
-import { createEnqueueDeps, createProvisioningDeps } from '../../shared/provisioning/compose';
+import { createEnqueueDeps, createProvisioningDeps } from '../../shared/wiring/compose';
 import { provisionKey } from '../../shared/provisioning/provision-key';
-import { keyNameFor } from '../../shared/provisioning/registration';
+import { keyNameFor } from '../../shared/core/registration';
 import { registerRoutes } from '../../functions/register/routes';
 import { lambdaContext, postRegistration } from '../support/api-events';
 import {

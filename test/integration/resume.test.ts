@@ -4,11 +4,11 @@ import { bootstrapLocalStack, functionEnvironment, type LocalStack } from '../..
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients';
 import { regKey } from '../../shared/aws/table-keys';
 import { type Config, loadConfig } from '../../shared/config';
-import { createCustomerDeps, createEnqueueDeps, createResumeDeps } from '../../shared/provisioning/compose';
+import { createCustomerDeps, createEnqueueDeps, createResumeDeps } from '../../shared/wiring/compose';
 import { revokeCustomer } from '../../shared/customers/revoke-customer';
 import { enqueueRegistration } from '../../shared/provisioning/enqueue-registration';
 import { provisionKey } from '../../shared/provisioning/provision-key';
-import { keyNameFor } from '../../shared/provisioning/registration';
+import { keyNameFor } from '../../shared/core/registration';
 import { MAX_RESUME_ATTEMPTS, resumeStalledRegistrations } from '../../shared/provisioning/resume-registrations';
 import { crashAfter, failAttempts, keysNamed, plansOfKey, sentEmailsTo } from '../support/emulator-probe';
 

@@ -18,9 +18,9 @@ import {
   createReconcileDeps,
   createResumeDeps,
   createRotationDeps,
-} from '../../shared/provisioning/compose';
+} from '../../shared/wiring/compose';
 import { provisionKey } from '../../shared/provisioning/provision-key';
-import { keyNameFor } from '../../shared/provisioning/registration';
+import { keyNameFor } from '../../shared/core/registration';
 import { resumeStalledRegistrations } from '../../shared/provisioning/resume-registrations';
 import { reconcileKeys } from '../../shared/reconcile/reconcile-keys';
 import { rotateKey } from '../../shared/rotation/rotate-key';

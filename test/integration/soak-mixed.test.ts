@@ -18,9 +18,9 @@ import {
   createEnqueueDeps,
   createProvisioningDeps,
   createRotationDeps,
-} from '../../shared/provisioning/compose';
+} from '../../shared/wiring/compose';
 import { provisionKey } from '../../shared/provisioning/provision-key';
-import { keyNameFor } from '../../shared/provisioning/registration';
+import { keyNameFor } from '../../shared/core/registration';
 import { rotateCustomerKeys } from '../../shared/rotation/rotation-jobs';
 import { changeTierRoutes } from '../../functions/change-tier/routes';
 import { registerRoutes } from '../../functions/register/routes';

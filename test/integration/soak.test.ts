@@ -9,7 +9,7 @@ import { createAwsClients } from '../../shared/aws/clients';
 import { type Config, loadConfig } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
 import { logger } from '../../shared/logger';
-import { createCustomerDeps, createEnqueueDeps, createRotationDeps } from '../../shared/provisioning/compose';
+import { createCustomerDeps, createEnqueueDeps, createRotationDeps } from '../../shared/wiring/compose';
 import { changeTierRoutes } from '../../functions/change-tier/routes';
 import { registerRoutes } from '../../functions/register/routes';
 import { rotateCustomerRoutes } from '../../functions/rotate-customer/routes';

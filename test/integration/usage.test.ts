@@ -5,7 +5,7 @@ import { functionEnvironment } from '../../infra/local/bootstrap';
 import { createAwsClients } from '../../shared/aws/clients';
 import { type Config, loadConfig } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
-import { createProvisioningDeps, createUsageDeps } from '../../shared/provisioning/compose';
+import { createProvisioningDeps, createUsageDeps } from '../../shared/wiring/compose';
 import { provisionKey } from '../../shared/provisioning/provision-key';
 import { customerUsageRoutes } from '../../functions/customer-usage/routes';
 import { apiEvent, lambdaContext } from '../support/api-events';

@@ -1,12 +1,12 @@
 import fc, { type Scheduler } from 'fast-check';
 import { changeTier, type TierChangeDeps } from '../../shared/customers/change-tier';
-import { DAY_MS, isLive } from '../../shared/customers/model';
+import { DAY_MS, isLive } from '../../shared/core/model';
 import { revokeCustomer, type RevocationDeps } from '../../shared/customers/revoke-customer';
 import { KeyplanError } from '../../shared/errors';
 import { enqueueRegistration, type EnqueueDeps } from '../../shared/provisioning/enqueue-registration';
 import { provisionFromMessage } from '../../shared/provisioning/provision-from-message';
 import { provisionKey, type ProvisioningDeps } from '../../shared/provisioning/provision-key';
-import { keyNameFor, type RegistrationRequest } from '../../shared/provisioning/registration';
+import { keyNameFor, type RegistrationRequest } from '../../shared/core/registration';
 import { resumeStalledRegistrations, type ResumeDeps } from '../../shared/provisioning/resume-registrations';
 import type { ReconcileDeps } from '../../shared/reconcile/ports';
 import { ownKeyFilter, reconcileKeys } from '../../shared/reconcile/reconcile-keys';

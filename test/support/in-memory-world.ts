@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ApiKeySecret } from '../../shared/api-key-secret';
-import { DUE, type CustomerKey, type DueType, KEY_DUE_TYPES } from '../../shared/customers/model';
+import { DUE, type CustomerKey, type DueType, KEY_DUE_TYPES } from '../../shared/core/model';
 import type {
   AcquireOutcome,
   AcquireRequest,
@@ -12,7 +12,7 @@ import type {
   Lease,
   LeaseIntent,
   TrackedKeyState,
-} from '../../shared/customers/ports';
+} from '../../shared/core/customer-record';
 import { AssociationRejectedError, CustomerBusyError, LeaseLostError, RegistrationInProgressError, UsageUnavailableError } from '../../shared/errors';
 import type {
   ClaimResult,
@@ -22,16 +22,14 @@ import type {
   NewKeySpec,
   OutgoingEmail,
   PlanLimits,
-  ProvisioningMessage,
   RecordFailureInput,
   RecordKeyInput,
-  RegistrationQueue,
   RegistrationStore,
-  StalledRegistrations,
-} from '../../shared/provisioning/ports';
-import type { Customer, Registration } from '../../shared/provisioning/registration';
+  KeyStore,
+} from '../../shared/core/ports';
+import type { ProvisioningMessage, RegistrationQueue, StalledRegistrations } from '../../shared/provisioning/ports';
+import type { Customer, Registration } from '../../shared/core/registration';
 import type { KeyInventory, KeyRecord, KeyRecords, ListedKey } from '../../shared/reconcile/ports';
-import type { KeyStore } from '../../shared/rotation/ports';
 
 /*
  * In-memory fakes of every port keyplan's use cases speak, over one shared world: API Gateway

@@ -15,11 +15,7 @@ import { CustomerLedgerTable } from '../../shared/aws/customer-ledger';
 import { RegistrationTable } from '../../shared/aws/registration-table';
 import { SesMailer } from '../../shared/aws/ses-mailer';
 import type { ProvisioningDeps } from '../../shared/provisioning/provision-key';
-import {
-  hashRegistrationRequest,
-  type Registration,
-  type RegistrationRequest,
-} from '../../shared/provisioning/registration';
+import { hashRegistrationRequest, type Registration, type RegistrationRequest } from '../../shared/core/registration';
 
 export const KEY_ID = 'key-id-1';
 export const KEY_VALUE = 'Zq3vR8sT1uW4xY7zA0bC2dE5fG9hJ6kL';

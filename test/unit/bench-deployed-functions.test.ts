@@ -36,6 +36,7 @@ functions:
       QUEUE_URL: !Ref Queue
   worker:
     handler: functions/worker/handler.handler
+    timeout: 60
     environment:
       LEASE_SECONDS: 60
     events:
@@ -44,6 +45,29 @@ functions:
           maximumConcurrency: \${param:workers}
   job:
     handler: functions/job/handler.handler
+resources:
+  - Resources:
+      Table:
+        Type: AWS::DynamoDB::Table
+  - \${file(queue.mjs):resources}
+`;
+
+// A queue whose settings derive from its consumer's, as infra/serverless/queues.js derives them.
+const QUEUE_MJS = `
+export async function resources({ resolveVariable }) {
+  const timeout = Number(await resolveVariable('self:functions.worker.timeout'));
+  return {
+    Resources: {
+      Queue: {
+        Type: 'AWS::SQS::Queue',
+        Properties: {
+          VisibilityTimeout: 6 * timeout,
+          RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['Dlq', 'Arn'] }, maxReceiveCount: 5 },
+        },
+      },
+    },
+  };
+}
 `;
 
 // Called as the framework calls a ${file(x.js):name} function: with a variable resolver.
@@ -62,6 +86,7 @@ describe('readDeployedFunctions (how the mixed load figure runs each function)',
     file = join(dir, 'serverless.yml');
     await writeFile(file, SERVERLESS_YML);
     await writeFile(join(dir, 'split.mjs'), SPLIT_MJS);
+    await writeFile(join(dir, 'queue.mjs'), QUEUE_MJS);
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -91,6 +116,14 @@ describe('readDeployedFunctions (how the mixed load figure runs each function)',
     expect(functions.job?.concurrency).toBeUndefined();
   });
 
+  it("reads the function's timeout and its trigger queue's settings from the stack's resources", async () => {
+    const { worker, job } = await readDeployedFunctions(['worker', 'job'], { file });
+
+    expect(worker?.timeout).toBe(60);
+    expect(worker?.queue).toEqual({ logicalId: 'Queue', visibilityTimeout: 360, maxReceiveCount: 5 });
+    expect(job).toMatchObject({ timeout: undefined, queue: undefined });
+  });
+
   it('skips the names it is told to, and refuses a function the file does not define', async () => {
     const { register } = await readDeployedFunctions(['register'], { file, skip: new Set(['BUDGET', 'SHARE']) });
     expect(register?.environment).not.toHaveProperty('BUDGET');
@@ -103,5 +136,11 @@ describe('readDeployedFunctions (how the mixed load figure runs each function)',
     expect(functions.provisionWorker?.concurrency).toBeGreaterThanOrEqual(2);
     expect(functions.rotateKeys?.environment.ROTATION_BATCH_SIZE).toMatch(/^\d+$/);
     expect(functions.register?.environment.MANAGEMENT_CALLS_PER_SECOND).toMatch(/^\d+(\.\d+)?$/);
+    // The queues' delivery settings, which the bench gives its own queues.
+    for (const name of ['provisionWorker', 'changeTierEvents'] as const) {
+      const { timeout, queue } = functions[name]!;
+      expect(queue?.visibilityTimeout).toBeGreaterThan(timeout ?? Number.POSITIVE_INFINITY);
+      expect(queue?.maxReceiveCount).toBeGreaterThan(0);
+    }
   });
 });

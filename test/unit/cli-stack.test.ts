@@ -7,7 +7,7 @@ import { type CliIo, runKeyplan } from '../../cli/run-keyplan';
 import type { Services } from '../../cli/services';
 import { selectStack } from '../../cli/stack';
 import type { Config } from '../../shared/config';
-import type { RegistrationStore } from '../../shared/provisioning/ports';
+import type { RegistrationStore } from '../../shared/core/ports';
 import { awsError } from '../support/provisioning-fakes';
 import { useTempFiles } from '../support/temp-files';
 

@@ -8,8 +8,8 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CustomerLedgerTable } from '../../shared/aws/customer-ledger';
-import type { CustomerKey } from '../../shared/customers/model';
-import type { AcquireRequest, Lease } from '../../shared/customers/ports';
+import type { CustomerKey } from '../../shared/core/model';
+import type { AcquireRequest, Lease } from '../../shared/core/customer-record';
 import { LeaseLostError, TransientAwsError } from '../../shared/errors';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');

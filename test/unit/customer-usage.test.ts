@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { customerUsageRoutes } from '../../functions/customer-usage/routes';
 import { KeyTable } from '../../shared/aws/key-table';
 import { httpHandler } from '../../shared/http/handler';
-import type { KeyState } from '../../shared/provisioning/registration';
+import type { KeyState } from '../../shared/core/model';
 import type { UsageDeps } from '../../shared/usage/get-customer-usage';
 import { apiEvent, lambdaContext } from '../support/api-events';
 import { awsError, mockedProvisioning, PLAN_FREE, PLAN_PRO } from '../support/provisioning-fakes';

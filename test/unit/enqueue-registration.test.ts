@@ -5,7 +5,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { SqsRegistrationQueue } from '../../shared/aws/sqs-registration-queue';
 import { TransientAwsError } from '../../shared/errors';
 import { enqueueRegistration } from '../../shared/provisioning/enqueue-registration';
-import type { Registration } from '../../shared/provisioning/registration';
+import type { Registration } from '../../shared/core/registration';
 import {
   aRequest,
   awsError,

@@ -13,7 +13,7 @@ import { httpHandler } from '../../shared/http/handler';
 import { jsonResponse } from '../../shared/http/problem';
 import { MAX_BODY_BYTES } from '../../shared/http/request';
 import { logger } from '../../shared/logger';
-import { buildKeyEmail, buildRetirementReminder } from '../../shared/provisioning/key-email';
+import { buildKeyEmail, buildRetirementReminder } from '../../shared/core/key-email';
 import { registrationRequestSchema } from '../../shared/provisioning/request-schema';
 import { validate } from '../../shared/validation';
 import { apiEvent, lambdaContext } from '../support/api-events';

@@ -5,7 +5,8 @@ import { type CliIo, runKeyplan } from '../../cli/run-keyplan';
 import type { Services } from '../../cli/services';
 import type { Config } from '../../shared/config';
 import type { ImportDeps } from '../../shared/provisioning/import-registrations';
-import type { ProvisioningMessage, RegistrationStore } from '../../shared/provisioning/ports';
+import type { ProvisioningMessage } from '../../shared/provisioning/ports';
+import type { RegistrationStore } from '../../shared/core/ports';
 import { useTempFiles } from '../support/temp-files';
 
 const DEPLOYED_ENV = {

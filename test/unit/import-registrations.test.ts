@@ -6,13 +6,9 @@ import {
   type ImportRow,
   importRegistrations,
 } from '../../shared/provisioning/import-registrations';
-import type {
-  ClaimResult,
-  ProvisioningMessage,
-  RegistrationQueue,
-  RegistrationStore,
-} from '../../shared/provisioning/ports';
-import { hashRegistrationRequest, type Registration } from '../../shared/provisioning/registration';
+import type { ClaimResult, RegistrationStore } from '../../shared/core/ports';
+import type { ProvisioningMessage, RegistrationQueue } from '../../shared/provisioning/ports';
+import { hashRegistrationRequest, type Registration } from '../../shared/core/registration';
 
 const NOW = new Date('2025-03-01T12:00:00.000Z');
 

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { AcquireRequest } from '../../shared/customers/ports';
+import type { AcquireRequest } from '../../shared/core/customer-record';
 import { AssociationRejectedError, CustomerBusyError, LeaseLostError, RegistrationInProgressError, TransientAwsError } from '../../shared/errors';
-import { hashRegistrationRequest, type Registration } from '../../shared/provisioning/registration';
+import { hashRegistrationRequest, type Registration } from '../../shared/core/registration';
 import { operationPorts } from '../support/in-memory-scheduling';
 import { FakeAwsError, InMemoryWorld } from '../support/in-memory-world';
 

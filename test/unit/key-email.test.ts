@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ApiKeySecret } from '../../shared/api-key-secret';
-import { buildKeyEmail, buildRetirementReminder } from '../../shared/provisioning/key-email';
+import { buildKeyEmail, buildRetirementReminder } from '../../shared/core/key-email';
 
 const secret = new ApiKeySecret('Zq3vR8sT1uW4xY7zA0bC2dE5fG9hJ6kL');
 

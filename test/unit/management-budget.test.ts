@@ -9,10 +9,10 @@ import {
   managementSplit,
   splitBudget,
 } from '../../infra/serverless/management-budget.js';
-import { type AwsClients, createAwsClients } from '../../shared/aws/clients';
-import { paceManagementCalls, TokenBucket } from '../../shared/aws/management-budget';
+import { createAwsClients } from '../../shared/aws/clients';
+import { pacedClient, TokenBucket } from '../../shared/aws/management-budget';
 import { loadConfig } from '../../shared/config';
-import { createEnqueueDeps, createProvisioningDeps, createWorkerDeps } from '../../shared/provisioning/compose';
+import { createEnqueueDeps, createProvisioningDeps, createWorkerDeps } from '../../shared/wiring/compose';
 
 interface ServerlessFunction {
   reservedConcurrency?: unknown;
@@ -60,15 +60,41 @@ describe('TokenBucket', () => {
   });
 });
 
-describe('paceManagementCalls', () => {
-  it('paces a client once: a second call keeps the first bucket instead of stacking another', () => {
-    const client = new APIGatewayClient({ region: 'us-east-1' });
-    const bucket = new TokenBucket(1, 1);
+describe('pacedClient', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
-    paceManagementCalls([client], bucket);
-    paceManagementCalls([client], new TokenBucket(1000, 1000));
+  it('paces every call sent through it, after the burst, and leaves the client itself unpaced', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const client = testClient();
+    const answeredAt = answerLocally(client);
+    const paced = pacedClient(client, new TokenBucket(2, 1));
 
-    expect(client.middlewareStack.identify().filter((name) => name.startsWith('keyplanManagementBudget'))).toHaveLength(1);
+    const calls = [1, 2, 3].map(() => paced.send(new GetApiKeysCommand({})));
+    const direct = client.send(new GetApiKeysCommand({}));
+    await vi.advanceTimersByTimeAsync(2_000);
+    await Promise.all([...calls, direct]);
+
+    // The direct call is not paced; the three through the view are: one at once, then 2 per second.
+    expect(answeredAt).toEqual([0, 0, 500, 1000]);
+    expect(budgetMiddlewareOn(client)).toBe(false);
+  });
+
+  it('paces each attempt, retries included: the wait sits below the SDK retry layer', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const client = testClient({ maxAttempts: 3 });
+    const answeredAt = answerLocally(client, { throttleFirst: 2 });
+    const paced = pacedClient(client, new TokenBucket(0.1, 1));
+
+    const call = paced.send(new GetApiKeysCommand({}));
+    await vi.advanceTimersByTimeAsync(30_000);
+    await call;
+
+    // One token at once, then one every 10 s: far slower than the SDK's own backoff would retry.
+    expect(answeredAt).toHaveLength(3);
+    expect(answeredAt[1]).toBeGreaterThanOrEqual(10_000);
+    expect(answeredAt[2]).toBeGreaterThanOrEqual(20_000);
   });
 });
 
@@ -206,29 +232,19 @@ describe('pacing of the composed functions', () => {
     vi.useRealTimers();
   });
 
-  /** Answers every API Gateway call in process, below the pacing, and records when it got through. */
-  function answerLocally(clients: AwsClients): number[] {
-    const answeredAt: number[] = [];
-    for (const client of [clients.apiGateway, clients.apiGatewaySingleAttempt]) {
-      client.middlewareStack.add(
-        () => async () => {
-          answeredAt.push(Date.now());
-          return { output: { $metadata: {} }, response: {} };
-        },
-        { step: 'finalizeRequest', priority: 'low', name: 'answerLocally' },
-      );
-    }
-    return answeredAt;
-  }
-
-  it("paces register's saga to its share / concurrency, after its burst", async () => {
+  it("paces register's saga to its share / concurrency, after its burst, both clients drawing on one bucket", async () => {
     vi.useFakeTimers({ now: 0 });
     const clients = createAwsClients();
-    createEnqueueDeps(loadConfig(environment), clients);
-    const answeredAt = answerLocally(clients);
+    const answeredAt: number[] = [];
+    answerLocally(clients.apiGateway, { into: answeredAt });
+    answerLocally(clients.apiGatewaySingleAttempt, { into: answeredAt });
+    const { keys } = createEnqueueDeps(loadConfig(environment), clients);
 
+    // Three CreateApiKey (the single-attempt client) and three DeleteUsagePlanKey (the other).
     const calls = Array.from({ length: 6 }, (_, i) =>
-      (i % 2 === 0 ? clients.apiGateway : clients.apiGatewaySingleAttempt).send(new GetApiKeysCommand({})),
+      i % 2 === 0
+        ? keys.ensureKey({ name: `keyplan-test-${i}`, customerId: 'cust-1', description: 'test', tags: {} }, { lookupFirst: false })
+        : keys.removeKeyFromPlan('plan-free', `key-${i}`),
     );
     await vi.advanceTimersByTimeAsync(3_000);
     await Promise.all(calls);
@@ -237,14 +253,49 @@ describe('pacing of the composed functions', () => {
     expect(answeredAt).toEqual([0, 0, 500, 1000, 1500, 2000]);
   });
 
-  it('lets the factories build on one another over the same clients', () => {
+  it('changes none of the clients it is given: calls made on them directly are not paced', () => {
     const clients = createAwsClients();
     const config = loadConfig(environment);
 
-    expect(() => {
-      createProvisioningDeps(config, clients);
-      createWorkerDeps(config, clients);
-      createEnqueueDeps(config, clients);
-    }).not.toThrow();
+    createProvisioningDeps(config, clients);
+    createWorkerDeps(config, clients);
+    createEnqueueDeps(config, clients);
+
+    expect(budgetMiddlewareOn(clients.apiGateway)).toBe(false);
+    expect(budgetMiddlewareOn(clients.apiGatewaySingleAttempt)).toBe(false);
   });
 });
+
+function testClient(options: { maxAttempts?: number } = {}): APIGatewayClient {
+  return new APIGatewayClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, ...options });
+}
+
+const budgetMiddlewareOn = (client: APIGatewayClient) =>
+  client.middlewareStack.identify().some((name) => name.startsWith('keyplanManagementBudget'));
+
+/**
+ * Answers every API Gateway call in process, below the retries and the pacing, and
+ * records when each attempt got through: a new key, or, for the first `throttleFirst` attempts, a
+ * 429 the SDK retries.
+ */
+function answerLocally(client: APIGatewayClient, options: { throttleFirst?: number; into?: number[] } = {}): number[] {
+  const answeredAt = options.into ?? [];
+  let attempts = 0;
+  client.middlewareStack.add(
+    () => async () => {
+      answeredAt.push(Date.now());
+      attempts++;
+      if (attempts <= (options.throttleFirst ?? 0)) {
+        throw Object.assign(new Error('Too Many Requests'), {
+          name: 'TooManyRequestsException',
+          $metadata: { httpStatusCode: 429 },
+          $fault: 'client',
+        });
+      }
+      return { output: { $metadata: {}, id: `key-${attempts}`, value: 'Zq3vR8sT1uW4xY7zA0bC2dE5fG9hJ6kL' }, response: {} };
+    },
+    // Above the deserializer (same step, higher priority): the answer is already an output.
+    { step: 'deserialize', priority: 'high', name: 'answerLocally' },
+  );
+  return answeredAt;
+}

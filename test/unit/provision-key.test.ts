@@ -23,7 +23,7 @@ import {
   ValidationError,
 } from '../../shared/errors';
 import { provisionKey } from '../../shared/provisioning/provision-key';
-import { keyNameFor } from '../../shared/provisioning/registration';
+import { keyNameFor } from '../../shared/core/registration';
 import {
   aRequest,
   awsError,

@@ -6,7 +6,7 @@ import type {
   CustomerChange,
   CustomerLedger,
   CustomerRecord,
-} from '../../shared/customers/ports';
+} from '../../shared/core/customer-record';
 import { LeaseLostError, TransientAwsError } from '../../shared/errors';
 import type { KeyInventory, KeyRecord, KeyRecords, ListedKey, ReconcileDeps } from '../../shared/reconcile/ports';
 import { reconcileKeys } from '../../shared/reconcile/reconcile-keys';

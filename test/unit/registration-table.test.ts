@@ -5,7 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { RegistrationTable } from '../../shared/aws/registration-table';
 import { RegistrationInProgressError } from '../../shared/errors';
-import type { Registration } from '../../shared/provisioning/registration';
+import type { Registration } from '../../shared/core/registration';
 import { existingRegistration } from '../support/provisioning-fakes';
 
 // The write shapes of the registration's claim and record: the cheapest that keep the contract

@@ -1,6 +1,6 @@
 import type { ApiKeySecret } from '../api-key-secret';
 import type { OutgoingEmail, PlanLimits } from './ports';
-import { EMAIL_PATTERN } from './request-schema';
+import { EMAIL_PATTERN } from './schemas';
 
 export const API_KEY_HEADER = 'x-api-key';
 

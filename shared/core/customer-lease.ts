@@ -10,7 +10,7 @@ import type {
   Lease,
   LeaseIntent,
   TrackedKeyState,
-} from './ports';
+} from './customer-record';
 
 export interface LeaseDeps {
   ledger: CustomerLedger;

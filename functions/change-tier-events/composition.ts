@@ -1,0 +1,12 @@
+import { apiGatewayClient, dynamoClient } from '../../shared/aws/clients';
+import { type Config, loadConfig } from '../../shared/config';
+import { tierChangeDeps } from '../../shared/wiring/customers';
+import { tierChangeBatchHandler } from './batch';
+
+/**
+ * The billing events' consumer's composition root: API Gateway (no key is created: no
+ * single-attempt client) and DynamoDB. Called once per container, at cold start.
+ */
+export function composeChangeTierEvents(config: Config = loadConfig()) {
+  return tierChangeBatchHandler(tierChangeDeps(config, { apiGateway: apiGatewayClient(), dynamo: dynamoClient() }));
+}

@@ -1,0 +1,13 @@
+import { apiGatewayClient, dynamoClient } from '../../shared/aws/clients';
+import { type Config, loadConfig } from '../../shared/config';
+import type { Route } from '../../shared/http/handler';
+import { usageDeps } from '../../shared/wiring/usage';
+import { customerUsageRoutes } from './routes';
+
+/**
+ * The usage route's composition root: API Gateway's GetUsage (no single-attempt client) and the
+ * key items in DynamoDB. Called once per container, at cold start.
+ */
+export function composeCustomerUsage(config: Config = loadConfig()): Route {
+  return customerUsageRoutes(usageDeps(config, { apiGateway: apiGatewayClient(), dynamo: dynamoClient() }));
+}

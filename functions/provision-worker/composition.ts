@@ -1,0 +1,13 @@
+import { apiGatewayClients, dynamoClient, sesClient } from '../../shared/aws/clients';
+import { type Config, loadConfig } from '../../shared/config';
+import { provisioningDeps } from '../../shared/wiring/provisioning';
+import { provisioningBatchHandler } from './batch';
+
+/**
+ * The queue worker's composition root: the saga over both API Gateway clients, DynamoDB and SES,
+ * paced to the worker's share of the management budget. Called once per container, at cold start.
+ */
+export function composeProvisionWorker(config: Config = loadConfig()) {
+  const clients = { ...apiGatewayClients(), dynamo: dynamoClient(), ses: sesClient() };
+  return provisioningBatchHandler(provisioningDeps(config, clients));
+}

@@ -1,0 +1,161 @@
+import type { CustomerKey, DueType, KeyState } from './model';
+
+/**
+ * PENDING: reserved by a registration that has not recorded its key yet. ACTIVE: registered.
+ * REVOKED: every key disabled (or being disabled: a revocation sets it first). UNREGISTERED: a
+ * registration reserved the customer and then failed; the next registration may take it.
+ */
+export type CustomerStatus = 'PENDING' | 'ACTIVE' | 'REVOKED' | 'UNREGISTERED';
+
+/** The states a key has in the customer's own list: those with work left on them. */
+export type TrackedKeyState = Extract<KeyState, 'ACTIVE' | 'RETIRING' | 'DISABLED'>;
+
+export type LeaseOperation =
+  | 'register'
+  | 'rotate'
+  | 'change-tier'
+  | 'revoke'
+  | 'retire'
+  | 'reconcile'
+  | 'owed-email'
+  | 'repair';
+
+/** What a lease holder is doing: enough for the sweep to finish it should the holder die. */
+export interface LeaseIntent {
+  operation: LeaseOperation;
+  /** rotate: the key being replaced. owed-email: the key being sent. */
+  keyId?: string | undefined;
+  /** rotate: the grace the old key gets. */
+  graceDays?: number | undefined;
+  /** change-tier: the tier being moved to. */
+  tier?: string | undefined;
+}
+
+/**
+ * The customer's lease: at most one operation at a time changes a customer's keys or profile.
+ * `until` is epoch milliseconds from the clock (never from an event's time).
+ */
+export interface Lease extends LeaseIntent {
+  owner: string;
+  until: number;
+  /**
+   * The holder leaves AWS in a state that needs finishing if it dies (a key in no plan, a
+   * successor that may have been emailed, keys half disabled): once expired, only the sweep
+   * (`takeOverInterrupted`) or the same registration's next attempt may take such a lease.
+   */
+  mustFinish: boolean;
+}
+
+/** The customer record: the one serialization point of every operation on a customer. */
+export interface CustomerRecord {
+  customerId: string;
+  email: string;
+  tier: string;
+  status: CustomerStatus;
+  registrationId: string;
+  /** Every key with work left on it, by id; the key items hold the details. */
+  keys: Readonly<Record<string, TrackedKeyState>>;
+  /** The newest key whose value the customer was emailed. */
+  emailedKeyId?: string | undefined;
+  /** Time of the newest billing event applied (newest wins). */
+  tierEventAt?: string | undefined;
+  /** +1 with every committed write: a per-customer sequence. */
+  version: number;
+  lease?: Lease | undefined;
+}
+
+export interface AcquireRequest {
+  owner: string;
+  until: number;
+  intent: LeaseIntent;
+  mustFinish: boolean;
+  /** The customer must have one of these statuses. */
+  status?: readonly CustomerStatus[] | undefined;
+  /** And this key one of these states in the customer's list. */
+  key?: { keyId: string; states: readonly TrackedKeyState[] } | undefined;
+  /** Only the sweep: take over an expired lease whose holder must be finished. */
+  takeOverInterrupted?: boolean | undefined;
+  /**
+   * Written with the lease: a revocation marks the customer REVOKED before it disables a key, so
+   * from that moment no rotation or tier change starts.
+   */
+  setStatus?: CustomerStatus | undefined;
+}
+
+export type AcquireOutcome =
+  /** `interrupted`: the expired lease this one replaced, when its holder had to be finished. */
+  | { kind: 'acquired'; customer: CustomerRecord; interrupted?: Lease | undefined }
+  /** Another operation holds the customer; `holder` is its lease. */
+  | { kind: 'busy'; holder: Lease }
+  | { kind: 'not-found' }
+  /** The customer or the key is not in a state the operation may act on. */
+  | { kind: 'refused'; customer: CustomerRecord };
+
+export interface Due {
+  type: DueType;
+  at: string;
+}
+
+/** A key item written with a commit: a new one, or fields of an existing one. */
+export type KeyItemWrite =
+  | { kind: 'put'; key: CustomerKey; due?: Due | undefined; replaces?: string | undefined }
+  | {
+      kind: 'update';
+      keyId: string;
+      set?: Partial<Pick<CustomerKey, 'state' | 'usagePlanId' | 'tier' | 'retireAt' | 'successorKeyId'>> | undefined;
+      /** A new place in the due index, or `null` to leave it. */
+      due?: Due | null | undefined;
+    };
+
+/** Everything an operation changes, written at once with the lease's release. */
+export interface CustomerChange {
+  status?: CustomerStatus | undefined;
+  /** A tier change, appended to the tier history. */
+  tier?: { from: string; to: string; cause: string } | undefined;
+  /** The time of the billing event applied (kept even when the tier did not change). */
+  tierEventAt?: string | undefined;
+  /** Key list entries to set, or remove (`null`). */
+  keys?: Readonly<Record<string, TrackedKeyState | null>> | undefined;
+  emailedKeyId?: string | undefined;
+  items?: readonly KeyItemWrite[] | undefined;
+  /**
+   * The registration follows: REVOKED with its customer, or ACTIVE once the email it owed is
+   * settled (then conditioned on `attemptId`). It leaves the sweep's partition either way.
+   */
+  registration?: { registrationId: string; state: 'ACTIVE' | 'REVOKED'; attemptId?: string | undefined } | undefined;
+}
+
+/**
+ * The customer record as the serialization point. Every operation that changes a customer's keys
+ * or profile takes the lease with one conditional write (which also returns the record), checks
+ * it still holds the lease before each side effect, and writes everything it changed together
+ * with the release in one more. Registration takes the lease through its own claim
+ * (RegistrationStore), with the same record and conditions.
+ */
+export interface CustomerLedger {
+  /**
+   * Takes the lease if nobody holds it (or its holder's lease expired and need not be finished),
+   * the customer exists and the request's preconditions hold. One conditional write.
+   */
+  acquire(customerId: string, request: AcquireRequest, now: Date): Promise<AcquireOutcome>;
+  /** Extends the lease; false when it is no longer `owner`'s. */
+  renew(customerId: string, owner: string, until: number, now: Date): Promise<boolean>;
+  /**
+   * Writes the change and releases the lease, all or nothing.
+   * @throws LeaseLostError when `owner` no longer holds the lease: nothing was written
+   */
+  commit(customerId: string, owner: string, change: CustomerChange, now: Date): Promise<void>;
+  /** Gives the lease up unchanged; a lease no longer held is left alone. */
+  release(customerId: string, owner: string): Promise<void>;
+  /**
+   * Gives up a lease whose work must be finished: it expires at once and the customer is due
+   * for the sweep.
+   */
+  abandon(customerId: string, owner: string, now: Date): Promise<void>;
+  /**
+   * Customers whose lease holder died or gave up with work to finish (the REPAIR partition, due
+   * when the lease expired), oldest first, with the intent of that lease: the sweep takes the
+   * lease over with the same intent, so a sweep that dies in turn leaves the same work behind.
+   */
+  findInterrupted(now: Date, limit: number): Promise<{ customerId: string; intent: LeaseIntent | undefined }[]>;
+}

@@ -1,0 +1,23 @@
+import type { AwsClients } from '../aws/clients';
+import { CustomerLedgerTable } from '../aws/customer-ledger';
+import { RegistrationTable } from '../aws/registration-table';
+import { SesMailer } from '../aws/ses-mailer';
+import type { Config } from '../config';
+import type { ProvisioningDeps } from '../provisioning/provision-key';
+import { pacedKeyGateway } from './key-gateway';
+import { clock, mailerOptions, provisioningSettings, registrationTableOptions } from './settings';
+
+/** The clients the registration saga, rotation and the sweep need: API Gateway (both), DynamoDB, SES. */
+export type SagaClients = Pick<AwsClients, 'apiGateway' | 'apiGatewaySingleAttempt' | 'dynamo' | 'ses'>;
+
+/** The registration saga: the queue worker's deps, and the part of register's it shares. */
+export function provisioningDeps(config: Config, clients: SagaClients): ProvisioningDeps {
+  return {
+    store: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),
+    keys: pacedKeyGateway(config, clients),
+    mailer: new SesMailer({ client: clients.ses, ...mailerOptions(config) }),
+    ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
+    clock,
+    settings: provisioningSettings(config),
+  };
+}

@@ -1,0 +1,24 @@
+import { CustomerLedgerTable } from '../aws/customer-ledger';
+import { KeyTable } from '../aws/key-table';
+import { RegistrationTable } from '../aws/registration-table';
+import type { Config } from '../config';
+import type { ReconcileDeps } from '../reconcile/ports';
+import type { CustomerClients } from './customers';
+import { pacedKeyGateway } from './key-gateway';
+import { clock, reconcileSettings, registrationTableOptions } from './settings';
+
+/**
+ * The reconciler: API Gateway's listing against the key items, repairs under the customer's lease.
+ * Paced like the other jobs: on a large account its listing and repairs are many management calls.
+ * It creates no key, so it has no single-attempt client.
+ */
+export function reconcileDeps(config: Config, clients: CustomerClients): ReconcileDeps {
+  return {
+    inventory: pacedKeyGateway(config, { apiGateway: clients.apiGateway }),
+    records: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
+    ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
+    registrations: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),
+    clock,
+    settings: reconcileSettings(config),
+  };
+}

@@ -1,0 +1,25 @@
+import { CustomerLedgerTable } from '../aws/customer-ledger';
+import { KeyTable } from '../aws/key-table';
+import { RegistrationTable } from '../aws/registration-table';
+import { SesMailer } from '../aws/ses-mailer';
+import type { Config } from '../config';
+import type { RotationDeps } from '../rotation/rotate-key';
+import { pacedKeyGateway } from './key-gateway';
+import type { SagaClients } from './provisioning';
+import { clock, mailerOptions, registrationTableOptions, rotationSettings } from './settings';
+
+/**
+ * Rotation and retirement (scheduled and on demand): the saga's adapters plus the key items. A run
+ * over a large batch makes as many management calls as a bulk import, so it is paced the same way.
+ */
+export function rotationDeps(config: Config, clients: SagaClients): RotationDeps {
+  return {
+    keys: pacedKeyGateway(config, clients),
+    keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
+    ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
+    store: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),
+    mailer: new SesMailer({ client: clients.ses, ...mailerOptions(config) }),
+    clock,
+    settings: rotationSettings(config),
+  };
+}

@@ -1,0 +1,83 @@
+import type { RegistrationTableOptions } from '../aws/registration-table';
+import type { SesMailerOptions } from '../aws/ses-mailer';
+import { type Config, ConfigError } from '../config';
+import type { TierChangeDeps } from '../customers/change-tier';
+import type { RevocationDeps } from '../customers/revoke-customer';
+import type { ProvisioningSettings } from '../provisioning/provision-key';
+import type { ReconcileSettings } from '../reconcile/ports';
+import type { RotationSettings } from '../rotation/rotate-key';
+
+/*
+ * What the compositions take from the configuration: the use cases' settings and the adapters'
+ * options. Plain objects only, so a composition that imports one helper bundles nothing else.
+ */
+
+/** Leases are times of the clock, never of a request's or a schedule event's time. */
+export const clock = () => new Date();
+
+/** How often the sweep runs (serverless.yml's resume schedule): a blocked customer's wait, at worst. */
+const sweepSeconds = (config: Config) => config.sweepMinutes * 60;
+
+export function provisioningSettings(config: Config): ProvisioningSettings {
+  return {
+    tierMap: config.tierMap,
+    keyNamePrefix: config.keyNamePrefix,
+    stage: config.stage,
+    rotationDays: config.rotationDays,
+    leaseSeconds: config.leaseSeconds,
+    sweepSeconds: sweepSeconds(config),
+  };
+}
+
+export function rotationSettings(config: Config): RotationSettings {
+  return {
+    tierMap: config.tierMap,
+    keyNamePrefix: config.keyNamePrefix,
+    stage: config.stage,
+    rotationDays: config.rotationDays,
+    graceDays: config.graceDays,
+    reminderDays: config.reminderDays,
+    keyRetentionDays: config.keyRetentionDays,
+    leaseSeconds: config.leaseSeconds,
+    sweepSeconds: sweepSeconds(config),
+  };
+}
+
+export function tierChangeSettings(config: Config): TierChangeDeps['settings'] {
+  return { tierMap: config.tierMap, leaseSeconds: config.leaseSeconds, sweepSeconds: sweepSeconds(config) };
+}
+
+export function revocationSettings(config: Config): RevocationDeps['settings'] {
+  return { keyRetentionDays: config.keyRetentionDays, leaseSeconds: config.leaseSeconds, sweepSeconds: sweepSeconds(config) };
+}
+
+export function reconcileSettings(config: Config): ReconcileSettings {
+  return {
+    keyNamePrefix: config.keyNamePrefix,
+    stage: config.stage,
+    tierMap: config.tierMap,
+    minKeyAgeMinutes: config.reconcileMinKeyAgeMinutes,
+    leaseSeconds: config.leaseSeconds,
+    sweepSeconds: sweepSeconds(config),
+  };
+}
+
+/** The registration table's options but its client. */
+export function registrationTableOptions(config: Config): Omit<RegistrationTableOptions, 'client'> {
+  return {
+    tableName: config.tableName,
+    retentionDays: config.registrationRetentionDays,
+    resumeAfterSeconds: config.resumeAfterMinutes * 60,
+  };
+}
+
+/** The mailer's options but its client. */
+export function mailerOptions(config: Config): Omit<SesMailerOptions, 'client'> {
+  return { sender: config.senderEmail, configurationSet: config.sesConfigurationSet };
+}
+
+/** @throws ConfigError without QUEUE_URL: only the functions that enqueue need it. */
+export function queueUrlOf(config: Config): string {
+  if (!config.queueUrl) throw new ConfigError('keyplan configuration is invalid: QUEUE_URL is not set');
+  return config.queueUrl;
+}

@@ -1,0 +1,16 @@
+import { KeyTable } from '../aws/key-table';
+import type { Config } from '../config';
+import type { UsageDeps } from '../usage/get-customer-usage';
+import type { CustomerClients } from './customers';
+import { pacedKeyGateway } from './key-gateway';
+
+/**
+ * The usage route: the key items and API Gateway's usage. GetUsage is a management call (one per
+ * live key), so the route is paced to its share like every other function.
+ */
+export function usageDeps(config: Config, clients: CustomerClients): UsageDeps {
+  return {
+    keys: pacedKeyGateway(config, { apiGateway: clients.apiGateway }),
+    keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
+  };
+}
