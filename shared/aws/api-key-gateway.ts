@@ -48,7 +48,7 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
   readonly #retryAfterSeconds: number;
   readonly #now: () => number;
   /** Plan limits change rarely and are only quoted in emails; one read per container is plenty. */
-  readonly #planCache = new Map<string, { limits: PlanLimits; expiresAt: number }>();
+  readonly #planCache = new Map<string, { limits: Promise<PlanLimits>; expiresAt: number }>();
 
   constructor(options: ApiKeyGatewayOptions) {
     this.#client = options.client;
@@ -152,15 +152,23 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
   async getPlanLimits(usagePlanId: string): Promise<PlanLimits> {
     const cached = this.#planCache.get(usagePlanId);
     if (cached && cached.expiresAt > this.#now()) return cached.limits;
+    // Concurrent misses (a batch worked in parallel) share one GetUsagePlan; a failed read is not kept.
+    const limits = this.#fetchPlanLimits(usagePlanId);
+    this.#planCache.set(usagePlanId, { limits, expiresAt: this.#now() + this.#planCacheTtlMs });
+    limits.catch(() => {
+      if (this.#planCache.get(usagePlanId)?.limits === limits) this.#planCache.delete(usagePlanId);
+    });
+    return limits;
+  }
+
+  async #fetchPlanLimits(usagePlanId: string): Promise<PlanLimits> {
     const plan = await this.#call('GetUsagePlan', () => this.#client.send(new GetUsagePlanCommand({ usagePlanId })));
-    const limits: PlanLimits = {
+    return {
       rateLimit: plan.throttle?.rateLimit,
       burstLimit: plan.throttle?.burstLimit,
       quotaLimit: plan.quota?.limit,
       quotaPeriod: plan.quota?.period,
     };
-    this.#planCache.set(usagePlanId, { limits, expiresAt: this.#now() + this.#planCacheTtlMs });
-    return limits;
   }
 
   async getUsage(usagePlanId: string, keyId: string, startDate: string, endDate: string): Promise<[number, number][]> {

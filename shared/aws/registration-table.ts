@@ -279,7 +279,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                 ConditionExpression: `registrationId = :registrationId AND (${LEASE_FREE} OR #lease.#owner = :previous)`,
                 ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner', '#version': 'version' },
                 ExpressionAttributeValues: {
-                  ':lease': registrationLease(attempt.attemptId, attempt.leaseExpiresAt),
+                  ':lease': registrationLease(attempt.attemptId, attempt.leaseExpiresAt, registration.state === 'EMAIL_PENDING'),
                   ':zero': 0,
                   ':one': 1,
                   ':at': at,
@@ -753,8 +753,19 @@ const RETURN_TO_PRIOR_STATUS =
   '#status = if_not_exists(priorStatus, :unregistered), updatedAt = :at, #version = if_not_exists(#version, :zero) + :one';
 
 /** The lease a registration's attempt holds on its customer. */
-function registrationLease(attemptId: string, until: number): Item {
-  return leaseItem({ owner: attemptId, operation: 'register', until, mustFinish: true });
+/**
+ * Must-finish while the registration may still make a key: only its own next attempt takes it
+ * over. An attempt that only owes the email (EMAIL_PENDING: the key was made and recorded) leaves
+ * nothing half done in AWS, so should it die, the next operation on the customer may take over at
+ * once instead of waiting for the registration's next resume.
+ */
+function registrationLease(attemptId: string, until: number, owesEmailOnly = false): Item {
+  return leaseItem({
+    owner: attemptId,
+    operation: owesEmailOnly ? 'owed-email' : 'register',
+    until,
+    mustFinish: !owesEmailOnly,
+  });
 }
 
 /**

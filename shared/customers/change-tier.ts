@@ -86,7 +86,7 @@ export async function changeTier(
   }
   if (from === tier) {
     // Nothing moves; a billing event is still recorded, so an older one cannot win later.
-    if (eventAt) await lease.commit({ tierEventAt: eventAt }, now);
+    if (eventAt) await lease.run(() => lease.commit({ tierEventAt: eventAt }, now), 'release');
     else await lease.release();
     return answer(false, newPlan);
   }

@@ -590,7 +590,14 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
     if (stored.state === 'QUEUED') stored.state = 'PENDING';
     stored.resumeAttempts = (stored.resumeAttempts ?? 0) + 1;
     stored.resumeAt = w.resumeAt(now, stored.resumeAttempts);
-    profile.lease = { operation: 'register', owner: attempt.attemptId, until: attempt.leaseExpiresAt, mustFinish: true };
+    // As the adapter: an attempt that only owes the email leaves nothing to finish should it die.
+    const owesEmailOnly = registration.state === 'EMAIL_PENDING';
+    profile.lease = {
+      operation: owesEmailOnly ? 'owed-email' : 'register',
+      owner: attempt.attemptId,
+      until: attempt.leaseExpiresAt,
+      mustFinish: !owesEmailOnly,
+    };
     touch(profile, now);
     w.note(`takeOver ${registration.registrationId} ${registration.attemptId} -> ${attempt.attemptId}`);
     return toRegistration(stored);
