@@ -878,12 +878,18 @@ describe('packaged deployment (osls package, offline)', () => {
       expect(routesOf(dev.template, CHANGE_TIER_EVENTS)).toEqual([]);
     });
 
-    it('feeds changeTierEvents from the tier-changes queue in batches, reporting partial failures', () => {
+    // A batch must fit the timeout at the function's share of the budget: 2 calls per one-key
+    // tier change at 0.25 calls/s per container is 8 s each, 40 s for 5 of the 60 s timeout.
+    it('feeds changeTierEvents from the tier-changes queue in batches that fit its timeout at its budget, reporting partial failures', () => {
       const mappings = mappingsOf(dev.template, CHANGE_TIER_EVENTS);
       expect(mappings).toHaveLength(1);
+      const perContainer = Number(environmentOf(dev.template, CHANGE_TIER_EVENTS).MANAGEMENT_SHARE_PER_SECOND) /
+        Number(environmentOf(dev.template, CHANGE_TIER_EVENTS).MANAGEMENT_CONCURRENCY);
+      const timeout = Number(resourceNamed(dev.template, CHANGE_TIER_EVENTS, 'AWS::Lambda::Function').Properties.Timeout);
+      expect(Number(mappings[0]?.Properties.BatchSize) * (2 / perContainer)).toBeLessThanOrEqual(timeout * 0.75);
       expect(mappings[0]?.Properties).toMatchObject({
         EventSourceArn: getAtt(TIER_QUEUE, 'Arn'),
-        BatchSize: 10,
+        BatchSize: 5,
         FunctionResponseTypes: ['ReportBatchItemFailures'],
         Enabled: true,
       });
