@@ -74,7 +74,10 @@ export async function changeTier(
     keys: live.map((keyId) => ({ keyId, usagePlanId: planId ?? '' })),
   });
 
-  if (eventAt && customer.tierEventAt && customer.tierEventAt >= eventAt) {
+  // Strictly older only: EventBridge's `time` has whole seconds, so two changes in one second
+  // carry the same time and the one processed last wins; a redelivery of the event applied last
+  // asks for the tier the customer already has and changes nothing.
+  if (eventAt && customer.tierEventAt && customer.tierEventAt > eventAt) {
     await lease.release();
     logger.warn('tier change event older than the one applied; dropped', {
       customerId,

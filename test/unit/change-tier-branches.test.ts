@@ -242,8 +242,8 @@ describe('changeTier to the tier the customer is on', () => {
 
 describe('changeTier with a billing event', () => {
   it.each([
-    ['older than', -1_000],
-    ['as old as', 0],
+    ['a second older than', -1_000],
+    ['a millisecond older than', -1],
   ])('drops an event %s the one applied, moving nothing', async (_, offsetMs) => {
     // Prepare: an event moved c1 to pro.
     const world = aWorld();
@@ -270,6 +270,21 @@ describe('changeTier with a billing event', () => {
     const profile = profileOf(world, 'c1');
     expect(profile).toMatchObject({ tier: 'pro', tierEventAt: applied, lease: undefined, repairDueAt: undefined });
     expect(profile.tierHistory).toHaveLength(1);
+  });
+
+  it('applies an event as old as the one applied: EventBridge times have whole seconds, the last processed wins', async () => {
+    // Prepare: two changes in one second, the pro one processed first.
+    const world = aWorld();
+    const { keyId } = await aRegisteredCustomer(world);
+    const sameSecond = new Date(world.now - 10_000).toISOString();
+    await changeTier(aChange(world, 'pro', { eventAt: sameSecond }), useCases(directPorts(world)).tierChange);
+
+    // Act
+    const result = await changeTier(aChange(world, 'free', { eventAt: sameSecond }), useCases(directPorts(world)).tierChange);
+
+    // Assess
+    expect(result).toMatchObject({ changed: true, from: 'pro', to: 'free' });
+    expectOnlyIn(world, [keyId], TIER_MAP.free);
   });
 
   it('applies an event newer than the one applied', async () => {
