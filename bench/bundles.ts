@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
+import ts from 'typescript';
 import { parse } from 'yaml';
 import { repoRoot } from './child';
 
@@ -59,6 +60,8 @@ export interface Bundle {
   bytesByPackage: Record<string, number>;
   /** The AWS SDK client packages in the bundle: what its baseline must hold. */
   clientPackages: string[];
+  /** Our own source files in the bundle, repo-relative (`functions/register/composition.ts`). */
+  sources: string[];
 }
 
 /** Builds one function exactly as the deploy would (same options, same output extension). */
@@ -75,47 +78,123 @@ export async function bundleFunction(settings: DeploySettings, entry: string, ou
   return describe(result.metafile, settings.outExtension);
 }
 
+/** The file whose factories build every client a function holds (one factory per client). */
+export const CLIENTS_MODULE = 'shared/aws/clients.ts';
+
 /**
- * How keyplan constructs each client (shared/aws/clients.ts), so the baseline's init does the same
- * SDK work: API Gateway twice (adaptive retries, and single-attempt for CreateApiKey), DynamoDB
- * wrapped in the document client.
+ * What each factory of shared/aws/clients.ts builds, with the SDK alone: the same clients with the
+ * same options, without keyplan's own middleware (the throttle count). A factory that builds
+ * several clients names the factories it calls. test/unit/bench-bundles.test.ts holds this to
+ * clients.ts: every factory there is here, constructing what it constructs.
  */
-const CLIENT_CONSTRUCTION: Record<string, { imports: string; construct: string[] }> = {
-  '@aws-sdk/client-api-gateway': {
-    imports: "import { APIGatewayClient } from '@aws-sdk/client-api-gateway';",
-    construct: ["new APIGatewayClient({ retryMode: 'adaptive', maxAttempts: 4 })", 'new APIGatewayClient({ maxAttempts: 1 })'],
+export const CLIENT_FACTORIES: Readonly<Record<string, { construct: string } | { calls: readonly string[] }>> = {
+  apiGatewayClient: { construct: "new APIGatewayClient({ retryMode: 'adaptive', maxAttempts: 4 })" },
+  singleAttemptApiGatewayClient: { construct: 'new APIGatewayClient({ maxAttempts: 1 })' },
+  apiGatewayClients: { calls: ['apiGatewayClient', 'singleAttemptApiGatewayClient'] },
+  dynamoClient: {
+    construct: 'DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } })',
   },
-  '@aws-sdk/client-dynamodb': {
-    imports: "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';",
-    construct: ['new DynamoDBClient({})'],
-  },
-  '@aws-sdk/lib-dynamodb': {
-    imports: "import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';",
-    construct: ['DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } })'],
-  },
-  '@aws-sdk/client-ses': { imports: "import { SESClient } from '@aws-sdk/client-ses';", construct: ['new SESClient({})'] },
-  '@aws-sdk/client-sqs': { imports: "import { SQSClient } from '@aws-sdk/client-sqs';", construct: ['new SQSClient({})'] },
-  '@aws-sdk/client-lambda': { imports: "import { LambdaClient } from '@aws-sdk/client-lambda';", construct: ['new LambdaClient({})'] },
+  sesClient: { construct: 'new SESClient({})' },
+  sqsClient: { construct: 'new SQSClient({})' },
 };
 
-/** The source of a baseline: it imports and constructs those clients, and does nothing else. */
-export function baselineSource(clientPackages: readonly string[]): string {
-  const known = clientPackages.map((name) => {
-    const construction = CLIENT_CONSTRUCTION[name];
-    if (!construction) throw new Error(`the bench does not know how to construct ${name}: add it to CLIENT_CONSTRUCTION`);
-    return construction;
-  });
-  // The document client needs the DynamoDB client's import even if it were alone.
-  const imports = new Set(known.map((c) => c.imports));
-  if (clientPackages.includes('@aws-sdk/lib-dynamodb')) imports.add(CLIENT_CONSTRUCTION['@aws-sdk/client-dynamodb']!.imports);
-  return `${[...imports].join('\n')}\nexport const clients = [${known.flatMap((c) => c.construct).join(', ')}];\n`;
+/** The SDK package of each client class a construction names. */
+const CLIENT_CLASSES: Readonly<Record<string, string>> = {
+  APIGatewayClient: '@aws-sdk/client-api-gateway',
+  DynamoDBClient: '@aws-sdk/client-dynamodb',
+  DynamoDBDocumentClient: '@aws-sdk/lib-dynamodb',
+  SESClient: '@aws-sdk/client-ses',
+  SQSClient: '@aws-sdk/client-sqs',
+};
+
+/** The constructions a factory stands for, its calls expanded: `apiGatewayClients` -> two clients. */
+export function constructionsOf(factory: string): string[] {
+  const known = CLIENT_FACTORIES[factory];
+  if (!known) throw new Error(`the bench does not know the client factory ${factory}: add it to CLIENT_FACTORIES`);
+  return 'construct' in known ? [known.construct] : known.calls.flatMap(constructionsOf);
 }
 
-/** Builds a baseline with the same options as the functions. */
-export async function bundleBaseline(settings: DeploySettings, clientPackages: readonly string[], outfile: string): Promise<Bundle> {
+/** The SDK packages the factories' clients come from, sorted: what their bundle must hold. */
+export function packagesOfFactories(factories: readonly string[]): string[] {
+  const classes = factories.flatMap(constructionsOf).flatMap((code) => code.match(/\b\w+Client\b/g) ?? []);
+  return [...new Set(classes.map((name) => CLIENT_CLASSES[name] ?? `unknown client class ${name}`))].sort();
+}
+
+/**
+ * The client factories of CLIENTS_MODULE that our sources call, sorted: a function's composition
+ * calls each factory of a client it holds, once. Read with the TypeScript parser, so a factory's
+ * name in a comment or a string does not count, and only calls of what was imported from
+ * CLIENTS_MODULE do.
+ */
+export function clientFactoriesCalled(sources: readonly { file: string; text: string }[]): string[] {
+  const called = new Set<string>();
+  for (const { file, text } of sources) {
+    if (file === CLIENTS_MODULE) continue;
+    const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+    // Local name -> the factory it was imported as.
+    const factories = new Map<string, string>();
+    for (const statement of source.statements) {
+      if (!ts.isImportDeclaration(statement) || !ts.isStringLiteral(statement.moduleSpecifier)) continue;
+      const target = posix.normalize(posix.join(posix.dirname(file), statement.moduleSpecifier.text));
+      const bindings = statement.importClause?.namedBindings;
+      if (`${target}.ts` !== CLIENTS_MODULE || !bindings || !ts.isNamedImports(bindings)) continue;
+      for (const element of bindings.elements) {
+        if (!element.isTypeOnly) factories.set(element.name.text, (element.propertyName ?? element.name).text);
+      }
+    }
+    const visit = (node: ts.Node): void => {
+      if (ts.isCallExpression(node) && ts.isIdentifier(node.expression)) {
+        const factory = factories.get(node.expression.text);
+        if (factory) called.add(factory);
+      }
+      ts.forEachChild(node, visit);
+    };
+    if (factories.size > 0) visit(source);
+  }
+  return [...called].sort();
+}
+
+/** The source of a baseline: it imports and constructs what those factories build, and does nothing else. */
+export function baselineSource(factories: readonly string[]): string {
+  const constructions = factories.flatMap(constructionsOf);
+  const byPackage = new Map<string, Set<string>>();
+  for (const name of constructions.flatMap((code) => code.match(/\b\w+Client\b/g) ?? [])) {
+    const pkg = CLIENT_CLASSES[name];
+    if (!pkg) throw new Error(`the bench does not know the package of ${name}: add it to CLIENT_CLASSES`);
+    byPackage.set(pkg, (byPackage.get(pkg) ?? new Set()).add(name));
+  }
+  const imports = [...byPackage]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([pkg, names]) => `import { ${[...names].sort().join(', ')} } from '${pkg}';`);
+  return `${imports.join('\n')}\nexport const clients = [${constructions.join(', ')}];\n`;
+}
+
+/**
+ * The client factories a function's bundle calls, read from its own sources in the bundle (its
+ * metafile's inputs), and checked against the SDK client packages esbuild put in it: a client
+ * built some other way than through CLIENTS_MODULE would make the two disagree.
+ *
+ * @throws Error when the factories' packages are not the bundle's client packages
+ */
+export async function clientFactoriesOf(bundle: Bundle): Promise<string[]> {
+  const sources = await Promise.all(
+    bundle.sources.map(async (file) => ({ file, text: await readFile(join(repoRoot, file), 'utf8') })),
+  );
+  const factories = clientFactoriesCalled(sources);
+  const expected = packagesOfFactories(factories).join(', ');
+  if (expected !== bundle.clientPackages.join(', ')) {
+    throw new Error(
+      `${bundle.file} holds ${bundle.clientPackages.join(', ')} but its sources call ${factories.join(', ') || 'no client factory'} (${expected})`,
+    );
+  }
+  return factories;
+}
+
+/** Builds the baseline of those client factories with the same options as the functions. */
+export async function bundleBaseline(settings: DeploySettings, factories: readonly string[], outfile: string): Promise<Bundle> {
   const result = await build({
     ...settings.esbuild,
-    stdin: { contents: baselineSource(clientPackages), resolveDir: repoRoot, sourcefile: 'baseline.js', loader: 'js' },
+    stdin: { contents: baselineSource(factories), resolveDir: repoRoot, sourcefile: 'baseline.js', loader: 'js' },
     outfile,
     absWorkingDir: repoRoot,
     metafile: true,
@@ -135,12 +214,15 @@ async function describe(metafile: Metafile, extension: string): Promise<Bundle> 
   const clientPackages = Object.keys(bytesByPackage)
     .filter((name) => /^@aws-sdk\/(client-[a-z0-9-]+|lib-dynamodb)$/.test(name))
     .sort();
+  const sources = Object.keys(output.inputs)
+    .filter((input) => packageOf(input) === 'keyplan' && input.endsWith('.ts'))
+    .sort();
   const path = resolve(repoRoot, file);
   const mapBytes = await stat(`${path}.map`).then(
     (s) => s.size,
     () => 0,
   );
-  return { file: path, bytes: (await stat(path)).size, mapBytes, bytesByPackage, clientPackages };
+  return { file: path, bytes: (await stat(path)).size, mapBytes, bytesByPackage, clientPackages, sources };
 }
 
 /** `node_modules/@aws-sdk/client-ses/dist-es/x.js` -> `@aws-sdk/client-ses`; our sources -> `keyplan`. */
@@ -160,4 +242,26 @@ export function bytesOverBaseline(bundle: Bundle, baseline: Bundle): Record<stri
       .filter(([, extra]) => extra > 0)
       .sort(([, a], [, b]) => b - a),
   );
+}
+
+/**
+ * Which part of a bundle a package is, for the breakdown of what a function adds to its baseline:
+ * the SDK (the commands it sends and what they bring, beyond the clients), each Powertools
+ * utility, zod, middy, keyplan's own code; anything else by its package name.
+ */
+export function partOf(name: string): string {
+  if (/^@(aws-sdk|smithy|aws-crypto)\//.test(name) || name === 'mnemonist') return 'AWS SDK';
+  const powertools = /^@aws-lambda-powertools\/(.+)$/.exec(name);
+  if (powertools) return `Powertools ${powertools[1]}`;
+  if (name.startsWith('@middy/')) return 'middy';
+  return name;
+}
+
+/** bytesOverBaseline, summed by partOf, largest first. */
+export function bytesOverBaselineByPart(bundle: Bundle, baseline: Bundle): Record<string, number> {
+  const parts: Record<string, number> = {};
+  for (const [name, bytes] of Object.entries(bytesOverBaseline(bundle, baseline))) {
+    parts[partOf(name)] = (parts[partOf(name)] ?? 0) + bytes;
+  }
+  return Object.fromEntries(Object.entries(parts).sort(([, a], [, b]) => b - a));
 }

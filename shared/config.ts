@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './schema';
 
 /**
  * Settings every function reads once, at cold start. A missing or malformed setting fails the
@@ -76,74 +76,89 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const tierMapSchema = z
-  .string()
-  .transform((raw, ctx) => {
-    try {
-      return JSON.parse(raw) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not JSON' });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/), z.string().min(1)))
-  .refine((map) => Object.keys(map).length > 0, 'names no tier');
-
-const envSchema = z.object({
-  TABLE_NAME: z.string().min(1),
-  TIER_MAP: tierMapSchema,
-  SENDER_EMAIL: z.email(),
-  SES_CONFIGURATION_SET: z.string().min(1).optional(),
-  ROTATION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
-  GRACE_DAYS: z.coerce.number().int().min(0).max(365).default(7),
-  KEY_NAME_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9-]{1,40}$/)
-    .default('keyplan'),
-  LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
-  REGISTRATION_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
-  QUEUE_URL: z.url().optional(),
-  STAGE: z
-    .string()
-    .regex(/^[A-Za-z0-9-]{1,40}$/, 'must be a stage name: 1 to 40 letters, digits or -')
-    .default('local'),
-  MANAGEMENT_CALLS_PER_SECOND: z.coerce.number().min(0.1).max(1000).default(10),
-  WORKER_CONCURRENCY: z.coerce.number().int().min(2).max(1000).default(2),
-  MANAGEMENT_SHARE_PER_SECOND: z.coerce
-    .number('must be calls per second')
-    .positive('must be calls per second above 0')
-    .max(1000, 'must be calls per second up to 1000')
-    .optional(),
-  MANAGEMENT_CONCURRENCY: z.coerce
-    .number('must be a number of containers')
-    .int('must be a whole number of containers')
-    .min(1, 'must be at least 1 container')
-    .max(1000, 'must be at most 1000 containers')
-    .optional(),
-  MANAGEMENT_BURST: z.coerce
-    .number('must be a number of calls')
-    .int('must be a whole number of calls')
-    .min(1, 'must be at least 1 call')
-    .max(1000, 'must be at most 1000 calls')
-    .optional(),
-  REMINDER_DAYS: z.coerce.number().int().min(0).max(365).default(2),
-  KEY_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
-  ROTATION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(50),
-  RETIREMENT_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
-  RECONCILE_MIN_KEY_AGE_MINUTES: z.coerce.number().int().min(10).max(10_080).default(60),
-  RESUME_AFTER_MINUTES: z.coerce.number().int().min(1).max(1_440).default(15),
-  RESUME_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
-  SWEEP_MINUTES: z.coerce.number().int().min(1).max(1_440).default(5),
-}).refine(
-  // A function's share comes out of the budget of all functions: more would break the split's sum.
-  (env) =>
-    env.MANAGEMENT_SHARE_PER_SECOND === undefined ||
-    env.MANAGEMENT_SHARE_PER_SECOND <= env.MANAGEMENT_CALLS_PER_SECOND,
-  {
-    path: ['MANAGEMENT_SHARE_PER_SECOND'],
-    message: 'is more than MANAGEMENT_CALLS_PER_SECOND, the budget of all functions together',
-  },
+const tierMapSchema = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((raw, ctx) => {
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        ctx.issues.push({ code: 'custom', message: 'is not JSON', input: raw });
+        return z.NEVER;
+      }
+    }),
+  ),
+  z.record(z.string().check(z.regex(/^[a-z][a-z0-9-]{0,31}$/)), z.string().check(z.minLength(1))).check(
+    z.refine((map) => Object.keys(map).length > 0, 'names no tier'),
+  ),
 );
+
+/** A whole number from the environment, within bounds; `fallback` when unset. */
+const count = (min: number, max: number, fallback: number) =>
+  z._default(z.coerce.number().check(z.int(), z.minimum(min), z.maximum(max)), fallback);
+
+const envSchema = z
+  .object({
+    TABLE_NAME: z.string().check(z.minLength(1)),
+    TIER_MAP: tierMapSchema,
+    SENDER_EMAIL: z.email(),
+    SES_CONFIGURATION_SET: z.optional(z.string().check(z.minLength(1))),
+    ROTATION_DAYS: count(1, 3650, 90),
+    GRACE_DAYS: count(0, 365, 7),
+    KEY_NAME_PREFIX: z._default(z.string().check(z.regex(/^[A-Za-z0-9-]{1,40}$/)), 'keyplan'),
+    LEASE_SECONDS: count(5, 3600, 60),
+    REGISTRATION_RETENTION_DAYS: count(1, 3650, 30),
+    QUEUE_URL: z.optional(z.url()),
+    STAGE: z._default(
+      z.string().check(z.regex(/^[A-Za-z0-9-]{1,40}$/, 'must be a stage name: 1 to 40 letters, digits or -')),
+      'local',
+    ),
+    MANAGEMENT_CALLS_PER_SECOND: z._default(z.coerce.number().check(z.minimum(0.1), z.maximum(1000)), 10),
+    WORKER_CONCURRENCY: count(2, 1000, 2),
+    MANAGEMENT_SHARE_PER_SECOND: z.optional(
+      z.coerce
+        .number('must be calls per second')
+        .check(z.positive('must be calls per second above 0'), z.maximum(1000, 'must be calls per second up to 1000')),
+    ),
+    MANAGEMENT_CONCURRENCY: z.optional(
+      z.coerce
+        .number('must be a number of containers')
+        .check(
+          z.int('must be a whole number of containers'),
+          z.minimum(1, 'must be at least 1 container'),
+          z.maximum(1000, 'must be at most 1000 containers'),
+        ),
+    ),
+    MANAGEMENT_BURST: z.optional(
+      z.coerce
+        .number('must be a number of calls')
+        .check(
+          z.int('must be a whole number of calls'),
+          z.minimum(1, 'must be at least 1 call'),
+          z.maximum(1000, 'must be at most 1000 calls'),
+        ),
+    ),
+    REMINDER_DAYS: count(0, 365, 2),
+    KEY_RETENTION_DAYS: count(0, 3650, 30),
+    ROTATION_BATCH_SIZE: count(1, 10_000, 50),
+    RETIREMENT_BATCH_SIZE: count(1, 10_000, 100),
+    RECONCILE_MIN_KEY_AGE_MINUTES: count(10, 10_080, 60),
+    RESUME_AFTER_MINUTES: count(1, 1_440, 15),
+    RESUME_BATCH_SIZE: count(1, 10_000, 100),
+    SWEEP_MINUTES: count(1, 1_440, 5),
+  })
+  .check(
+    z.refine(
+      // A function's share comes out of the budget of all functions: more would break the split's sum.
+      (env) =>
+        env.MANAGEMENT_SHARE_PER_SECOND === undefined ||
+        env.MANAGEMENT_SHARE_PER_SECOND <= env.MANAGEMENT_CALLS_PER_SECOND,
+      {
+        path: ['MANAGEMENT_SHARE_PER_SECOND'],
+        message: 'is more than MANAGEMENT_CALLS_PER_SECOND, the budget of all functions together',
+      },
+    ),
+  );
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);

@@ -1,12 +1,12 @@
-import type { z } from 'zod';
 import { ValidationError } from './errors';
+import * as z from './schema';
 
 /**
  * Validates with a zod schema; the first issue becomes a ValidationError naming its field, so the
  * caller learns which input to fix. `where` prefixes the field for headers and path parameters.
  */
-export function validate<S extends z.ZodType>(schema: S, value: unknown, where = ''): z.output<S> {
-  const result = schema.safeParse(value);
+export function validate<S extends z.core.$ZodType>(schema: S, value: unknown, where = ''): z.output<S> {
+  const result = z.safeParse(schema, value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (!issue) throw new ValidationError(where || 'body', 'is invalid');

@@ -1,22 +1,22 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import * as z from 'zod';
 import { type TierChangeDeps, changeTier } from '../../shared/customers/change-tier';
 import { isPermanent, ValidationError } from '../../shared/errors';
 import { logger } from '../../shared/logger';
 import { customerIdSchema } from '../../shared/core/schemas';
+import * as z from '../../shared/schema';
 import { validate } from '../../shared/validation';
 
 /** The billing system's "plan changed" event, delivered by EventBridge to the tier-change queue. */
 const planChangedSchema = z.object({
-  id: z.string().min(1),
+  id: z.string().check(z.minLength(1)),
   /** When the billing system's change happened (EventBridge's envelope time, to the second). */
-  time: z.iso.datetime({ offset: true }).optional(),
+  time: z.optional(z.iso.datetime({ offset: true })),
   detail: z.object({
     customerId: customerIdSchema,
-    tier: z.string().min(1),
+    tier: z.string().check(z.minLength(1)),
     /** The billing system's own time of the change, when it sends one: finer than `time`. */
-    occurredAt: z.iso.datetime({ offset: true }).optional(),
+    occurredAt: z.optional(z.iso.datetime({ offset: true })),
   }),
 });
 

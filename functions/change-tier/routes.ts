@@ -1,9 +1,9 @@
-import * as z from 'zod';
 import { jsonResponse } from '../../shared/http/problem';
 import { parseJsonBody } from '../../shared/http/request';
 import { router } from '../../shared/http/router';
 import { type TierChangeDeps, changeTier } from '../../shared/customers/change-tier';
 import { customerIdSchema, tierSchema } from '../../shared/core/schemas';
+import * as z from '../../shared/schema';
 import { validate } from '../../shared/validation';
 
 /** PUT /customers/{customerId}/tier with `{tier}`. */

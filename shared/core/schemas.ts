@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../schema';
 
 /*
  * The identifiers every route, command and message names: the patterns are also openapi.yaml's
@@ -18,7 +18,7 @@ export const EMAIL_PATTERN =
   "^(?:[A-Za-z0-9_'+\\-]+\\.)*[A-Za-z0-9_'+\\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\\-]*\\.)+[A-Za-z]{2,}$";
 
 const id = (max: number) =>
-  z.string().min(1).max(max).regex(new RegExp(ID_PATTERN, 'u'), 'use letters, digits and . _ : - only');
+  z.string().check(z.minLength(1), z.maxLength(max), z.regex(new RegExp(ID_PATTERN, 'u'), 'use letters, digits and . _ : - only'));
 
 export const customerIdSchema = id(64);
 export const registrationIdSchema = id(128);

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../schema';
 import { customerIdSchema, EMAIL_PATTERN, registrationIdSchema, tierSchema } from '../core/schemas';
 import { validate } from '../validation';
 
@@ -42,18 +42,19 @@ const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 export function registrationRequestSchema(tiers?: readonly string[]) {
   return z.strictObject({
     customerId: customerIdSchema,
-    email: z.string().max(254).regex(new RegExp(EMAIL_PATTERN, 'u'), 'must be one plain email address'),
-    tier: tiers ? tierSchema(tiers) : z.string().min(1).max(32),
-    name: z
-      .string()
-      .regex(
-        new RegExp(NAME_PATTERN, 'u'),
-        'must be 1-100 characters without control, bidirectional or invisible formatting characters',
-      )
-      .refine((name) => !LONE_SURROGATE.test(name), 'must be well-formed Unicode (no lone surrogates)')
-      .trim()
-      .optional(),
-    reactivate: z.boolean().optional(),
+    email: z.string().check(z.maxLength(254), z.regex(new RegExp(EMAIL_PATTERN, 'u'), 'must be one plain email address')),
+    tier: tiers ? tierSchema(tiers) : z.string().check(z.minLength(1), z.maxLength(32)),
+    name: z.optional(
+      z.string().check(
+        z.regex(
+          new RegExp(NAME_PATTERN, 'u'),
+          'must be 1-100 characters without control, bidirectional or invisible formatting characters',
+        ),
+        z.refine((name) => !LONE_SURROGATE.test(name), 'must be well-formed Unicode (no lone surrogates)'),
+        z.trim(),
+      ),
+    ),
+    reactivate: z.optional(z.boolean()),
   });
 }
 

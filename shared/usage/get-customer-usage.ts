@@ -1,7 +1,7 @@
-import * as z from 'zod';
 import { type CustomerKey, DAY_MS, type KeyState } from '../core/model';
 import type { KeyGateway, KeyStore } from '../core/ports';
 import { NotFoundError } from '../errors';
+import * as z from '../schema';
 import { validate } from '../validation';
 
 /** The longest range one request may ask for, both ends included. */
@@ -37,21 +37,21 @@ export interface CustomerUsage {
   keys: KeyUsage[];
 }
 
-const isoDate = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-  .refine((value) => toDate(value)?.toISOString().slice(0, 10) === value, 'must be a date YYYY-MM-DD');
+const isoDate = z.string().check(
+  z.regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD'),
+  z.refine((value) => toDate(value)?.toISOString().slice(0, 10) === value, 'must be a date YYYY-MM-DD'),
+);
 
 /** `from` and `to` as in the query string: both required, inclusive, at most MAX_USAGE_DAYS apart. */
-export const usageRangeSchema = z
-  .object({ from: isoDate, to: isoDate })
-  .superRefine(({ from, to }, ctx) => {
+export const usageRangeSchema = z.object({ from: isoDate, to: isoDate }).check(
+  z.superRefine(({ from, to }, ctx) => {
     const days = daysBetween(from, to) + 1;
     if (days < 1) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must not be after to' });
     else if (days > MAX_USAGE_DAYS) {
       ctx.addIssue({ code: 'custom', path: ['to'], message: `the range must be at most ${MAX_USAGE_DAYS} days` });
     }
-  });
+  }),
+);
 
 /**
  * API Gateway's daily usage of the customer's live keys (ACTIVE or RETIRING), each in the usage

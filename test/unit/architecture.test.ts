@@ -19,7 +19,9 @@ const WIRING = ['shared/wiring'];
 /** The HTTP middleware chain and problem mapping. */
 const LAMBDA_FACING = ['shared/http'];
 /** shared/'s own modules a use case may import. */
-const NEUTRAL_ROOT = ['api-key-secret', 'config', 'errors', 'logger', 'metrics', 'validation'].map((f) => `shared/${f}.ts`);
+const NEUTRAL_ROOT = ['api-key-secret', 'config', 'errors', 'logger', 'metrics', 'schema', 'validation'].map(
+  (f) => `shared/${f}.ts`,
+);
 /** shared/'s own Lambda middleware (log context, metrics flush). */
 const LAMBDA_ROOT = ['shared/observability.ts'];
 /** What a use case must never import directly: the AWS SDK and the Lambda runtime's packages. */
