@@ -31,6 +31,7 @@ import { clientsAt, type TestClients } from '../support/aws-test-clients';
 import { captureOutput } from '../support/capture-output';
 import { queueDepth } from '../support/emulator-probe';
 import { FAULT_KINDS, type FaultProxy, type FaultRule, mulberry32, startFaultProxy } from '../support/fault-proxy';
+import { faultRules } from '../support/soak-faults';
 import { gate } from '../support/gates';
 import { problemCode, sendAsPortal } from '../support/retrying-portal';
 import {
@@ -86,36 +87,6 @@ let handlers: Awaited<ReturnType<typeof loadHandlers>>;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** The soak's faults (soak.test.ts): throttles, 5xx, resets before and after the call took effect, delays, an SES outage. */
-function faultRules(start: number): FaultRule[] {
-  const on = (service: string, kind: 'throttle' | 'error500' | 'reset-before' | 'reset-after', share: number): FaultRule => ({
-    name: `${service} ${kind}`,
-    service,
-    share,
-    fault: { kind },
-  });
-  return [
-    { name: 'ses outage', service: 'ses', window: { from: start + 15_000, until: start + 19_000 }, fault: { kind: 'throttle' } },
-    on('apigateway', 'throttle', 0.06),
-    on('apigateway', 'error500', 0.03),
-    on('apigateway', 'reset-before', 0.02),
-    on('apigateway', 'reset-after', 0.03),
-    { name: 'apigateway 503', service: 'apigateway', share: 0.01, fault: { kind: 'error500', status: 503 } },
-    on('dynamodb', 'throttle', 0.04),
-    on('dynamodb', 'error500', 0.02),
-    on('dynamodb', 'reset-before', 0.02),
-    on('dynamodb', 'reset-after', 0.03),
-    on('ses', 'throttle', 0.05),
-    on('ses', 'error500', 0.03),
-    on('ses', 'reset-before', 0.02),
-    on('ses', 'reset-after', 0.03),
-    on('sqs', 'throttle', 0.04),
-    on('sqs', 'error500', 0.03),
-    on('sqs', 'reset-before', 0.02),
-    on('sqs', 'reset-after', 0.02),
-    { name: 'delay', share: 0.03, fault: { kind: 'delay', ms: 150 } },
-  ];
-}
 
 /** The scheduled functions, the queue worker and the billing events' consumer: one container each. */
 async function loadHandlers() {
