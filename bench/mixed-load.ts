@@ -29,7 +29,7 @@ import {
   createProvisioningDeps,
   createRotationDeps,
   createWorkerDeps,
-} from '../shared/provisioning/compose';
+} from '../shared/wiring/compose';
 import { type ImportRow, importRegistrations } from '../shared/provisioning/import-registrations';
 import { provisionKey } from '../shared/provisioning/provision-key';
 import { rotateDueKeys } from '../shared/rotation/rotation-jobs';

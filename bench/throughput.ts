@@ -15,7 +15,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { startQueuePoller } from '../infra/local/queue-poller';
 import { createAwsClients } from '../shared/aws/clients';
 import { loadConfig } from '../shared/config';
-import { createEnqueueDeps } from '../shared/provisioning/compose';
+import { createEnqueueDeps } from '../shared/wiring/compose';
 import { enqueueRegistration } from '../shared/provisioning/enqueue-registration';
 import { clientsAt } from '../test/support/aws-test-clients';
 import { createQueuePair, queueDepth, type SentEmail } from '../test/support/emulator-probe';

@@ -6,22 +6,17 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
-import { DUE } from '../customers/model';
-import type { CustomerStatus } from '../customers/ports';
+import type { CustomerStatus } from '../core/customer-record';
+import { DUE } from '../core/model';
+import type { ClaimResult, RecordFailureInput, RecordKeyInput, RegistrationStore } from '../core/ports';
+import type { Customer, Registration } from '../core/registration';
 import { CustomerBusyError, RegistrationInProgressError, TransientAwsError } from '../errors';
-import type {
-  ClaimResult,
-  RecordFailureInput,
-  RecordKeyInput,
-  RegistrationStore,
-  StalledRegistrations,
-} from '../provisioning/ports';
-import type { Customer, Registration } from '../provisioning/registration';
+import type { StalledRegistrations } from '../provisioning/ports';
 import { cancellationReasons, conditionFailed, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { LEASE_FREE, leaseItem, retryAfterSeconds, toLease } from './customer-ledger';
 import { toCustomerKey } from './key-table';
 import { queryPages } from './query-pages';
-import { customerPk, DUE_INDEX, keyItemKey, PROFILE_SK, profileKey, regKey } from './table-keys';
+import { customerPk, DUE_INDEX, KEY_SK_PREFIX, keyItemKey, PROFILE_SK, profileKey, regKey } from './table-keys';
 
 const DAY_S = 86_400;
 
@@ -660,7 +655,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
     const status = profile.status === 'PENDING' ? (profile.priorStatus ?? 'UNREGISTERED') : profile.status;
     if (status === undefined || status === 'UNREGISTERED') return undefined;
     const keys = items
-      .filter((item) => String(item.sk).startsWith('KEY#') && item.state !== 'ORPHANED')
+      .filter((item) => String(item.sk).startsWith(KEY_SK_PREFIX) && item.state !== 'ORPHANED')
       .map(toCustomerKey);
     return {
       customerId: String(profile.customerId),

@@ -1,9 +1,4 @@
-import type { ClaimResult, RecordFailureInput, RecordKeyInput, RegistrationStore } from '../core/ports';
 import type { Registration, RegistrationRequest } from '../core/registration';
-
-// The registration table's port moved to shared/core/ports.ts (rotation and the reconciler read it
-// too); re-exported for shared/aws/registration-table.ts, which is being edited elsewhere.
-export type { ClaimResult, RecordFailureInput, RecordKeyInput, RegistrationStore };
 
 /** Unfinished registrations, for the sweep that resumes them when nobody else does. */
 export interface StalledRegistrations {

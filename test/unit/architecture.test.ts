@@ -39,10 +39,7 @@ const COMPOSE_EVERYTHING = 'shared/wiring/compose.ts';
  * Re-exports left where a module used to be, for code being edited elsewhere: exempt from the
  * rules above, as long as each only re-exports and nothing but bench/ imports it.
  */
-const SHIMS: Readonly<Record<string, string>> = {
-  'shared/provisioning/compose.ts':
-    'moved to shared/wiring/compose.ts; bench/mixed-load.ts and bench/throughput.ts still import it (delete with them)',
-};
+const SHIMS: Readonly<Record<string, string>> = {};
 
 /** Every way the graph breaks the layering, one line each; empty when it holds. */
 function architectureViolations(graph: ImportGraph, shims: Readonly<Record<string, string>> = SHIMS): string[] {
