@@ -7,12 +7,13 @@ export default defineConfig({
     // (packaging, schemathesis, the CLI), so two overlap well.
     maxWorkers: 2,
     // `npm test` shows what the suite covers of the service's own code (shared/: the use cases,
-    // adapters, wiring) and fails below the thresholds, set at what the suite reaches.
+    // adapters, wiring) and fails below the thresholds, set just under what the suite reaches
+    // (2026-11-30, fresh clone: lines 97.2%, statements 95.9%).
     coverage: {
       provider: 'v8',
       include: ['shared/**/*.ts'],
       reporter: ['text-summary'],
-      thresholds: { lines: 90 },
+      thresholds: { lines: 95, statements: 93 },
     },
     projects: [
       {
