@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { CreateApiKeyCommand, CreateUsagePlanCommand, CreateUsagePlanKeyCommand } from '@aws-sdk/client-api-gateway';
-import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyResult, ScheduledEvent, SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { bootstrapLocalStack, functionEnvironment } from '../../infra/local/bootstrap';
@@ -29,7 +28,7 @@ import { rotateCustomerRoutes } from '../../functions/rotate-customer/routes';
 import { apiEvent, postRegistration } from '../support/api-events';
 import { clientsAt, type TestClients } from '../support/aws-test-clients';
 import { captureOutput } from '../support/capture-output';
-import { queueDepth } from '../support/emulator-probe';
+import { createQueuePair, queueDepth } from '../support/emulator-probe';
 import { FAULT_KINDS, type FaultProxy, type FaultRule, mulberry32, startFaultProxy } from '../support/fault-proxy';
 import { faultRules } from '../support/soak-faults';
 import { gate } from '../support/gates';
@@ -112,26 +111,17 @@ function httpContainer() {
 }
 type HttpContainer = ReturnType<typeof httpContainer>;
 
-async function queuePair(sqs: SQSClient, name: string) {
-  const dlq = String((await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }))).QueueUrl);
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] }));
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: name,
-      Attributes: {
-        VisibilityTimeout: '10',
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: 5 }),
-      },
-    }),
-  );
-  return { queueUrl: String(queue.QueueUrl), dlqUrl: dlq };
-}
 
 beforeAll(async () => {
   proxy = await startFaultProxy({ target: base.endpoint, seed: SEED });
   const stack = await bootstrapLocalStack({ endpoint: base.endpoint, tableName: `keyplan-${prefix}` });
   // Created through the proxy: the queue URLs name it, so the SDK sends the queue's calls through it.
-  ({ queueUrl, dlqUrl } = await queuePair(clientsAt(proxy.endpoint, { region: base.region }).sqs, `${prefix}-provisioning`));
+  ({ queueUrl, dlqUrl } = await createQueuePair(
+    clientsAt(proxy.endpoint, { region: base.region }).sqs,
+    `${prefix}-provisioning`,
+    // Short, so a batch whose answer a fault swallowed comes back soon; longer than a batch takes.
+    10,
+  ));
   const env = {
     ...functionEnvironment(stack),
     AWS_ENDPOINT_URL: proxy.endpoint,

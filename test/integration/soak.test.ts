@@ -1,4 +1,3 @@
-import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { writeFile } from 'node:fs/promises';
 import type { APIGatewayProxyResult, ScheduledEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
@@ -16,7 +15,7 @@ import { rotateCustomerRoutes } from '../../functions/rotate-customer/routes';
 import { apiEvent, postRegistration } from '../support/api-events';
 import { clientsAt, type TestClients } from '../support/aws-test-clients';
 import { captureOutput } from '../support/capture-output';
-import { queueDepth } from '../support/emulator-probe';
+import { createQueuePair, queueDepth } from '../support/emulator-probe';
 import { FAULT_KINDS, type FaultProxy, mulberry32, startFaultProxy } from '../support/fault-proxy';
 import { faultRules } from '../support/soak-faults';
 import { problemCode, sendAsPortal } from '../support/retrying-portal';
@@ -84,27 +83,16 @@ async function loadHandlers() {
   };
 }
 
-/** The provisioning queue and its DLQ; created through the proxy, their URLs name it. */
-async function queuePair(sqs: SQSClient, name: string) {
-  const dlq = String((await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }))).QueueUrl);
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] }));
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: name,
-      // Short, so a batch whose answer a fault swallowed comes back soon; longer than a batch takes.
-      Attributes: {
-        VisibilityTimeout: '10',
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: 5 }),
-      },
-    }),
-  );
-  return { queueUrl: String(queue.QueueUrl), dlqUrl: dlq };
-}
 
 beforeAll(async () => {
   proxy = await startFaultProxy({ target: base.endpoint, seed: SEED });
   const stack = await bootstrapLocalStack({ endpoint: base.endpoint, tableName: `keyplan-${prefix}` });
-  ({ queueUrl, dlqUrl } = await queuePair(clientsAt(proxy.endpoint, { region: base.region }).sqs, `${prefix}-provisioning`));
+  ({ queueUrl, dlqUrl } = await createQueuePair(
+    clientsAt(proxy.endpoint, { region: base.region }).sqs,
+    `${prefix}-provisioning`,
+    // Short, so a batch whose answer a fault swallowed comes back soon; longer than a batch takes.
+    10,
+  ));
   const env = {
     ...functionEnvironment(stack),
     AWS_ENDPOINT_URL: proxy.endpoint,

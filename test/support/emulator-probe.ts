@@ -127,7 +127,11 @@ export function failWhile(client: AnyClient, shouldFail: (commandName: string) =
 }
 
 /** A queue and its DLQ of the test's own, redriving after 5 receives as the deployed queue does. */
-export async function createQueuePair(sqs: SQSClient, name: string): Promise<{ queueUrl: string; dlqUrl: string }> {
+export async function createQueuePair(
+  sqs: SQSClient,
+  name: string,
+  visibilityTimeoutSeconds = 30,
+): Promise<{ queueUrl: string; dlqUrl: string }> {
   const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
   const dlqUrl = String(dlq.QueueUrl);
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
@@ -135,7 +139,7 @@ export async function createQueuePair(sqs: SQSClient, name: string): Promise<{ q
     new CreateQueueCommand({
       QueueName: name,
       Attributes: {
-        VisibilityTimeout: '30',
+        VisibilityTimeout: String(visibilityTimeoutSeconds),
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: 5 }),
       },
     }),
