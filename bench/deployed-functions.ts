@@ -25,6 +25,8 @@ export interface DeployedFunction {
   concurrency: number | undefined;
   /** The function's `timeout` in seconds, when it sets one. */
   timeout: number | undefined;
+  /** Records one invocation gets from its queue (the `sqs` event's `batchSize`), when it has one. */
+  batchSize: number | undefined;
   /**
    * The queue that triggers it (its `sqs` event's `!GetAtt <Queue>.Arn`), as the stack's
    * `resources` define it, for the bench to give its own queue the same delivery settings.
@@ -85,11 +87,15 @@ export async function readDeployedFunctions(names: readonly string[], options: R
     const queueId = asArray(fn.events)
       .map((event) => queueOf(asRecord(asRecord(event).sqs).arn))
       .find((id) => id !== undefined);
+    const batchSize = positiveNumber(
+      await variables.resolve(asArray(fn.events).map((event) => asRecord(asRecord(event).sqs).batchSize).find((size) => size !== undefined)),
+    );
     result[name] = {
       name,
       environment,
       concurrency: Number.isInteger(cap) && cap > 0 ? cap : undefined,
       timeout,
+      batchSize,
       queue: queueId === undefined ? undefined : await deployedQueue(queueId, doc, variables),
     };
   }

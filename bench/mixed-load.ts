@@ -169,7 +169,14 @@ async function measureMixedLoad(input: MixedLoadInput): Promise<Figure[]> {
   // Awaited once the load is over; until then a failure must not count as unhandled.
   importRun.catch(() => undefined);
   const workerPollers = workers.map((handler) =>
-    startQueuePoller({ sqs: viaProxy.sqs, queueUrl: provisioningQueue.queueUrl, handler: importWork.count(handler, meters.provisionWorker), concurrency: 1, region: stack.region }),
+    startQueuePoller({
+      sqs: viaProxy.sqs,
+      queueUrl: provisioningQueue.queueUrl,
+      handler: importWork.count(handler, meters.provisionWorker),
+      concurrency: 1,
+      batchSize: deployed.provisionWorker!.batchSize,
+      region: stack.region,
+    }),
   );
 
   const tierWork = new QueueWork(tierChanges);
@@ -178,7 +185,15 @@ async function measureMixedLoad(input: MixedLoadInput): Promise<Figure[]> {
   });
   tierSent.catch(() => undefined);
   const tierPollers = tierHandlers.map((handler) =>
-    startQueuePoller({ sqs: viaProxy.sqs, queueUrl: tierQueue.queueUrl, handler: tierWork.count(handler, meters.changeTierEvents), concurrency: 1, region: stack.region }),
+    startQueuePoller({
+      sqs: viaProxy.sqs,
+      queueUrl: tierQueue.queueUrl,
+      handler: tierWork.count(handler, meters.changeTierEvents),
+      concurrency: 1,
+      // As deployed: a batch of the trigger's size (more would overrun the timeout at the share).
+      batchSize: deployed.changeTierEvents!.batchSize,
+      region: stack.region,
+    }),
   );
 
   // The rotation job: runs of its batch size back to back, as if its schedule fired again as soon

@@ -54,6 +54,9 @@ export function tierChangeBatchHandler(deps: TierChangeDeps) {
     processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), {
       context,
       throwOnFullBatchFailure: false,
+      // One record at a time: side by side, every record of the batch would take its customer's
+      // lease at once and hold it while waiting for the container's share of the management budget.
+      processInParallel: false,
     });
 }
 

@@ -18,6 +18,8 @@ export interface QueuePollerOptions {
   handler: SqsHandler;
   /** Parallel batches, like the trigger's MaximumConcurrency. */
   concurrency?: number;
+  /** Records per batch, like the trigger's BatchSize (SQS hands out at most 10 at once). Default 10. */
+  batchSize?: number;
   /** How soon a failed message is visible again; locally shorter than the queue's timeout. */
   retryDelaySeconds?: number;
   region?: string;
@@ -45,7 +47,7 @@ export function startQueuePoller(options: QueuePollerOptions): QueuePoller {
     const { Messages: messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
+        MaxNumberOfMessages: Math.min(10, options.batchSize ?? 10),
         WaitTimeSeconds: 1,
         MessageSystemAttributeNames: ['All'],
       }),

@@ -42,6 +42,7 @@ functions:
     events:
       - sqs:
           arn: !GetAtt Queue.Arn
+          batchSize: 5
           maximumConcurrency: \${param:workers}
   job:
     handler: functions/job/handler.handler
@@ -120,8 +121,9 @@ describe('readDeployedFunctions (how the mixed load figure runs each function)',
     const { worker, job } = await readDeployedFunctions(['worker', 'job'], { file });
 
     expect(worker?.timeout).toBe(60);
+    expect(worker?.batchSize).toBe(5);
     expect(worker?.queue).toEqual({ logicalId: 'Queue', visibilityTimeout: 360, maxReceiveCount: 5 });
-    expect(job).toMatchObject({ timeout: undefined, queue: undefined });
+    expect(job).toMatchObject({ timeout: undefined, queue: undefined, batchSize: undefined });
   });
 
   it('skips the names it is told to, and refuses a function the file does not define', async () => {
