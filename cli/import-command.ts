@@ -120,7 +120,8 @@ export function formatSummary(file: string, summary: ImportSummary): string {
   if (summary.invalid.length > 0) {
     lines.push('Invalid rows:');
     for (const row of summary.invalid) {
-      lines.push(`  line ${row.line}: ${row.field ? `${row.field}: ` : ''}${row.message}`);
+      // The message names its field ("customerId is required").
+      lines.push(`  line ${row.line}: ${row.message}`);
     }
   }
   if (summary.skipped.length > 0) {

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import * as z from 'zod';
 import { functionEnvironment } from '../infra/local/bootstrap';
 import { awsErrorName } from '../shared/aws/aws-errors';
 import { type Config, ConfigError, loadConfig } from '../shared/config';
+import { object, type Schema, text, validate } from '../shared/validation';
 import { UsageError } from './failures';
 
 /** The stack a command works on, and how to say which it is. */
@@ -24,16 +24,23 @@ export interface StackIo {
 
 export const LOCAL_STACK_FILE = '.keyplan/local.json';
 
-const localStackSchema = z.object({
-  endpoint: z.string().min(1),
-  region: z.string().min(1),
-  tableName: z.string().min(1),
-  queueUrl: z.string().min(1),
-  dlqUrl: z.string(),
-  restApiId: z.string(),
-  stage: z.string(),
-  usagePlans: z.record(z.string(), z.string()),
-  sender: z.string().min(1),
+/** tier -> usage plan id, as `npm start` wrote it. */
+const usagePlans: Schema<Record<string, string>> = (value, field) => {
+  const plans = object({})(value, field) as Record<string, unknown>;
+  for (const [tier, plan] of Object.entries(value as object)) plans[tier] = text()(plan, `${field}.${tier}`);
+  return plans as Record<string, string>;
+};
+
+const localStackSchema = object({
+  endpoint: text({ min: 1 }),
+  region: text({ min: 1 }),
+  tableName: text({ min: 1 }),
+  queueUrl: text({ min: 1 }),
+  dlqUrl: text(),
+  restApiId: text(),
+  stage: text(),
+  usagePlans,
+  sender: text({ min: 1 }),
 });
 
 /** Stage names as the deploy accepts them (`keyplan-<stage>` names every resource). */
@@ -102,7 +109,7 @@ async function localStack(io: StackIo): Promise<Stack> {
   const shown = relative(io.cwd, found.path) || LOCAL_STACK_FILE;
   let stack;
   try {
-    stack = localStackSchema.parse(JSON.parse(found.text));
+    stack = validate(localStackSchema, JSON.parse(found.text));
   } catch {
     throw new ConfigError(`${shown} is not a local stack description: run \`npm start\` again`);
   }

@@ -1,33 +1,78 @@
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logger } from './logger';
+import { lineWriter } from './logger';
 
 /**
- * Metrics' own complaints go to the structured log, except the one about an invocation that
- * counted nothing: most requests count nothing, and a warning each time would bury real ones.
+ * Counts, written as CloudWatch embedded-metric-format (EMF) lines to the function's log at the end
+ * of each invocation (observe() flushes them), so metrics cost no API call. The same lines
+ * Powertools Metrics wrote, without its 12.5 KiB: every metric a Count, one dimension `service`.
  */
-const metricsLogger = {
-  trace: (...args: unknown[]) => logger.trace(String(args[0])),
-  debug: (...args: unknown[]) => logger.debug(String(args[0])),
-  info: (...args: unknown[]) => logger.info(String(args[0])),
-  error: (...args: unknown[]) => logger.error(String(args[0])),
-  warn: (...args: unknown[]) => {
-    const message = String(args[0]);
-    if (message.startsWith('No application metrics to publish')) logger.debug(message);
-    else logger.warn(message);
-  },
-};
+export interface Metrics {
+  count(name: string, value: number): void;
+  /** The ColdStart count, on a line of its own with the function's name as a second dimension. */
+  coldStart(functionName: string): void;
+  /** Writes what was counted since the last flush (nothing when nothing was) and forgets it. */
+  flush(): void;
+}
+
+/** CloudWatch takes at most 100 metrics per EMF document, and 100 values per metric. */
+const EMF_LIMIT = 100;
 
 /**
- * The one metrics buffer, written as CloudWatch embedded-metric-format (EMF) lines to the function's
- * log at the end of each invocation (logMetrics in the handlers), so metrics cost no API call. The
- * namespace is shared by every stage; the `service` dimension (POWERTOOLS_SERVICE_NAME, which the
- * deploy sets to <service>-<stage>) keeps the stages apart, and the alarms filter on it.
+ * Metrics over an environment: the namespace is POWERTOOLS_METRICS_NAMESPACE; the `service`
+ * dimension POWERTOOLS_SERVICE_NAME (the deploy sets it to <service>-<stage>, which keeps the
+ * stages apart: the alarms filter on it). POWERTOOLS_METRICS_DISABLED (or, when that is unset,
+ * POWERTOOLS_DEV) writes nothing. Read once, when they are created.
  */
-export const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'keyplan',
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'keyplan',
-  logger: metricsLogger,
-});
+export function createMetrics(env: NodeJS.ProcessEnv = process.env, write = lineWriter(env)): Metrics {
+  const namespace = env.POWERTOOLS_METRICS_NAMESPACE || 'keyplan';
+  const service = env.POWERTOOLS_SERVICE_NAME || 'keyplan';
+  const disabled = /^(1|y|yes|t|true|on)$/i.test((env.POWERTOOLS_METRICS_DISABLED ?? env.POWERTOOLS_DEV ?? '').trim());
+  // Name -> the values counted under it since the last flush, in order: EMF takes a list, so a
+  // Maximum or a SampleCount sees each count, not their sum.
+  let counted = new Map<string, number[]>();
+
+  const emit = (values: Map<string, number[]>, dimensions: Record<string, string>) => {
+    while (values.size > 0) {
+      const definitions: { Name: string; Unit: 'Count' }[] = [];
+      const line: Record<string, unknown> = {
+        _aws: {
+          Timestamp: Date.now(),
+          CloudWatchMetrics: [{ Namespace: namespace, Dimensions: [Object.keys(dimensions)], Metrics: definitions }],
+        },
+        ...dimensions,
+      };
+      for (const [name, all] of values) {
+        if (definitions.length === EMF_LIMIT) break;
+        const taken = all.splice(0, EMF_LIMIT);
+        definitions.push({ Name: name, Unit: 'Count' });
+        line[name] = taken.length === 1 ? taken[0] : taken;
+        if (all.length === 0) values.delete(name);
+      }
+      if (!disabled) write(JSON.stringify(line));
+    }
+  };
+
+  return {
+    count(name, value) {
+      // A NaN or an infinity would make CloudWatch drop the whole line. Disabled (the CLI, the
+      // tests), nothing is kept: nothing may ever flush.
+      if (disabled || !Number.isFinite(value)) return;
+      const values = counted.get(name);
+      if (values) values.push(value);
+      else counted.set(name, [value]);
+    },
+    coldStart(functionName) {
+      emit(new Map([['ColdStart', [1]]]), functionName ? { service, function_name: functionName } : { service });
+    },
+    flush() {
+      const values = counted;
+      counted = new Map();
+      emit(values, { service });
+    },
+  };
+}
+
+/** The one metrics buffer. */
+export const metrics = createMetrics();
 
 /** Every metric keyplan emits; the alarms and the README's runbook refer to these names. */
 export const METRIC = {
@@ -56,5 +101,5 @@ export const METRIC = {
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
 export function countMetric(name: MetricName, value = 1): void {
-  metrics.addMetric(name, MetricUnit.Count, value);
+  metrics.count(name, value);
 }

@@ -1,22 +1,21 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type TierChangeDeps, changeTier } from '../../shared/customers/change-tier';
 import { isPermanent, ValidationError } from '../../shared/errors';
 import { logger } from '../../shared/logger';
+import { processSqsBatch } from '../../shared/sqs-batch';
 import { customerIdSchema } from '../../shared/core/schemas';
-import * as z from '../../shared/schema';
-import { validate } from '../../shared/validation';
+import { isoDateTime, object, optional, text, validate } from '../../shared/validation';
 
 /** The billing system's "plan changed" event, delivered by EventBridge to the tier-change queue. */
-const planChangedSchema = z.object({
-  id: z.string().check(z.minLength(1)),
+const planChangedSchema = object({
+  id: text({ min: 1 }),
   /** When the billing system's change happened (EventBridge's envelope time, to the second). */
-  time: z.optional(z.iso.datetime({ offset: true })),
-  detail: z.object({
+  time: optional(isoDateTime()),
+  detail: object({
     customerId: customerIdSchema,
-    tier: z.string().check(z.minLength(1)),
+    tier: text({ min: 1 }),
     /** The billing system's own time of the change, when it sends one: finer than `time`. */
-    occurredAt: z.optional(z.iso.datetime({ offset: true })),
+    occurredAt: optional(isoDateTime()),
   }),
 });
 
@@ -50,14 +49,10 @@ export function tierChangeBatchHandler(deps: TierChangeDeps) {
       throw error;
     }
   };
-  return (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), {
-      context,
-      throwOnFullBatchFailure: false,
-      // One record at a time: side by side, every record of the batch would take its customer's
-      // lease at once and hold it while waiting for the container's share of the management budget.
-      processInParallel: false,
-    });
+  // One record at a time: side by side, every record of the batch would take its customer's
+  // lease at once and hold it while waiting for the container's share of the management budget.
+  return (event: SQSEvent, _context?: Context): Promise<SQSBatchResponse> =>
+    processSqsBatch(event, processRecord, { inParallel: false });
 }
 
 function parseBody(body: string): unknown {

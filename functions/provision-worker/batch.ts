@@ -1,8 +1,8 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { logger } from '../../shared/logger';
 import { provisionFromMessage } from '../../shared/provisioning/provision-from-message';
 import type { ProvisioningDeps } from '../../shared/provisioning/provision-key';
+import { processSqsBatch } from '../../shared/sqs-batch';
 
 /**
  * The worker's batch handling: one saga run per record. A record fails by throwing; only those
@@ -13,12 +13,9 @@ export function provisioningBatchHandler(deps: ProvisioningDeps) {
     const outcome = await provisionFromMessage(record.body, new Date(), deps);
     logger.info('provisioning message handled', { messageId: record.messageId, outcome });
   };
-  return (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    // A processor keeps the state of one batch: one per invocation, so that invocations running
-    // side by side (the local poller, tests) cannot mix their results. A batch that fails whole is
-    // reported like any other, record by record.
-    processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), {
-      context,
-      throwOnFullBatchFailure: false,
-    });
+  // The batch's records run side by side (as they did under Powertools batch); the batch's state
+  // lives in the call, so invocations running side by side (the local poller, tests) cannot mix
+  // their results.
+  return (event: SQSEvent, _context?: Context): Promise<SQSBatchResponse> =>
+    processSqsBatch(event, processRecord, { inParallel: true });
 }

@@ -2,14 +2,11 @@ import { jsonResponse } from '../../shared/http/problem';
 import { parseJsonBody } from '../../shared/http/request';
 import { router } from '../../shared/http/router';
 import { customerIdSchema } from '../../shared/core/schemas';
-import * as z from '../../shared/schema';
 import type { RotationDeps } from '../../shared/rotation/rotate-key';
 import { rotateCustomerKeys } from '../../shared/rotation/rotation-jobs';
-import { validate } from '../../shared/validation';
+import { integer, object, optional, validate } from '../../shared/validation';
 
-const rotationRequestSchema = z.strictObject({
-  graceDays: z.optional(z.number().check(z.int(), z.minimum(0), z.maximum(365))),
-});
+const rotationRequestSchema = object({ graceDays: optional(integer({ min: 0, max: 365 })) }, { strict: true });
 
 /** POST /customers/{customerId}/rotations: rotate now, e.g. for a leaked key. */
 export function rotateCustomerRoutes(deps: RotationDeps) {

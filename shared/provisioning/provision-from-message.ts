@@ -70,8 +70,7 @@ function parseJson(body: string): unknown {
 /** The registration a malformed message was meant for, when that much can be read from it. */
 function registrationIdOf(body: string): string | undefined {
   try {
-    const parsed = registrationIdSchema.safeParse((JSON.parse(body) as { registrationId?: unknown }).registrationId);
-    return parsed.success ? parsed.data : undefined;
+    return registrationIdSchema((JSON.parse(body) as { registrationId?: unknown }).registrationId, 'registrationId');
   } catch {
     return undefined;
   }

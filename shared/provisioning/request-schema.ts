@@ -1,6 +1,5 @@
-import * as z from '../schema';
 import { customerIdSchema, EMAIL_PATTERN, registrationIdSchema, tierSchema } from '../core/schemas';
-import { validate } from '../validation';
+import { boolean, object, optional, refine, text, validate } from '../validation';
 
 /*
  * The registration request's own patterns; the identifiers' are shared (core/schemas.ts). Like
@@ -40,29 +39,33 @@ const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
  * queued message whose tier has since been removed is recorded as failed rather than dropped.
  */
 export function registrationRequestSchema(tiers?: readonly string[]) {
-  return z.strictObject({
-    customerId: customerIdSchema,
-    email: z.string().check(z.maxLength(254), z.regex(new RegExp(EMAIL_PATTERN, 'u'), 'must be one plain email address')),
-    tier: tiers ? tierSchema(tiers) : z.string().check(z.minLength(1), z.maxLength(32)),
-    name: z.optional(
-      z.string().check(
-        z.regex(
-          new RegExp(NAME_PATTERN, 'u'),
-          'must be 1-100 characters without control, bidirectional or invisible formatting characters',
+  return object(
+    {
+      customerId: customerIdSchema,
+      email: text({ max: 254, pattern: new RegExp(EMAIL_PATTERN, 'u'), patternMessage: 'must be one plain email address' }),
+      tier: tiers ? tierSchema(tiers) : text({ min: 1, max: 32 }),
+      name: optional(
+        refine(
+          text({
+            pattern: new RegExp(NAME_PATTERN, 'u'),
+            patternMessage: 'must be 1 to 100 characters, without control, bidirectional or invisible formatting characters',
+            trim: true,
+          }),
+          (name) => !LONE_SURROGATE.test(name),
+          'must be well-formed Unicode (no lone surrogates)',
         ),
-        z.refine((name) => !LONE_SURROGATE.test(name), 'must be well-formed Unicode (no lone surrogates)'),
-        z.trim(),
       ),
-    ),
-    reactivate: z.optional(z.boolean()),
-  });
+      reactivate: optional(boolean()),
+    },
+    { strict: true },
+  );
 }
 
 /** The body of a message on the provisioning queue. */
-export const provisioningMessageSchema = z.strictObject({
-  registrationId: registrationIdSchema,
-  request: registrationRequestSchema(),
-});
+export const provisioningMessageSchema = object(
+  { registrationId: registrationIdSchema, request: registrationRequestSchema() },
+  { strict: true },
+);
 
 /**
  * The registration's id: the caller's idempotency key, or without one the customer id, so each

@@ -186,6 +186,6 @@ describe('npx keyplan against the emulator', () => {
     expect(missing.json).toMatchObject({ error: { code: 'not-found', exitCode: 3 } });
     expect(missing.stderr).toMatch(new RegExp(`^keyplan status: using [^\n]*\nkeyplan status: no customer ${nobody}\n$`));
     expect(badTier.code).toBe(2);
-    expect(badTier.json).toMatchObject({ error: { code: 'validation-failed', field: 'tier', message: 'tier: must be one of: free, basic, pro' } });
+    expect(badTier.json).toMatchObject({ error: { code: 'validation-failed', field: 'tier', message: 'tier must be one of: free, basic, pro' } });
   });
 });

@@ -110,7 +110,11 @@ describe('npm run import against the emulator', () => {
       failed: [],
     });
     expect(summary.invalid.map((row: { line: number }) => row.line)).toEqual(INVALID_LINES);
-    expect(summary.invalid.map((row: { field: string }) => row.field)).toEqual(['email', 'tier', 'customerId']);
+    expect(summary.invalid.map((row: { field: string; message: string }) => [row.field, row.message])).toEqual([
+      ['email', 'email must be one plain email address'],
+      ['tier', `tier must be one of: ${Object.keys(stack.usagePlans).join(', ')}`],
+      ['customerId', 'customerId may contain only letters, digits and . _ : -'],
+    ]);
 
     const registrations = await registrationsOfThisRun();
     expect(registrations).toHaveLength(47);

@@ -26,7 +26,7 @@ describe('describeFailure (the one error mapping of the CLI)', () => {
     ['a usage error', new UsageError('no FILE given'), EXIT.usage, 'usage', 'no FILE given'],
     ['a configuration error', new ConfigError('TIER_MAP is not set'), EXIT.usage, 'configuration', 'TIER_MAP is not set'],
     ['an unreadable import file', new ImportFileError('a.csv: no such file'), EXIT.usage, 'import-file', 'a.csv: no such file'],
-    ['invalid input', new ValidationError('tier', 'tier: must be one of: free'), EXIT.usage, 'validation-failed', 'tier: must be one of: free'],
+    ['invalid input', new ValidationError('tier', 'tier must be one of: free'), EXIT.usage, 'validation-failed', 'tier must be one of: free'],
     ['an unknown customer', new NotFoundError('no customer c-1'), EXIT.notFound, 'not-found', 'no customer c-1'],
     [
       'a busy customer',
@@ -131,7 +131,7 @@ describe('describeFailure (the one error mapping of the CLI)', () => {
 
   it('keeps the field of invalid input and the wait of a busy customer for --json', () => {
     // Act
-    const invalid = describeFailure(new ValidationError('from', 'from: must be a date YYYY-MM-DD'));
+    const invalid = describeFailure(new ValidationError('from', 'from must be a date YYYY-MM-DD'));
     const busy = describeFailure(new CustomerBusyError('busy', 9));
 
     // Assess

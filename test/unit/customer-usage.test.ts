@@ -138,21 +138,21 @@ describe('GET /customers/{customerId}/usage', () => {
   });
 
   it.each([
-    ['no query string', null, 'from'],
-    ['no to', { from: '2026-01-01' }, 'to'],
-    ['a malformed from', { from: '2026-1-01', to: '2026-01-31' }, 'from'],
-    ['a date that does not exist', { from: '2026-02-01', to: '2026-02-30' }, 'to'],
-    ['a timestamp instead of a date', { from: '2026-02-01T00:00:00Z', to: '2026-02-03' }, 'from'],
-    ['from after to', { from: '2026-02-02', to: '2026-02-01' }, 'from'],
-    ['91 days', { from: '2026-01-01', to: '2026-04-01' }, 'to'],
-  ])('answers 400 naming the field for %s, without any AWS call', async (_, query, field) => {
+    ['no query string', null, 'from', 'from is required'],
+    ['no to', { from: '2026-01-01' }, 'to', 'to is required'],
+    ['a malformed from', { from: '2026-1-01', to: '2026-01-31' }, 'from', 'from must be a date YYYY-MM-DD'],
+    ['a date that does not exist', { from: '2026-02-01', to: '2026-02-30' }, 'to', 'to must be a date YYYY-MM-DD'],
+    ['a timestamp instead of a date', { from: '2026-02-01T00:00:00Z', to: '2026-02-03' }, 'from', 'from must be a date YYYY-MM-DD'],
+    ['from after to', { from: '2026-02-02', to: '2026-02-01' }, 'from', 'from must not be after to'],
+    ['91 days', { from: '2026-01-01', to: '2026-04-01' }, 'to', 'to must be at most 89 days after from: a range is at most 90 days'],
+  ])('answers 400 naming the field for %s, without any AWS call', async (_, query, field, detail) => {
     const m = usageRoute([keyItem('k-active', 'ACTIVE')]);
 
     const response = await m.get(query);
 
     expect(response.statusCode).toBe(400);
     expect(response.headers?.['content-type']).toBe('application/problem+json');
-    expect(body(response)).toMatchObject({ type: 'urn:keyplan:problem:validation-failed', field });
+    expect(body(response)).toMatchObject({ type: 'urn:keyplan:problem:validation-failed', field, detail });
     expect(m.dynamoMock.calls()).toHaveLength(0);
     expect(m.apiGatewayMock.calls()).toHaveLength(0);
   });
@@ -162,7 +162,11 @@ describe('GET /customers/{customerId}/usage', () => {
 
     const response = await m.get({ from: '2026-01-01', to: '2026-01-02' }, 'cust 1');
 
-    expect(body(response)).toMatchObject({ status: 400, field: 'customerId' });
+    expect(body(response)).toMatchObject({
+      status: 400,
+      field: 'customerId',
+      detail: 'customerId may contain only letters, digits and . _ : -',
+    });
     expect(m.dynamoMock.calls()).toHaveLength(0);
   });
 

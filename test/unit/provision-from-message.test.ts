@@ -50,7 +50,11 @@ describe('provisionFromMessage', () => {
 
     const update = failedRegistration();
     expect(update?.Key).toEqual({ pk: 'REG#reg-1', sk: 'REG' });
-    expect(update?.ExpressionAttributeValues).toMatchObject({ ':failed': 'FAILED', ':reason': 'invalid-message' });
+    expect(update?.ExpressionAttributeValues).toMatchObject({
+      ':failed': 'FAILED',
+      ':reason': 'invalid-message',
+      ':detail': 'request.customerId must be a string',
+    });
     const customer = m.dynamoMock.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[1]?.Update;
     expect(customer?.Key).toEqual({ pk: 'CUSTOMER#cust-1', sk: 'PROFILE' });
   });

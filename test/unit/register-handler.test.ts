@@ -94,6 +94,36 @@ describe('register handler', () => {
     expect(apiGateway.calls().length + dynamo.calls().length + ses.calls().length + sqs.calls().length).toBe(0);
   });
 
+  it.each([
+    ['missing customerId', without('customerId'), {}, 'customerId', 'customerId is required'],
+    ['an empty customerId', with_({ customerId: '' }), {}, 'customerId', 'customerId must not be empty'],
+    ['customerId too long', with_({ customerId: 'c'.repeat(65) }), {}, 'customerId', 'customerId must be at most 64 characters'],
+    ['customerId with a slash', with_({ customerId: 'a/b' }), {}, 'customerId', 'customerId may contain only letters, digits and . _ : -'],
+    ['unknown tier', with_({ tier: 'platinum' }), {}, 'tier', 'tier must be one of: free, pro'],
+    ['email with a display name', with_({ email: 'Ada <ada@example.com>' }), {}, 'email', 'email must be one plain email address'],
+    ['an extra field', with_({ admin: true }), {}, 'admin', 'unknown field "admin"'],
+    ['JSON that is not an object', '[1,2,3]', {}, 'body', 'the body must be a JSON object'],
+    [
+      'Idempotency-Key with spaces',
+      valid,
+      { 'Idempotency-Key': 'two words' },
+      'Idempotency-Key',
+      'Idempotency-Key may contain only letters, digits and . _ : -',
+    ],
+  ])('says what is wrong with %s in words, naming the field as the caller wrote it', async (_, body, headers, field, detail) => {
+    const response = await handler(postRegistration(body, headers), lambdaContext());
+
+    expect(response.statusCode).toBe(400);
+    expect(response.headers?.['content-type']).toBe('application/problem+json');
+    expect(JSON.parse(response.body)).toEqual({
+      type: 'urn:keyplan:problem:validation-failed',
+      title: 'Invalid request',
+      status: 400,
+      detail,
+      field,
+    });
+  });
+
   it('answers 413 problem+json for a body over 8 KiB, with no AWS call', async () => {
     const response = await handler(postRegistration(with_({ name: 'n'.repeat(20_000) })), lambdaContext());
 
