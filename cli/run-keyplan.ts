@@ -6,6 +6,7 @@ import { provisionCommand } from './commands/provision';
 import { reconcileCommand } from './commands/reconcile';
 import { revokeCommand } from './commands/revoke';
 import { rotateCommand } from './commands/rotate';
+import { shardsCommand } from './commands/shards';
 import { statusCommand } from './commands/status';
 import { usageCommand } from './commands/usage';
 import { describeFailure, EXIT, UsageError } from './failures';
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   usageCommand,
   reconcileCommand,
   importCommand,
+  shardsCommand,
 ];
 
 export interface CliIo {

@@ -8,6 +8,7 @@ import {
   createProvisioningDeps,
   createReconcileDeps,
   createRotationDeps,
+  createDrainDeps,
   createUsageDeps,
 } from '../shared/wiring/compose';
 import type { EnqueueDeps } from '../shared/provisioning/enqueue-registration';
@@ -15,6 +16,7 @@ import type { ProvisioningDeps } from '../shared/provisioning/provision-key';
 import type { ReconcileDeps } from '../shared/reconcile/ports';
 import type { RotationDeps } from '../shared/rotation/rotate-key';
 import type { UsageDeps } from '../shared/usage/get-customer-usage';
+import type { DrainDeps } from '../shared/shards/drain-shard';
 
 /**
  * The use cases' dependencies, built by the same builders (shared/wiring/) as the Lambda functions',
@@ -29,6 +31,8 @@ export interface Services {
   customers(): TierChangeDeps & RevocationDeps;
   usage(): UsageDeps;
   reconcile(): ReconcileDeps;
+  /** Shard drains and the shard report. */
+  shards(): DrainDeps;
   /** Idle keep-alive sockets would otherwise hold the process open after the output. */
   close(): void;
 }
@@ -45,6 +49,7 @@ export function awsServices(config: Config): Services {
     customers: () => createCustomerDeps(config, clients()),
     usage: () => createUsageDeps(config, clients()),
     reconcile: () => createReconcileDeps(config, clients()),
+    shards: () => createDrainDeps(config, clients()),
     close: () => {
       for (const client of Object.values(made ?? {})) client.destroy();
     },

@@ -1,4 +1,5 @@
-import * as z from './schema';
+import { ValidationError } from './errors';
+import { EMAIL_PATTERN, fail, type Infer, integer, number, oneOf, optional, refine, type Schema, text } from './validation';
 
 /**
  * Settings every function reads once, at cold start. A missing or malformed setting fails the
@@ -8,6 +9,11 @@ export interface Config {
   tableName: string;
   /** tier name -> usage plan id, from infra/tiers.json via the deploy or the local bootstrap */
   tierMap: Readonly<Record<string, string>>;
+  /**
+   * Where keys are made (DESIGN §8), the home shard first. Without SHARDS, one shard: this
+   * account and Region with TIER_MAP's plans, placing every customer (as before shards).
+   */
+  shards: readonly ShardConfig[];
   senderEmail: string;
   sesConfigurationSet: string | undefined;
   rotationDays: number;
@@ -72,107 +78,209 @@ export function usagePlanOf(tierMap: Readonly<Record<string, string>>, tier: str
   return Object.hasOwn(tierMap, tier) ? tierMap[tier] : undefined;
 }
 
+/**
+ * A shard as configured: what the domain sees of it (core/shards.ts's Shard, which this satisfies:
+ * the neutral config imports no domain folder), and where its API Gateway is (aws/clients.ts).
+ */
+export interface ShardConfig {
+  id: string;
+  plans: Readonly<Record<string, string>>;
+  baseUrl?: string | undefined;
+  highWaterKeys?: number | undefined;
+  keyCeiling: number;
+  state: 'accepting' | 'draining';
+  region?: string | undefined;
+  roleArn?: string | undefined;
+  externalId?: string | undefined;
+}
+
+/** The shard of a deployment without a shard list; its key values start `kp_home_`. */
+export const HOME_SHARD_ID = 'home';
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const tierMapSchema = z.pipe(
-  z.pipe(
-    z.string(),
-    z.transform((raw, ctx) => {
-      try {
-        return JSON.parse(raw) as unknown;
-      } catch {
-        ctx.issues.push({ code: 'custom', message: 'is not JSON', input: raw });
-        return z.NEVER;
-      }
-    }),
-  ),
-  z.record(z.string().check(z.regex(/^[a-z][a-z0-9-]{0,31}$/)), z.string().check(z.minLength(1))).check(
-    z.refine((map) => Object.keys(map).length > 0, 'names no tier'),
-  ),
-);
+/** A tier name is a usage plan's tag and part of metric names: short, lowercase, no spaces. */
+const TIER_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** TIER_MAP: JSON of tier name -> usage plan id, at least one. */
+const tierMap_: Schema<Record<string, string>> = (value, field) => {
+  let map: unknown;
+  try {
+    map = JSON.parse(text()(value, field));
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+  }
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) {
+    fail(field, 'must be a JSON object of tier names and usage plan ids, such as {"free":"a1b2c3"}');
+  }
+  const entries = Object.entries(map);
+  if (entries.length === 0) fail(field, 'names no tier');
+  for (const [tier, plan] of entries) {
+    if (!TIER_NAME.test(tier)) {
+      fail(field, `names the tier "${tier}": a tier name is 1 to 32 lowercase letters, digits or -, starting with a letter`);
+    }
+    if (typeof plan !== 'string' || plan === '') fail(field, `gives the tier "${tier}" no usage plan id`);
+  }
+  return map as Record<string, string>;
+};
+
+const SHARD_FIELDS = new Set(['id', 'region', 'roleArn', 'externalId', 'baseUrl', 'plans', 'keyCeiling', 'highWaterPercent', 'state']);
+/** A shard id: the prefix of its key values (core/key-value.ts's SHARD_ID_PATTERN; config.test checks). */
+export const SHARD_ID_PATTERN = /^[a-z0-9]{1,12}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-[0-9]$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::[0-9]{12}:role\/[\w+=,.@/-]{1,128}$/;
+
+/**
+ * SHARDS: JSON list of shards (infra/shards.json), the home shard first. A shard without `plans`
+ * has TIER_MAP's (the home account's own plans); `roleArn` needs `externalId`; the high-water mark
+ * is `highWaterPercent` (default 80) of `keyCeiling` (default 10,000).
+ */
+const shardList: Schema<unknown[]> = (value, field) => {
+  let list: unknown;
+  try {
+    list = JSON.parse(text()(value, field));
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+  }
+  if (!Array.isArray(list) || list.length === 0) fail(field, 'must be a JSON list of shards, such as [{"id":"home","baseUrl":"https://…"}]');
+  return list;
+};
+
+function toShards(list: unknown[] | undefined, tierMap: Readonly<Record<string, string>>, baseUrl: string | undefined): ShardConfig[] {
+  if (!list) return [{ id: HOME_SHARD_ID, plans: tierMap, baseUrl, keyCeiling: ACCOUNT_KEY_CEILING, state: 'accepting' }];
+  const tiers = Object.keys(tierMap).sort().join(',');
+  const ids = new Set<string>();
+  return list.map((entry, index) => {
+    const where = `SHARDS[${index}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail(where, 'must be an object');
+    const shard = entry as Record<string, unknown>;
+    const unknown = Object.keys(shard).find((key) => !SHARD_FIELDS.has(key));
+    if (unknown) fail(where, `has the unknown field "${unknown}"`);
+    const id = text({ pattern: SHARD_ID_PATTERN, patternMessage: 'must be 1 to 12 lowercase letters or digits' })(shard.id, `${where}.id`);
+    if (ids.has(id)) fail(`${where}.id`, `repeats the shard "${id}"`);
+    ids.add(id);
+    const region = optional(text({ pattern: REGION, patternMessage: 'must be a Region such as eu-west-1' }))(shard.region, `${where}.region`);
+    const roleArn = optional(text({ pattern: ROLE_ARN, patternMessage: 'must be an IAM role ARN' }))(shard.roleArn, `${where}.roleArn`);
+    const externalId = optional(text({ min: 2, max: 1224 }))(shard.externalId, `${where}.externalId`);
+    if (roleArn && !externalId) fail(`${where}.externalId`, 'is required with roleArn');
+    const url = optional(refine(text(), (candidate) => URL.canParse(candidate) && candidate.startsWith('https://'), 'must be an https URL'))(
+      shard.baseUrl,
+      `${where}.baseUrl`,
+    );
+    const plans = shard.plans === undefined ? tierMap : tierMap_(JSON.stringify(shard.plans), `${where}.plans`);
+    if (Object.keys(plans).sort().join(',') !== tiers) fail(`${where}.plans`, `must name the tiers of TIER_MAP: ${tiers}`);
+    const keyCeiling = optional(integer({ min: 1, max: ACCOUNT_KEY_CEILING }))(shard.keyCeiling, `${where}.keyCeiling`) ?? ACCOUNT_KEY_CEILING;
+    const percent = optional(integer({ min: 1, max: 100 }))(shard.highWaterPercent, `${where}.highWaterPercent`) ?? 80;
+    const state = optional(oneOf(['accepting', 'draining'] as const))(shard.state, `${where}.state`) ?? 'accepting';
+    return {
+      id,
+      region,
+      roleArn,
+      externalId,
+      baseUrl: url,
+      plans: Object.freeze({ ...plans }),
+      keyCeiling,
+      highWaterKeys: Math.floor((keyCeiling * percent) / 100),
+      state,
+    };
+  });
+}
+
+/** API keys per account and Region; not adjustable (DESIGN §6). */
+const ACCOUNT_KEY_CEILING = 10_000;
+
+/** The environment holds text: a number setting is read from it, and refused as it was written. */
+const fromText =
+  <T>(schema: Schema<T>): Schema<T> =>
+  (value, field) =>
+    schema(typeof value === 'string' && value.trim() !== '' ? Number(value) : value, field);
+
+const withDefault =
+  <T>(schema: Schema<T>, fallback: T): Schema<T> =>
+  (value, field) =>
+    value === undefined ? fallback : schema(value, field);
 
 /** A whole number from the environment, within bounds; `fallback` when unset. */
-const count = (min: number, max: number, fallback: number) =>
-  z._default(z.coerce.number().check(z.int(), z.minimum(min), z.maximum(max)), fallback);
+const count = (min: number, max: number, fallback: number) => withDefault(fromText(integer({ min, max })), fallback);
 
-const envSchema = z
-  .object({
-    TABLE_NAME: z.string().check(z.minLength(1)),
-    TIER_MAP: tierMapSchema,
-    SENDER_EMAIL: z.email(),
-    SES_CONFIGURATION_SET: z.optional(z.string().check(z.minLength(1))),
-    ROTATION_DAYS: count(1, 3650, 90),
-    GRACE_DAYS: count(0, 365, 7),
-    KEY_NAME_PREFIX: z._default(z.string().check(z.regex(/^[A-Za-z0-9-]{1,40}$/)), 'keyplan'),
-    LEASE_SECONDS: count(5, 3600, 60),
-    REGISTRATION_RETENTION_DAYS: count(1, 3650, 30),
-    QUEUE_URL: z.optional(z.url()),
-    STAGE: z._default(
-      z.string().check(z.regex(/^[A-Za-z0-9-]{1,40}$/, 'must be a stage name: 1 to 40 letters, digits or -')),
-      'local',
-    ),
-    MANAGEMENT_CALLS_PER_SECOND: z._default(z.coerce.number().check(z.minimum(0.1), z.maximum(1000)), 10),
-    WORKER_CONCURRENCY: count(2, 1000, 2),
-    MANAGEMENT_SHARE_PER_SECOND: z.optional(
-      z.coerce
-        .number('must be calls per second')
-        .check(z.positive('must be calls per second above 0'), z.maximum(1000, 'must be calls per second up to 1000')),
-    ),
-    MANAGEMENT_CONCURRENCY: z.optional(
-      z.coerce
-        .number('must be a number of containers')
-        .check(
-          z.int('must be a whole number of containers'),
-          z.minimum(1, 'must be at least 1 container'),
-          z.maximum(1000, 'must be at most 1000 containers'),
-        ),
-    ),
-    MANAGEMENT_BURST: z.optional(
-      z.coerce
-        .number('must be a number of calls')
-        .check(
-          z.int('must be a whole number of calls'),
-          z.minimum(1, 'must be at least 1 call'),
-          z.maximum(1000, 'must be at most 1000 calls'),
-        ),
-    ),
-    REMINDER_DAYS: count(0, 365, 2),
-    KEY_RETENTION_DAYS: count(0, 3650, 30),
-    ROTATION_BATCH_SIZE: count(1, 10_000, 50),
-    RETIREMENT_BATCH_SIZE: count(1, 10_000, 100),
-    RECONCILE_MIN_KEY_AGE_MINUTES: count(10, 10_080, 60),
-    RESUME_AFTER_MINUTES: count(1, 1_440, 15),
-    RESUME_BATCH_SIZE: count(1, 10_000, 100),
-    SWEEP_MINUTES: count(1, 1_440, 5),
-  })
-  .check(
-    z.refine(
-      // A function's share comes out of the budget of all functions: more would break the split's sum.
-      (env) =>
-        env.MANAGEMENT_SHARE_PER_SECOND === undefined ||
-        env.MANAGEMENT_SHARE_PER_SECOND <= env.MANAGEMENT_CALLS_PER_SECOND,
-      {
-        path: ['MANAGEMENT_SHARE_PER_SECOND'],
-        message: 'is more than MANAGEMENT_CALLS_PER_SECOND, the budget of all functions together',
-      },
-    ),
-  );
+const NAME_RULE = { pattern: /^[A-Za-z0-9-]{1,40}$/, patternMessage: 'must be 1 to 40 letters, digits or -' };
+const SHARE_RULE = 'must be calls per second, above 0 and at most 1000';
 
+/** Every setting, by its variable; a setting that may be unset has a default or is optional. */
+const settings = {
+  TABLE_NAME: text({ min: 1 }),
+  TIER_MAP: tierMap_,
+  SHARDS: optional(shardList),
+  /** The implicit home shard's base URL, told in key emails (without SHARDS). */
+  API_BASE_URL: optional(refine(text(), (url) => URL.canParse(url), 'must be a URL')),
+  SENDER_EMAIL: text({ pattern: new RegExp(EMAIL_PATTERN, 'u'), patternMessage: 'must be one plain email address' }),
+  SES_CONFIGURATION_SET: optional(text({ min: 1 })),
+  ROTATION_DAYS: count(1, 3650, 90),
+  GRACE_DAYS: count(0, 365, 7),
+  KEY_NAME_PREFIX: withDefault(text(NAME_RULE), 'keyplan'),
+  LEASE_SECONDS: count(5, 3600, 60),
+  REGISTRATION_RETENTION_DAYS: count(1, 3650, 30),
+  // What the SDK can send to: an absolute URL (tabs and line breaks in it would be dropped by the
+  // URL parser, so a value carrying them is refused rather than read as another address).
+  QUEUE_URL: optional(
+    refine(text({ trim: true }), (url) => !/[\t\n\r]/.test(url) && URL.canParse(url), 'must be a URL'),
+  ),
+  STAGE: withDefault(text({ ...NAME_RULE, patternMessage: 'must be a stage name: 1 to 40 letters, digits or -' }), 'local'),
+  MANAGEMENT_CALLS_PER_SECOND: withDefault(fromText(number({ min: 0.1, max: 1000 })), 10),
+  WORKER_CONCURRENCY: count(2, 1000, 2),
+  MANAGEMENT_SHARE_PER_SECOND: optional(
+    fromText(refine(number({ max: 1000, message: SHARE_RULE }), (share) => share > 0, SHARE_RULE)),
+  ),
+  MANAGEMENT_CONCURRENCY: optional(fromText(integer({ min: 1, max: 1000 }))),
+  MANAGEMENT_BURST: optional(fromText(integer({ min: 1, max: 1000 }))),
+  REMINDER_DAYS: count(0, 365, 2),
+  KEY_RETENTION_DAYS: count(0, 3650, 30),
+  ROTATION_BATCH_SIZE: count(1, 10_000, 50),
+  RETIREMENT_BATCH_SIZE: count(1, 10_000, 100),
+  RECONCILE_MIN_KEY_AGE_MINUTES: count(10, 10_080, 60),
+  RESUME_AFTER_MINUTES: count(1, 1_440, 15),
+  RESUME_BATCH_SIZE: count(1, 10_000, 100),
+  SWEEP_MINUTES: count(1, 1_440, 5),
+};
+
+type Env = { [K in keyof typeof settings]: Infer<(typeof settings)[K]> };
+
+/**
+ * @throws ConfigError naming every setting that is unset or malformed, each in a sentence
+ *   ("TIER_MAP is not set; ROTATION_DAYS must be a whole number from 1 to 3650")
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const name = String(issue.path[0] ?? 'environment');
-      return env[name] === undefined ? `${name} is not set` : `${name} ${issue.message}`;
-    });
-    throw new ConfigError(`keyplan configuration is invalid: ${problems.join('; ')}`);
+  const read: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, schema] of Object.entries(settings)) {
+    try {
+      read[name] = schema(env[name], name);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      problems.push(env[name] === undefined ? `${name} is not set` : error.message);
+    }
   }
-  const e = parsed.data;
+  const e = read as Env;
+  // A function's share comes out of the budget of all functions: more would break the split's sum.
+  if (problems.length === 0 && (e.MANAGEMENT_SHARE_PER_SECOND ?? 0) > e.MANAGEMENT_CALLS_PER_SECOND) {
+    problems.push('MANAGEMENT_SHARE_PER_SECOND is more than MANAGEMENT_CALLS_PER_SECOND, the budget of all functions together');
+  }
+  let shards: ShardConfig[] = [];
+  if (problems.length === 0) {
+    try {
+      shards = toShards(e.SHARDS, e.TIER_MAP, e.API_BASE_URL);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`keyplan configuration is invalid: ${problems.join('; ')}`);
   return {
     tableName: e.TABLE_NAME,
     tierMap: Object.freeze({ ...e.TIER_MAP }),
+    shards: Object.freeze(shards),
     senderEmail: e.SENDER_EMAIL,
     sesConfigurationSet: e.SES_CONFIGURATION_SET,
     rotationDays: e.ROTATION_DAYS,
@@ -202,7 +310,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
  * MANAGEMENT_CALLS_PER_SECOND / WORKER_CONCURRENCY, the worker's share before the split.
  */
 function managementShare(
-  e: z.infer<typeof envSchema>,
+  e: Env,
 ): Pick<Config, 'managementSharePerSecond' | 'managementConcurrency' | 'managementBurst'> {
   const share = e.MANAGEMENT_SHARE_PER_SECOND ?? e.MANAGEMENT_CALLS_PER_SECOND;
   const concurrency = e.MANAGEMENT_CONCURRENCY ?? e.WORKER_CONCURRENCY;

@@ -167,6 +167,42 @@ export class PayloadTooLargeError extends KeyplanError {
 }
 
 /**
+ * No shard may take a new customer: every shard is at its high-water mark or draining. Retryable:
+ * queued registrations wait (and alarm) until an operator adds a shard (docs/capacity.md).
+ */
+export class NoShardCapacityError extends KeyplanError {
+  override readonly name = 'NoShardCapacityError';
+  readonly code = 'no-shard-capacity';
+  readonly retryable = true;
+}
+
+/**
+ * keyplan cannot act in the shard: its role could not be assumed (trust policy, external id, STS
+ * down). Only that shard's work fails; retryable, as the fix is on the operator's side.
+ */
+export class ShardUnavailableError extends KeyplanError {
+  override readonly name = 'ShardUnavailableError';
+  readonly code = 'shard-unavailable';
+  readonly retryable = true;
+  constructor(
+    readonly shardId: string,
+    options?: ErrorOptions,
+  ) {
+    super(`shard "${shardId}" is unavailable: its role could not be assumed`, options);
+  }
+}
+
+/** A record names a shard the shard list does not have: the list lost a shard that holds keys. */
+export class UnknownShardError extends KeyplanError {
+  override readonly name = 'UnknownShardError';
+  readonly code = 'unknown-shard';
+  readonly retryable = false;
+  constructor(readonly shardId: string) {
+    super(`shard "${shardId}" is not in the shard list`);
+  }
+}
+
+/**
  * The operation's lease on the customer expired and another operation took the customer over:
  * nothing more may be done (no key created, no email sent). Whatever it left is finished by the
  * holder that took over, or by the sweep. A busy customer to its caller: retry later.

@@ -1,14 +1,14 @@
+import { tiersOf } from '../../shared/core/shards';
 import { jsonResponse } from '../../shared/http/problem';
 import { parseJsonBody } from '../../shared/http/request';
 import { router } from '../../shared/http/router';
 import { type TierChangeDeps, changeTier } from '../../shared/customers/change-tier';
 import { customerIdSchema, tierSchema } from '../../shared/core/schemas';
-import * as z from '../../shared/schema';
-import { validate } from '../../shared/validation';
+import { object, validate } from '../../shared/validation';
 
 /** PUT /customers/{customerId}/tier with `{tier}`. */
 export function changeTierRoutes(deps: TierChangeDeps) {
-  const bodySchema = z.strictObject({ tier: tierSchema(Object.keys(deps.settings.tierMap)) });
+  const bodySchema = object({ tier: tierSchema(tiersOf(deps.settings.shards)) }, { strict: true });
   return router({
     'PUT /customers/{customerId}/tier': async (event) => {
       const customerId = validate(customerIdSchema, event.pathParameters?.customerId, 'customerId');

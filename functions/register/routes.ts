@@ -1,3 +1,4 @@
+import { tiersOf } from '../../shared/core/shards';
 import { jsonResponse } from '../../shared/http/problem';
 import { headerValue, parseJsonBody } from '../../shared/http/request';
 import { router } from '../../shared/http/router';
@@ -10,7 +11,7 @@ import { registrationIdFor, registrationRequestSchema } from '../../shared/provi
 
 /** The onboarding routes of DESIGN §3: parse, call one use case, map its result. */
 export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps) {
-  const requestSchema = registrationRequestSchema(Object.keys(deps.settings.tierMap));
+  const requestSchema = registrationRequestSchema(tiersOf(deps.settings.shards));
 
   return router({
     'POST /registrations': async (event) => {

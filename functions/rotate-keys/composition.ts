@@ -1,13 +1,19 @@
 import { apiGatewayClients, dynamoClient, sesClient } from '../../shared/aws/clients';
 import { type Config, loadConfig } from '../../shared/config';
 import { rotateDueKeys } from '../../shared/rotation/rotation-jobs';
-import { rotationDeps } from '../../shared/wiring/rotation';
+import { continueDrains } from '../../shared/shards/drain-shard';
+import { drainDeps } from '../../shared/wiring/shards';
 
 /**
  * The scheduled rotation's composition root: rotation over both API Gateway clients, DynamoDB and
- * SES, one run handling at most ROTATION_BATCH_SIZE keys. Called once per container, at cold start.
+ * SES, one run handling at most ROTATION_BATCH_SIZE keys: the due ones first, then, with what is
+ * left of the batch, those of shards being drained. Called once per container, at cold start.
  */
 export function composeRotateKeys(config: Config = loadConfig()) {
-  const deps = rotationDeps(config, { ...apiGatewayClients(), dynamo: dynamoClient(), ses: sesClient() });
-  return (now: Date) => rotateDueKeys(now, config.rotationBatchSize, deps);
+  const deps = drainDeps(config, { ...apiGatewayClients(), dynamo: dynamoClient(), ses: sesClient() });
+  return async (now: Date) => {
+    const report = await rotateDueKeys(now, config.rotationBatchSize, deps);
+    const drains = await continueDrains(now, config.rotationBatchSize - report.rotated - report.skipped, deps);
+    return drains.length === 0 ? report : { ...report, drains };
+  };
 }

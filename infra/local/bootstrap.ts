@@ -23,6 +23,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { SESClient, VerifyEmailIdentityCommand } from '@aws-sdk/client-ses';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -45,6 +46,21 @@ export interface LocalStack {
   /** tier -> usage plan id */
   usagePlans: Record<string, string>;
   sender: string;
+  /** With more than one shard: every shard, the home shard (this account and Region) first. */
+  shards?: LocalShard[];
+}
+
+/** A shard in the emulator: an account and Region of its own, with its stage and plans. */
+export interface LocalShard {
+  id: string;
+  region: string;
+  roleArn?: string;
+  externalId?: string;
+  restApiId: string;
+  baseUrl: string;
+  plans: Record<string, string>;
+  keyCeiling?: number;
+  highWaterPercent?: number;
 }
 
 export interface BootstrapOptions {
@@ -53,7 +69,26 @@ export interface BootstrapOptions {
   stage?: string;
   tableName?: string;
   sender?: string;
+  /**
+   * How many shards (KEYPLAN_SHARDS for `npm start`): 1 is a deployment without a shard list. More
+   * alternate a second Region of this account and other accounts, whose roles moto lets anyone
+   * assume (its AssumeRole credentials act in the role's account).
+   */
+  shards?: number;
+  /** Each shard's key ceiling (10,000 in AWS); low, a test sees shards fill. */
+  shardKeyCeiling?: number;
 }
+
+/** The shards of the local stack, in order: where each is, in moto's accounts and Regions. */
+const LOCAL_SHARDS = [
+  { id: 'home' },
+  // As deployed, every shard but the home one is reached through its role, in the home account too.
+  { id: 'west', account: '123456789012', region: 'us-west-2' },
+  { id: 'acct2', account: '222222222222' },
+  { id: 'acct3', account: '333333333333', region: 'eu-west-1' },
+] as const;
+export const MAX_LOCAL_SHARDS = LOCAL_SHARDS.length;
+const LOCAL_EXTERNAL_ID = 'keyplan-local';
 
 interface TierDefinition {
   description: string;
@@ -104,7 +139,47 @@ export async function bootstrapLocalStack(opts: BootstrapOptions): Promise<Local
       ses.send(new VerifyEmailIdentityCommand({ EmailAddress: sender })),
     ]);
     const usagePlans = await ensureUsagePlans(apiGateway, restApiId, stage);
-    return { endpoint, region, tableName, ...queues, restApiId, stage, usagePlans, sender };
+    const stack: LocalStack = { endpoint, region, tableName, ...queues, restApiId, stage, usagePlans, sender };
+    const count = opts.shards ?? 1;
+    if (count > 1) {
+      if (count > MAX_LOCAL_SHARDS) throw new Error(`the local stack has at most ${MAX_LOCAL_SHARDS} shards`);
+      stack.shards = [];
+      for (const [index, where] of LOCAL_SHARDS.slice(0, count).entries()) {
+        const shardRegion = 'region' in where ? where.region : region;
+        const roleArn = 'account' in where ? `arn:aws:iam::${where.account}:role/keyplan-shard-${stage}` : undefined;
+        const client =
+          index === 0
+            ? apiGateway
+            : new APIGatewayClient({
+                ...clientConfig,
+                region: shardRegion,
+                ...(roleArn
+                  ? {
+                      credentials: fromTemporaryCredentials({
+                        params: { RoleArn: roleArn, ExternalId: LOCAL_EXTERNAL_ID, RoleSessionName: 'keyplan-bootstrap' },
+                        clientConfig,
+                      }),
+                    }
+                  : {}),
+              });
+        try {
+          const apiId = index === 0 ? restApiId : await ensureRestApi(client, `keyplan-${stage}`, stage);
+          const plans = index === 0 ? usagePlans : await ensureUsagePlans(client, apiId, stage);
+          stack.shards.push({
+            id: where.id,
+            region: shardRegion,
+            ...(roleArn ? { roleArn, externalId: LOCAL_EXTERNAL_ID } : {}),
+            restApiId: apiId,
+            baseUrl: `https://${apiId}.execute-api.${shardRegion}.amazonaws.com/${stage}`,
+            plans,
+            ...(opts.shardKeyCeiling ? { keyCeiling: opts.shardKeyCeiling } : {}),
+          });
+        } finally {
+          if (client !== apiGateway) client.destroy();
+        }
+      }
+    }
+    return stack;
   } finally {
     for (const client of [apiGateway, dynamo, sqs, ses]) client.destroy();
   }
@@ -122,7 +197,14 @@ export function functionEnvironment(stack: LocalStack): Record<string, string> {
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     POWERTOOLS_SERVICE_NAME: 'keyplan',
+    ...(stack.shards ? { SHARDS: JSON.stringify(stack.shards.map(toShardSetting)) } : {}),
   };
+}
+
+/** A local shard as SHARDS lists it (shared/config.ts): the home shard names no Region or role. */
+function toShardSetting(shard: LocalShard, index: number) {
+  const { restApiId: _restApiId, ...setting } = shard;
+  return index === 0 ? { ...setting, region: undefined } : setting;
 }
 
 async function ensureTable(dynamo: DynamoDBClient, tableName: string): Promise<void> {

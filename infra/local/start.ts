@@ -3,7 +3,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type LocalStack, bootstrapLocalStack, functionEnvironment } from './bootstrap';
+import { type LocalStack, bootstrapLocalStack, functionEnvironment, MAX_LOCAL_SHARDS } from './bootstrap';
 import { type Emulator, startEmulator } from './emulator';
 import { startHttpGateway } from './http-gateway';
 import { startQueuePoller } from './queue-poller';
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       endpoint = emulator.endpoint;
     }
 
-    const stack = await bootstrapLocalStack({ endpoint, region: process.env.AWS_REGION });
+    const stack = await bootstrapLocalStack({ endpoint, region: process.env.AWS_REGION, shards: localShardCount() });
     Object.assign(process.env, functionEnvironment(stack));
 
     const port = Number(process.env.PORT ?? 3000);
@@ -81,6 +81,23 @@ async function main(): Promise<void> {
     await stop();
     process.exit(1);
   }
+}
+
+/** KEYPLAN_SHARDS: how many API Gateway shards the local stack spreads customers over (default 1). */
+function localShardCount(): number {
+  const raw = process.env.KEYPLAN_SHARDS ?? '1';
+  const count = Number(raw);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_LOCAL_SHARDS) {
+    throw new Error(`KEYPLAN_SHARDS must be a whole number from 1 to ${MAX_LOCAL_SHARDS}, not "${raw}"`);
+  }
+  return count;
+}
+
+function shardLines(local: LocalStack): string {
+  if (!local.shards) return '';
+  const where = (shard: NonNullable<LocalStack['shards']>[number]) =>
+    `${shard.region}${shard.roleArn ? `, account ${shard.roleArn.split(':')[4]} (assumed role)` : ''}`;
+  return `\n  shards      ${local.shards.map((shard) => `${shard.id} (${where(shard)})`).join(', ')}`;
 }
 
 async function startLocalEmulator(): Promise<Emulator> {
@@ -107,7 +124,7 @@ function printBanner(local: LocalStack): void {
 keyplan is running
   API         ${local.apiUrl}   (no stage prefix)
   AWS         ${local.endpoint}   (region ${local.region}, table ${local.tableName})
-  usage plans ${Object.entries(local.usagePlans).map(([tier, id]) => `${tier}=${id}`).join(' ')}
+  usage plans ${Object.entries(local.usagePlans).map(([tier, id]) => `${tier}=${id}`).join(' ')}${shardLines(local)}
   state       ${stateFile}
 
 Try it:

@@ -5,6 +5,7 @@
 // packaged template against what each function's code can call.
 import { resolveParam } from './source.js';
 import {
+  assumeShardRoles,
   associateKeyWithStagePlans,
   consumeProvisioningQueue,
   consumeTierChangesQueue,
@@ -190,6 +191,11 @@ export async function resources({ resolveVariable }) {
   for (const [functionName, builders] of Object.entries(ROLES)) {
     const context = { service, stage, functionName, sender, senderDomain, configurationSet };
     const statements = builders.map((build) => build(context));
+    // A function that calls API Gateway does so in every shard: through each shard's role.
+    const shardRoles = assumeShardRoles();
+    if (shardRoles && statements.some((statement) => [statement.Action].flat().some((action) => action.startsWith('apigateway:')))) {
+      statements.push(shardRoles);
+    }
     Resources[roleLogicalId(functionName)] = lambdaRole(statements);
   }
   return { Resources };

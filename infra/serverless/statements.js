@@ -8,6 +8,7 @@
 // built offline (no ${aws:accountId} lookups) and is valid in any partition.
 import { PROVISIONING_QUEUE } from './provisioning-queue.js';
 import { readTable, readTiers, usagePlanLogicalIds } from './source.js';
+import { shardRoleArns } from './shards.js';
 import { TIER_CHANGES_QUEUE } from './tier-changes-queue.js';
 
 const sub = (text) => ({ 'Fn::Sub': text });
@@ -353,3 +354,20 @@ export const consumeProvisioningQueue = () => consumeQueue('ConsumeProvisioningQ
 
 /** changeTierEvents' trigger (tier-changes-queue.js). */
 export const consumeTierChangesQueue = () => consumeQueue('ConsumeTierChangesQueue', TIER_CHANGES_QUEUE);
+
+// ---------------------------------------------------------------------------------------------
+// Shards
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The roles of the other shards (infra/shards.json; infra/shard/template.yml creates each), for
+ * the functions that call API Gateway: their keys there are reached through that role. Named ARNs
+ * only, and nothing at all for a deployment of one shard. The external id is checked by each
+ * shard role's trust policy; the role's own policy limits what may be done there.
+ */
+export const assumeShardRoles = () => {
+  const roles = shardRoleArns();
+  return roles.length === 0
+    ? undefined
+    : { Sid: 'AssumeShardRoles', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: roles };
+};

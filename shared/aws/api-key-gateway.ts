@@ -37,6 +37,11 @@ export interface ApiKeyGatewayOptions {
   planCacheTtlMs?: number;
   retryAfterSeconds?: number;
   now?: () => number;
+  /**
+   * Makes the value of each new key (keyplan's own, `kp_<shard>_<random>`: core/key-value.ts).
+   * Without it API Gateway generates the value.
+   */
+  newKeyValue?: (() => string) | undefined;
 }
 
 export class ApiKeyGateway implements KeyGateway, KeyInventory {
@@ -47,6 +52,7 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
   readonly #planCacheTtlMs: number;
   readonly #retryAfterSeconds: number;
   readonly #now: () => number;
+  readonly #newKeyValue: (() => string) | undefined;
   /** Plan limits change rarely and are only quoted in emails; one read per container is plenty. */
   readonly #planCache = new Map<string, { limits: Promise<PlanLimits>; expiresAt: number }>();
 
@@ -58,6 +64,7 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
     this.#planCacheTtlMs = options.planCacheTtlMs ?? 5 * 60_000;
     this.#retryAfterSeconds = options.retryAfterSeconds ?? 5;
     this.#now = options.now ?? Date.now;
+    this.#newKeyValue = options.newKeyValue;
   }
 
   async ensureKey(spec: NewKeySpec, options: { lookupFirst: boolean }): Promise<IssuedKey> {
@@ -76,6 +83,8 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
             description: spec.description,
             // CreateApiKey defaults to a disabled key.
             enabled: true,
+            // A fresh value per attempt: a create that failed made nothing to collide with.
+            value: this.#newKeyValue?.(),
             customerId: spec.customerId,
             tags: spec.tags,
           }),

@@ -3,7 +3,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SESClient } from '@aws-sdk/client-ses';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { MiddlewareStack } from '@smithy/types';
+import { ShardUnavailableError } from '../errors';
 import { countMetric, METRIC } from '../metrics';
 import { isThrottling } from './aws-errors';
 
@@ -22,21 +24,54 @@ export function dynamoClient(): DynamoDBDocumentClient {
 }
 
 /**
+ * Where a shard's API Gateway is, when it is not the function's own account and Region: the
+ * Region, and for another account the role keyplan assumes there (with its external id).
+ */
+export interface ShardLocation {
+  id: string;
+  region?: string | undefined;
+  roleArn?: string | undefined;
+  externalId?: string | undefined;
+}
+
+/**
  * API Gateway for the idempotent calls. Management calls share a 10 requests/s account budget: the
  * SDK's adaptive retry mode slows down on throttling instead of spending its attempts at full speed.
  */
-export function apiGatewayClient(): APIGatewayClient {
-  return countThrottledAttempts(new APIGatewayClient({ retryMode: 'adaptive', maxAttempts: 4 }));
+export function apiGatewayClient(at?: ShardLocation): APIGatewayClient {
+  return countThrottledAttempts(new APIGatewayClient({ retryMode: 'adaptive', maxAttempts: 4, ...locate(at) }));
 }
 
 /** API Gateway with one attempt per call: for CreateApiKey, which must not be repeated blindly (see ApiKeyGateway). */
-export function singleAttemptApiGatewayClient(): APIGatewayClient {
-  return countThrottledAttempts(new APIGatewayClient({ maxAttempts: 1 }));
+export function singleAttemptApiGatewayClient(at?: ShardLocation): APIGatewayClient {
+  return countThrottledAttempts(new APIGatewayClient({ maxAttempts: 1, ...locate(at) }));
 }
 
 /** Both API Gateway clients, for the functions that create keys. */
-export function apiGatewayClients(): Pick<AwsClients, 'apiGateway' | 'apiGatewaySingleAttempt'> {
-  return { apiGateway: apiGatewayClient(), apiGatewaySingleAttempt: singleAttemptApiGatewayClient() };
+export function apiGatewayClients(at?: ShardLocation): Pick<AwsClients, 'apiGateway' | 'apiGatewaySingleAttempt'> {
+  return { apiGateway: apiGatewayClient(at), apiGatewaySingleAttempt: singleAttemptApiGatewayClient(at) };
+}
+
+/**
+ * A shard's Region and credentials: the function's own without a role; with one, temporary
+ * credentials of the role (STS AssumeRole with the external id, renewed before they expire). A
+ * role that cannot be assumed fails only that shard's calls, with ShardUnavailableError.
+ */
+function locate(at: ShardLocation | undefined) {
+  if (!at) return {};
+  if (!at.roleArn) return { region: at.region };
+  const assumed = fromTemporaryCredentials({
+    params: { RoleArn: at.roleArn, ExternalId: at.externalId, RoleSessionName: `keyplan-${at.id}` },
+    clientConfig: { region: at.region },
+  });
+  const credentials = async () => {
+    try {
+      return await assumed();
+    } catch (error) {
+      throw new ShardUnavailableError(at.id, { cause: error });
+    }
+  };
+  return { region: at.region, credentials };
 }
 
 export function sesClient(): SESClient {

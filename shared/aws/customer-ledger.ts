@@ -17,7 +17,7 @@ import type {
 import { LeaseLostError } from '../errors';
 import { awsErrorName, cancellationReasons, conditionFailed, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { queryPages } from './query-pages';
-import { customerPk, DUE_INDEX, keyItemKey, profileKey, regKey } from './table-keys';
+import { customerPk, DUE_INDEX, keyItemKey, profileKey, regKey, shardKey } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
 
@@ -145,6 +145,7 @@ export class CustomerLedgerTable implements CustomerLedger {
       this.#profileUpdate(customerId, owner, change, at),
       ...(change.items ?? []).map((write) => this.#keyItemWrite(customerId, write, at)),
       ...(change.registration ? [this.#registrationUpdate(change.registration, at)] : []),
+      ...Object.entries(change.placedKeys ?? {}).map(([shardId, delta]) => this.#placedKeysUpdate(shardId, delta, at)),
     ];
     const profile = transactItems[0]?.Update;
     if (transactItems.length === 1 && profile) {
@@ -161,8 +162,8 @@ export class CustomerLedgerTable implements CustomerLedger {
       const reasons = cancellationReasons(error);
       // The profile (first) or, with an attempt id, the registration (last) moved on: another
       // operation, or another attempt of the registration, has it now. Nothing was written.
-      const lastIsRegistration = change.registration !== undefined;
-      if (conditionFailed(reasons, 0) || (lastIsRegistration && reasons?.at(-1)?.Code === 'ConditionalCheckFailed')) {
+      const registrationAt = change.registration ? 1 + (change.items?.length ?? 0) : -1;
+      if (conditionFailed(reasons, 0) || (registrationAt > 0 && conditionFailed(reasons, registrationAt))) {
         throw new LeaseLostError(`another operation took customer ${customerId} over`, 1);
       }
       throw translateDynamoError(error);
@@ -257,6 +258,18 @@ export class CustomerLedgerTable implements CustomerLedger {
       values[':emailedKeyId'] = change.emailedKeyId;
       sets.push('emailedKeyId = :emailedKeyId');
     }
+    if (change.shard) {
+      // SHARD is a DynamoDB reserved word.
+      names['#shard'] = 'shard';
+      values[':shard'] = change.shard;
+      sets.push('#shard = :shard');
+    }
+    if (change.keyShards && Object.keys(change.keyShards).length > 0) {
+      values[':keyShards'] = change.keyShards;
+      sets.push('keyShards = :keyShards');
+    } else if (change.keyShards) {
+      removes.push('keyShards');
+    }
     // Key ids are the map's keys: each through a placeholder of its own, as ids may hold any
     // character. A record holds each id once, so no id is both set and removed (two overlapping
     // paths in one expression are refused).
@@ -335,6 +348,18 @@ export class CustomerLedgerTable implements CustomerLedger {
     };
   }
 
+  /** A shard's count of placed keys, which placement checks against its high-water mark. */
+  #placedKeysUpdate(shardId: string, delta: number, at: string) {
+    return {
+      Update: {
+        TableName: this.#table,
+        Key: shardKey(shardId),
+        UpdateExpression: 'SET updatedAt = :at ADD placedKeys :delta',
+        ExpressionAttributeValues: { ':delta': delta, ':at': at },
+      },
+    };
+  }
+
   #registrationUpdate(registration: NonNullable<CustomerChange['registration']>, at: string) {
     return {
       Update: {
@@ -367,6 +392,13 @@ export function toCustomerRecord(item: Item): CustomerRecord {
     keys: toKeyList(item.keys),
     version: Number(item.version ?? 0),
   };
+  const shard = optionalString(item.shard);
+  if (shard) record.shard = shard;
+  if (typeof item.keyShards === 'object' && item.keyShards !== null) {
+    record.keyShards = Object.fromEntries(
+      Object.entries(item.keyShards as Item).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+    );
+  }
   const emailedKeyId = optionalString(item.emailedKeyId);
   if (emailedKeyId) record.emailedKeyId = emailedKeyId;
   const tierEventAt = optionalString(item.tierEventAt);
@@ -390,6 +422,7 @@ export function toLease(value: unknown): Lease | undefined {
   if (typeof map.keyId === 'string') lease.keyId = map.keyId;
   if (typeof map.graceDays === 'number') lease.graceDays = map.graceDays;
   if (typeof map.tier === 'string') lease.tier = map.tier;
+  if (typeof map.toShard === 'string') lease.toShard = map.toShard;
   return lease;
 }
 
@@ -403,6 +436,7 @@ export function leaseItem(lease: Lease): Item {
     keyId: lease.keyId,
     graceDays: lease.graceDays,
     tier: lease.tier,
+    toShard: lease.toShard,
   });
 }
 
@@ -425,6 +459,7 @@ function keyItemAttributes(key: CustomerKey): Item {
     state: key.state,
     usagePlanId: key.usagePlanId,
     tier: key.tier,
+    shard: key.shard,
     fingerprint: key.fingerprint,
     registrationId: key.registrationId,
     generation: key.generation,

@@ -11,7 +11,7 @@ import type { KeyStore } from '../core/ports';
 import type { KeyRecord, KeyRecords } from '../reconcile/ports';
 import { guardDynamo, ifConditionHolds } from './aws-errors';
 import { queryPages, queryPageStream } from './query-pages';
-import { customerPk, DUE_INDEX, KEY_SK_PREFIX, keyItemKey, profileKey } from './table-keys';
+import { customerPk, DUE_INDEX, KEY_SK_PREFIX, keyItemKey, profileKey, shardKey } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
 
@@ -124,6 +124,20 @@ export class KeyTable implements KeyStore, KeyRecords {
   }
 
   /** A final state: the item leaves the due index, so no job looks at it again. */
+  async recordInventory(shardId: string, accountKeys: number, now: Date): Promise<void> {
+    // On the shard's item: placement stops at the shard's mark by this count too.
+    await guardDynamo(
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: shardKey(shardId),
+          UpdateExpression: 'SET inventoryKeys = :keys, inventoryAt = :at, updatedAt = :at',
+          ExpressionAttributeValues: { ':keys': accountKeys, ':at': now.toISOString() },
+        }),
+      ),
+    );
+  }
+
   async closeRecord(key: KeyRecord, state: 'DELETED' | 'MISSING', now: Date): Promise<void> {
     await ifConditionHolds(
       this.#client.send(
@@ -156,6 +170,7 @@ export function toCustomerKey(item: Item): CustomerKey {
     state: item.state as CustomerKey['state'],
     usagePlanId: String(item.usagePlanId),
     tier: String(item.tier),
+    shard: optional(item.shard),
     fingerprint: optional(item.fingerprint),
     registrationId: String(item.registrationId),
     createdAt: String(item.createdAt),

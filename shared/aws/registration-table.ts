@@ -8,7 +8,7 @@ import {
 import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { CustomerStatus } from '../core/customer-record';
 import { DUE } from '../core/model';
-import type { ClaimResult, RecordFailureInput, RecordKeyInput, RegistrationStore } from '../core/ports';
+import type { ClaimResult, Placement, RecordFailureInput, RecordKeyInput, RegistrationStore } from '../core/ports';
 import type { Customer, Registration } from '../core/registration';
 import { CustomerBusyError, RegistrationInProgressError, TransientAwsError } from '../errors';
 import type { StalledRegistrations } from '../provisioning/ports';
@@ -16,7 +16,7 @@ import { cancellationReasons, conditionFailed, guardDynamo, ifConditionHolds, tr
 import { LEASE_FREE, leaseItem, retryAfterSeconds, toLease } from './customer-ledger';
 import { toCustomerKey } from './key-table';
 import { queryPages } from './query-pages';
-import { customerPk, DUE_INDEX, KEY_SK_PREFIX, keyItemKey, PROFILE_SK, profileKey, regKey } from './table-keys';
+import { customerPk, DUE_INDEX, KEY_SK_PREFIX, keyItemKey, PROFILE_SK, profileKey, regKey, shardKey } from './table-keys';
 
 const DAY_S = 86_400;
 
@@ -55,26 +55,35 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
     this.#resumeAfterMs = (options.resumeAfterSeconds ?? 900) * 1000;
   }
 
-  async claim(registration: Registration, now: Date): Promise<ClaimResult> {
+  async claim(registration: Registration, now: Date, placement?: Placement): Promise<ClaimResult> {
     // A re-activation finds a REVOKED profile whose history stays: the Update form. Anyone else
     // most likely finds no profile at all, and writes it whole with a Put (cheaper than an update
     // of eight attributes); a profile that exists after all (UNREGISTERED, or taken) cancels that
     // Put, and an UNREGISTERED one is claimed again with the Update form (see #putNewCustomer).
     if (!registration.reactivate) {
-      const first = await this.#claimWith(registration, now, this.#putNewCustomer(registration, now));
+      const first = await this.#claimWith(registration, now, this.#putNewCustomer(registration, now), placement);
       if (first !== CLAIM_AS_UPDATE) return first;
     }
-    const result = await this.#claimWith(registration, now, { Update: this.#reserveCustomer(registration, now) });
+    const result = await this.#claimWith(
+      registration,
+      now,
+      { Update: this.#reserveCustomer(registration, now) },
+      placement,
+    );
     // Only a Put answers CLAIM_AS_UPDATE.
     if (result === CLAIM_AS_UPDATE) throw new Error('the claim’s Update form asked for itself');
     return result;
   }
 
-  /** The claim's transaction: the registration item and `customer`, the profile's write. */
+  /**
+   * The claim's transaction: the registration item, `customer` (the profile's write) and, with a
+   * placement, one more key counted on the shard, below its high-water mark and while it accepts.
+   */
   async #claimWith(
     registration: Registration,
     now: Date,
     customer: TransactItem,
+    placement: Placement | undefined,
   ): Promise<ClaimResult | typeof CLAIM_AS_UPDATE> {
     try {
       await this.#client.send(
@@ -86,6 +95,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                 Item: {
                   ...regKey(registration.registrationId),
                   ...registration,
+                  ...(placement ? { shard: placement.shardId, shardCounted: true } : {}),
                   expiresAt: this.#expiry(now),
                   // In the sweep's partition until it finishes: nothing is lost if every caller
                   // and every worker dies before then.
@@ -98,10 +108,14 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
               },
             },
             customer,
+            ...(placement ? [this.#placeKey(placement, now)] : []),
           ],
         }),
       );
-      return { kind: 'claimed', registration };
+      return {
+        kind: 'claimed',
+        registration: placement ? { ...registration, shard: placement.shardId, shardCounted: true } : registration,
+      };
     } catch (error) {
       const reasons = cancellationReasons(error);
       if (!reasons) throw translateDynamoError(error);
@@ -121,8 +135,38 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
         const refusal = profile ? customerRefusal(registration, profile) : undefined;
         if (refusal) return refusal;
       }
+      if (placement && conditionFailed(reasons, 2)) return { kind: 'shard-full' };
       throw new TransientAwsError('claim was cancelled by a concurrent transaction', 1, { cause: error });
     }
+  }
+
+  /** One more key on the shard, if it is below its high-water mark and accepts customers. */
+  #placeKey(placement: Placement, now: Date): TransactItem {
+    const update = {
+      TableName: this.#table,
+      Key: shardKey(placement.shardId),
+      UpdateExpression: 'SET updatedAt = :at ADD placedKeys :one',
+    };
+    const values = { ':one': 1, ':at': now.toISOString() };
+    // A mark of 0 (no shard open) places nothing: the condition cannot hold.
+    if (placement.highWaterKeys <= 0) {
+      return {
+        Update: { ...update, ConditionExpression: 'attribute_not_exists(pk) AND attribute_exists(pk)', ExpressionAttributeValues: values },
+      };
+    }
+    return {
+      Update: {
+        ...update,
+        // The reconciler's inventory (real keys, rotations and retained keys included) stops
+        // placement too, once it reaches the mark.
+        ConditionExpression:
+          '(attribute_not_exists(placedKeys) OR placedKeys < :mark) AND ' +
+          '(attribute_not_exists(inventoryKeys) OR inventoryKeys < :mark) AND ' +
+          '(attribute_not_exists(#state) OR #state = :accepting)',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ...values, ':mark': placement.highWaterKeys, ':accepting': 'accepting' },
+      },
+    };
   }
 
   /**
@@ -390,6 +434,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                   state: 'ACTIVE',
                   usagePlanId: registration.usagePlanId,
                   tier: registration.tier,
+                  ...(registration.shard ? { shard: registration.shard } : {}),
                   fingerprint,
                   registrationId: registration.registrationId,
                   createdAt: at,
@@ -411,6 +456,8 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                 UpdateExpression:
                   'SET email = :email, tier = :tier, #status = :active, #keys.#k = :active, updatedAt = :at, #version = #version + :one' +
                   (state === 'ACTIVE' ? ', emailedKeyId = :keyId' : '') +
+                  // SHARD is a DynamoDB reserved word: through a placeholder, like status and keys.
+                  (registration.shard ? ', #shard = :shard' : '') +
                   ' REMOVE #lease, priorStatus',
                 // The claim reserved the customer for this registration; holding the lease is
                 // holding the reservation.
@@ -422,6 +469,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                   '#version': 'version',
                   '#lease': 'lease',
                   '#owner': 'owner',
+                  ...(registration.shard ? { '#shard': 'shard' } : {}),
                 },
                 ExpressionAttributeValues: {
                   ':email': registration.email,
@@ -431,6 +479,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                   ':one': 1,
                   ':attemptId': registration.attemptId,
                   ...(state === 'ACTIVE' ? { ':keyId': keyId } : {}),
+                  ...(registration.shard ? { ':shard': registration.shard } : {}),
                 },
               },
             },
@@ -501,6 +550,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                 state: 'ORPHANED',
                 usagePlanId: registration.usagePlanId,
                 tier: registration.tier,
+                ...(registration.shard ? { shard: registration.shard } : {}),
                 registrationId: registration.registrationId,
                 createdAt: at,
                 dueType: DUE.cleanup,
@@ -526,13 +576,27 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
         },
       },
     };
-    const transactItems = [failRegistration, ...recordOrphan, returnCustomer];
+    // The key the claim counted on its shard will not be there (an orphan is deleted soon).
+    const uncount =
+      registration.shard && registration.shardCounted
+        ? [
+            {
+              Update: {
+                TableName: this.#table,
+                Key: shardKey(registration.shard),
+                UpdateExpression: 'SET updatedAt = :at ADD placedKeys :minusOne',
+                ExpressionAttributeValues: { ':minusOne': -1, ':at': at },
+              },
+            },
+          ]
+        : [];
+    const transactItems = [failRegistration, ...recordOrphan, returnCustomer, ...uncount];
     try {
       await this.#client.send(new TransactWriteCommand({ TransactItems: transactItems }));
       return failed;
     } catch (error) {
       const reasons = cancellationReasons(error);
-      if (conditionFailed(reasons, 0) || conditionFailed(reasons, transactItems.length - 1)) {
+      if (conditionFailed(reasons, 0) || conditionFailed(reasons, 1 + recordOrphan.length)) {
         throw new RegistrationInProgressError('another attempt took over this registration', 1);
       }
       throw translateDynamoError(error);
@@ -663,6 +727,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
       tier: String(profile.tier),
       status: String(status),
       registrationId: String(profile.registrationId),
+      shard: optionalString(profile.shard),
       createdAt: String(profile.createdAt),
       updatedAt: String(profile.updatedAt),
       keys,
@@ -721,6 +786,8 @@ function toRegistration(item: Item): Registration {
     tier: String(item.tier),
     name: optionalString(item.name),
     payloadHash: String(item.payloadHash),
+    shard: optionalString(item.shard),
+    shardCounted: item.shardCounted === true ? true : undefined,
     usagePlanId: String(item.usagePlanId),
     state: item.state as Registration['state'],
     keyId: optionalString(item.keyId),

@@ -13,3 +13,6 @@ export const keyItemKey = (customerId: string, keyId: string) => ({ pk: customer
 export const DUE_INDEX = 'due';
 
 export { DAY_MS, DUE, type DueType, KEY_DUE_TYPES } from '../core/model';
+
+/** A shard's item: its count of placed keys, its state, and the reconciler's last inventory of it. */
+export const shardKey = (shardId: string) => ({ pk: `SHARD#${shardId}`, sk: 'SHARD' });

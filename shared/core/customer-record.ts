@@ -29,6 +29,8 @@ export interface LeaseIntent {
   graceDays?: number | undefined;
   /** change-tier: the tier being moved to. */
   tier?: string | undefined;
+  /** rotate: the shard the successor is made in, when the rotation moves the customer (a drain). */
+  toShard?: string | undefined;
 }
 
 /**
@@ -53,6 +55,13 @@ export interface CustomerRecord {
   tier: string;
   status: CustomerStatus;
   registrationId: string;
+  /** The shard new keys of the customer are made in; none: the home shard. */
+  shard?: string | undefined;
+  /**
+   * Keys of the list that live in another shard than `shard`, by id: those a move left behind
+   * until they are deleted (a drain's old key in its grace period, then retained disabled).
+   */
+  keyShards?: Readonly<Record<string, string>> | undefined;
   /** Every key with work left on it, by id; the key items hold the details. */
   keys: Readonly<Record<string, TrackedKeyState>>;
   /** The newest key whose value the customer was emailed. */
@@ -117,6 +126,15 @@ export interface CustomerChange {
   /** Key list entries to set, or remove (`null`). */
   keys?: Readonly<Record<string, TrackedKeyState | null>> | undefined;
   emailedKeyId?: string | undefined;
+  /** The customer moves to this shard: its next keys are made there (a drain's rotation). */
+  shard?: string | undefined;
+  /** The whole new `keyShards` map (the lease holder read the current one); `{}` removes it. */
+  keyShards?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Keys placed in a shard, by shard id (+1 made, -1 deleted): the count placement checks against
+   * the shard's high-water mark. Only shards with a mark are counted.
+   */
+  placedKeys?: Readonly<Record<string, number>> | undefined;
   items?: readonly KeyItemWrite[] | undefined;
   /**
    * The registration follows: REVOKED with its customer, or ACTIVE once the email it owed is

@@ -10,6 +10,8 @@ export interface KeyEmailInput {
   tier: string;
   secret: ApiKeySecret;
   limits: PlanLimits;
+  /** Where the customer's shard serves the API (a key works only there). */
+  baseUrl?: string | undefined;
   /** For a rotation: the key this one replaces and when that key stops working. */
   replaces?: { fingerprint: string | undefined; until: Date } | undefined;
 }
@@ -63,6 +65,7 @@ export function buildKeyEmail(input: KeyEmailInput): OutgoingEmail {
     `Send it in the ${API_KEY_HEADER} header of every request:`,
     `    ${API_KEY_HEADER}: ${value}`,
     '',
+    ...(input.baseUrl ? [`Call the API at ${input.baseUrl}`, ''] : []),
     ...facts.map(([label, fact]) => `${label}: ${fact}`),
     '',
     'Keep this key secret. If it leaks, ask for a new one.',
@@ -74,6 +77,7 @@ export function buildKeyEmail(input: KeyEmailInput): OutgoingEmail {
     `<p><code>${escapeHtml(value)}</code></p>`,
     ...replacement.map((line) => `<p><strong>${escapeHtml(line)}</strong></p>`),
     `<p>Send it in the <code>${API_KEY_HEADER}</code> header of every request.</p>`,
+    ...(input.baseUrl ? [`<p>Call the API at <code>${escapeHtml(input.baseUrl)}</code></p>`] : []),
     '<table>',
     ...facts.map(([label, fact]) => `<tr><th align="left">${escapeHtml(label)}</th><td>${escapeHtml(fact)}</td></tr>`),
     '</table>',

@@ -13,6 +13,8 @@ export interface CustomerKey {
   state: KeyState;
   usagePlanId: string;
   tier: string;
+  /** The shard holding the key (core/shards.ts); none: the home shard, as before shards. */
+  shard?: string | undefined;
   fingerprint?: string | undefined;
   registrationId: string;
   createdAt: string;

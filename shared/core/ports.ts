@@ -70,7 +70,15 @@ export type ClaimResult =
   | { kind: 'customer-taken' }
   | { kind: 'customer-revoked' }
   /** Another operation holds the customer's lease. */
-  | { kind: 'customer-busy'; holder: Lease };
+  | { kind: 'customer-busy'; holder: Lease }
+  /** The placement's shard is at its high-water mark, or draining: nothing was written. */
+  | { kind: 'shard-full' };
+
+/** Where a claim places the customer's key: counted on the shard, below its mark. */
+export interface Placement {
+  shardId: string;
+  highWaterKeys: number;
+}
 
 export interface RecordKeyInput {
   registration: Registration;
@@ -105,7 +113,7 @@ export interface RegistrationStore {
    * `customer-taken`: registered or reserved by another registration; `customer-revoked`: revoked
    * and no re-activation; `customer-busy`: another operation holds the lease.
    */
-  claim(registration: Registration, now: Date): Promise<ClaimResult>;
+  claim(registration: Registration, now: Date, placement?: Placement): Promise<ClaimResult>;
   /**
    * Takes over a registration whose lease expired, with the customer's lease: from the
    * registration's previous attempt, or free, or expired and not must-finish. A QUEUED

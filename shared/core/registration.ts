@@ -22,6 +22,11 @@ export interface Registration extends RegistrationRequest {
   /** The idempotency key; also the id of the registration resource. */
   registrationId: string;
   payloadHash: string;
+  /** The shard the claim placed the customer on; none: the home shard. */
+  shard?: string | undefined;
+  /** The claim counted the registration's key on its shard (a failure takes it off again). */
+  shardCounted?: boolean | undefined;
+  /** The tier's usage plan in that shard. */
   usagePlanId: string;
   state: RegistrationState;
   keyId?: string | undefined;
@@ -45,6 +50,8 @@ export interface Customer {
   tier: string;
   status: string;
   registrationId: string;
+  /** Where the customer's keys are made (core/shards.ts); none: the home shard. */
+  shard?: string | undefined;
   createdAt: string;
   updatedAt: string;
   keys: CustomerKey[];

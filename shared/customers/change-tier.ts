@@ -1,4 +1,3 @@
-import { usagePlanOf } from '../config';
 import {
   CustomerBusyError,
   CustomerRevokedError,
@@ -13,10 +12,19 @@ import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/custome
 import type { CustomerRecord } from '../core/customer-record';
 import { isLive } from '../core/model';
 import type { KeyGateway } from '../core/ports';
+import { keyShardOf, planIn, type Shard, type ShardKeys, shardOf } from '../core/shards';
 
 export interface TierChangeDeps extends LeaseDeps {
-  keys: Pick<KeyGateway, 'addKeyToPlan' | 'removeKeyFromPlan'>;
-  settings: LeaseDeps['settings'] & { tierMap: Readonly<Record<string, string>> };
+  keys: ShardKeys<Pick<KeyGateway, 'addKeyToPlan' | 'removeKeyFromPlan'>>;
+  settings: LeaseDeps['settings'] & { shards: readonly Shard[] };
+}
+
+/** A live key with its shard, and the plans of the old and the new tier there. */
+interface KeyMove {
+  keyId: string;
+  shard: string;
+  from: string | undefined;
+  to: string;
 }
 
 export interface TierChangeResult {
@@ -52,8 +60,8 @@ export async function changeTier(
   deps: TierChangeDeps,
 ): Promise<TierChangeResult> {
   const { customerId, tier, now, eventAt } = command;
-  const newPlan = usagePlanOf(deps.settings.tierMap, tier);
-  if (!newPlan) throw new ValidationError('tier', `unknown tier "${tier}"`);
+  // Every shard offers the same tiers (the configuration checks): the home shard's decide.
+  if (!planIn(shardOf(deps.settings.shards, undefined), tier)) throw new ValidationError('tier', `unknown tier "${tier}"`);
   const taken = await acquireCustomer(
     customerId,
     { intent: { operation: 'change-tier', tier }, mustFinish: true, status: ['ACTIVE'] },
@@ -63,15 +71,18 @@ export async function changeTier(
   const { lease } = taken;
   const customer = lease.customer;
   const from = customer.tier;
-  const live = Object.entries(customer.keys)
+  const moves: KeyMove[] = Object.entries(customer.keys)
     .filter(([, state]) => isLive(state))
-    .map(([keyId]) => keyId);
-  const answer = (changed: boolean, planId: string | undefined) => ({
+    .map(([keyId]) => {
+      const shard = shardOf(deps.settings.shards, keyShardOf(customer, keyId));
+      return { keyId, shard: shard.id, from: planIn(shard, from), to: planIn(shard, tier)! };
+    });
+  const answer = (changed: boolean, plan: 'from' | 'to') => ({
     customerId,
     from,
     to: tier,
     changed,
-    keys: live.map((keyId) => ({ keyId, usagePlanId: planId ?? '' })),
+    keys: moves.map((move) => ({ keyId: move.keyId, usagePlanId: move[plan] ?? '' })),
   });
 
   // Strictly older only: EventBridge's `time` has whole seconds, so two changes in one second
@@ -85,29 +96,28 @@ export async function changeTier(
       appliedEventAt: customer.tierEventAt,
       cause: command.requestId,
     });
-    return { ...answer(false, usagePlanOf(deps.settings.tierMap, from)), to: from, stale: true };
+    return { ...answer(false, 'from'), to: from, stale: true };
   }
   if (from === tier) {
     // Nothing moves; a billing event is still recorded, so an older one cannot win later.
     if (eventAt) await lease.run(() => lease.commit({ tierEventAt: eventAt }, now), 'release');
     else await lease.release();
-    return answer(false, newPlan);
+    return answer(false, 'to');
   }
-  const oldPlan = usagePlanOf(deps.settings.tierMap, from);
 
   return lease.run(async () => {
-    await moveKeys(lease, live, { from: oldPlan, to: newPlan }, deps);
+    await moveKeys(lease, moves, deps);
     await lease.commit(
       {
         tier: { from, to: tier, cause: command.requestId },
         tierEventAt: eventAt,
-        items: live.map((keyId) => ({ kind: 'update' as const, keyId, set: { usagePlanId: newPlan, tier } })),
+        items: moves.map((move) => ({ kind: 'update' as const, keyId: move.keyId, set: { usagePlanId: move.to, tier } })),
       },
       now,
     );
-    logger.info('tier changed', { customerId, from, to: tier, keys: live.length });
+    logger.info('tier changed', { customerId, from, to: tier, keys: moves.length });
     countMetric(METRIC.tierChanges);
-    return answer(true, newPlan);
+    return answer(true, 'to');
   }, 'abandon');
 }
 
@@ -120,32 +130,29 @@ function refusal(customer: CustomerRecord, deps: TierChangeDeps): Error {
 }
 
 /**
- * Moves each key from `plans.from` to `plans.to`. On a failure every key moved so far, and the
+ * Moves each key from its old plan to its new one, in its own shard. On a failure every key moved so far, and the
  * one that failed, go back; if that works the lease is released and the tier stays, else the
  * lease is abandoned to the sweep, which puts every live key into the plan of the tier on record.
  */
-async function moveKeys(
-  lease: HeldLease,
-  keyIds: readonly string[],
-  plans: { from: string | undefined; to: string },
-  deps: TierChangeDeps,
-): Promise<void> {
-  const moved: string[] = [];
-  for (const keyId of keyIds) {
+async function moveKeys(lease: HeldLease, moves: readonly KeyMove[], deps: TierChangeDeps): Promise<void> {
+  const moved: KeyMove[] = [];
+  for (const move of moves) {
+    const { keyId } = move;
+    const keys = deps.keys.in(move.shard);
     try {
       await lease.ensure();
       // From here until the next call succeeds the key is in no plan: its requests are refused.
-      if (plans.from) await deps.keys.removeKeyFromPlan(plans.from, keyId);
+      if (move.from) await keys.removeKeyFromPlan(move.from, keyId);
       await lease.ensure();
-      await deps.keys.addKeyToPlan(plans.to, keyId);
-      moved.push(keyId);
+      await keys.addKeyToPlan(move.to, keyId);
+      moved.push(move);
     } catch (error) {
       // Taken over: the new holder (the sweep) puts the keys where the record says.
       if (error instanceof LeaseLostError) throw error;
       logger.error('tier change failed; restoring old plans', { customerId: lease.customerId, keyId, error });
       countMetric(METRIC.tierChangesFailed);
       await lease.ensure();
-      const restored = await restore([keyId, ...moved], plans, deps);
+      const restored = await restore([move, ...moved], deps);
       if (restored) await lease.release();
       else {
         countMetric(METRIC.keysNeedingRepair);
@@ -156,17 +163,13 @@ async function moveKeys(
   }
 }
 
-async function restore(
-  keyIds: readonly string[],
-  plans: { from: string | undefined; to: string },
-  deps: TierChangeDeps,
-): Promise<boolean> {
-  if (!plans.from) return false;
+async function restore(moves: readonly KeyMove[], deps: TierChangeDeps): Promise<boolean> {
   let restored = true;
-  for (const keyId of keyIds) {
+  for (const { keyId, shard, from, to } of moves) {
+    if (!from) return false;
     try {
-      await deps.keys.removeKeyFromPlan(plans.to, keyId);
-      await deps.keys.addKeyToPlan(plans.from, keyId);
+      await deps.keys.in(shard).removeKeyFromPlan(to, keyId);
+      await deps.keys.in(shard).addKeyToPlan(from, keyId);
     } catch (error) {
       restored = false;
       logger.error('key could not be put back into its plan; left to the sweep', { keyId, error });

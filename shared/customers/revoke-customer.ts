@@ -2,12 +2,13 @@ import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/custome
 import type { KeyItemWrite } from '../core/customer-record';
 import { DAY_MS, DUE, isLive } from '../core/model';
 import type { KeyGateway } from '../core/ports';
+import { keyShardOf, type ShardKeys } from '../core/shards';
 import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 
 export interface RevocationDeps extends LeaseDeps {
-  keys: Pick<KeyGateway, 'disableKey'>;
+  keys: ShardKeys<Pick<KeyGateway, 'disableKey'>>;
   settings: LeaseDeps['settings'] & { keyRetentionDays: number };
 }
 
@@ -59,7 +60,7 @@ export async function finishRevocation(lease: HeldLease, now: Date, deps: Revoca
   return lease.run(async () => {
     for (const keyId of live) {
       await lease.ensure();
-      await deps.keys.disableKey(keyId);
+      await deps.keys.in(keyShardOf(customer, keyId)).disableKey(keyId);
     }
     const items: KeyItemWrite[] = live.map((keyId) => ({
       kind: 'update',

@@ -5,11 +5,13 @@ import {
   CustomerRevokedError,
   IdempotencyKeyReusedError,
   KeyplanError,
+  NoShardCapacityError,
   NotFoundError,
   PayloadTooLargeError,
   ProvisioningFailedError,
   RegistrationInProgressError,
   RotationIncompleteError,
+  ShardUnavailableError,
   TierChangeFailedError,
   TransientAwsError,
   UsageUnavailableError,
@@ -94,6 +96,22 @@ function mappingFor(error: KeyplanError): Mapping | undefined {
       title: 'The key could not be rotated',
       showDetail: false,
       safeDetail: 'The rotation did not finish and the current key keeps working. Retry later.',
+    };
+  if (error instanceof NoShardCapacityError)
+    return {
+      status: 503,
+      title: 'No capacity for new customers',
+      showDetail: false,
+      safeDetail: 'Every API Gateway shard is full or draining; the operator has been alerted. Retry later.',
+      retryAfterSeconds: () => 300,
+    };
+  if (error instanceof ShardUnavailableError)
+    return {
+      status: 503,
+      title: 'Shard unavailable',
+      showDetail: false,
+      safeDetail: 'keyplan cannot reach the API Gateway shard of this customer right now. Retry later.',
+      retryAfterSeconds: () => 60,
     };
   if (error instanceof UsageUnavailableError)
     return {

@@ -1,3 +1,4 @@
+import { tiersOf } from '../core/shards';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isPermanent, KeyplanError, ProvisioningFailedError, ValidationError } from '../errors';
 import { validate } from '../validation';
@@ -106,7 +107,7 @@ export async function importRegistrations(
   } = options;
   const clock = deps.clock;
   const sleep = deps.sleep ?? ((ms: number) => delay(ms));
-  const schema = registrationRequestSchema(Object.keys(deps.settings.tierMap));
+  const schema = registrationRequestSchema(tiersOf(deps.settings.shards));
 
   const counts: Record<ImportOutcome, number> = { queued: 0, requeued: 0, skipped: 0, invalid: 0, failed: 0 };
   const invalid: InvalidRow[] = [];
@@ -225,10 +226,8 @@ export async function importRegistrations(
 }
 
 function invalidRow(line: number, error: ValidationError): InvalidRow {
-  // validate() prefixes most messages with the field already; keep the message itself.
-  const prefix = `${error.field}: `;
-  const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-  return { line, field: error.field, message };
+  // The message is a sentence that names the field already ("customerId is required").
+  return { line, field: error.field, message: error.message };
 }
 
 /** A dropped connection has no AWS error name; its code (ECONNREFUSED) is what the operator needs. */

@@ -4,7 +4,8 @@ import { busyError } from '../core/customer-lease';
 import type { CustomerLedger } from '../core/customer-record';
 import { buildKeyEmail } from '../core/key-email';
 import { DAY_MS } from '../core/model';
-import type { IssuedKey, KeyGateway, Mailer, RegistrationStore } from '../core/ports';
+import type { ClaimResult, IssuedKey, Mailer, RegistrationStore } from '../core/ports';
+import { placementOrder, planIn, type Shard, type ShardKeys, shardOf } from '../core/shards';
 import { hashRegistrationRequest, keyNameFor, type Registration, type RegistrationRequest } from '../core/registration';
 import {
   AssociationRejectedError,
@@ -12,17 +13,18 @@ import {
   CustomerBusyError,
   CustomerRevokedError,
   IdempotencyKeyReusedError,
+  NoShardCapacityError,
   ProvisioningFailedError,
   RegistrationInProgressError,
   TransientAwsError,
   ValidationError,
 } from '../errors';
-import { usagePlanOf } from '../config';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 
 export interface ProvisioningSettings {
-  tierMap: Readonly<Record<string, string>>;
+  /** Where keys are made; the first is the home shard (core/shards.ts). */
+  shards: readonly Shard[];
   keyNamePrefix: string;
   /** Every key keyplan makes is tagged with its stage; the reconciler touches only its own. */
   stage: string;
@@ -34,7 +36,7 @@ export interface ProvisioningSettings {
 
 export interface ProvisioningDeps {
   store: RegistrationStore;
-  keys: KeyGateway;
+  keys: ShardKeys;
   mailer: Mailer;
   /** The customer record the claim reserved; the owed email completes through it. */
   ledger: CustomerLedger;
@@ -118,20 +120,39 @@ export async function claimRegistration(
   deps: { store: RegistrationStore; clock: () => Date; settings: ProvisioningSettings },
 ): Promise<{ kind: 'claimed' | 'exists'; registration: Registration }> {
   const { registrationId, request, now } = command;
-  const usagePlanId = usagePlanOf(deps.settings.tierMap, request.tier);
-  if (!usagePlanId) throw new ValidationError('tier', `unknown tier "${request.tier}"`);
-  const fresh: Registration = {
-    ...request,
-    registrationId,
-    payloadHash: hashRegistrationRequest(request),
-    usagePlanId,
-    state: command.state,
-    attemptId: command.attemptId,
-    leaseExpiresAt: command.leaseExpiresAt,
-    createdAt: now.toISOString(),
-    updatedAt: now.toISOString(),
-  };
-  const claim = await deps.store.claim(fresh, deps.clock());
+  const payloadHash = hashRegistrationRequest(request);
+  // A shard at its mark (or draining) refuses in the claim itself, which then tries the next.
+  let claim: ClaimResult = { kind: 'shard-full' };
+  let fresh: Registration | undefined;
+  // With no shard open, the home shard's claim still answers a replay; anyone else finds it full.
+  const order = placementOrder(deps.settings.shards, request.customerId);
+  const closed = order.length === 0;
+  for (const shard of closed ? [shardOf(deps.settings.shards, undefined)] : order) {
+    const usagePlanId = planIn(shard, request.tier);
+    if (!usagePlanId) throw new ValidationError('tier', `unknown tier "${request.tier}"`);
+    fresh = {
+      ...request,
+      registrationId,
+      payloadHash,
+      shard: shard.id,
+      usagePlanId,
+      state: command.state,
+      attemptId: command.attemptId,
+      leaseExpiresAt: command.leaseExpiresAt,
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+    };
+    const placement =
+      closed || shard.highWaterKeys !== undefined
+        ? { shardId: shard.id, highWaterKeys: closed ? 0 : (shard.highWaterKeys ?? 0) }
+        : undefined;
+    claim = await deps.store.claim(fresh, deps.clock(), placement);
+    if (claim.kind !== 'shard-full') break;
+    logger.info('shard full; placing on the next', { registrationId, shard: shard.id });
+  }
+  if (claim.kind === 'shard-full' || !fresh) {
+    throw new NoShardCapacityError(`no shard has room for customer ${request.customerId}`);
+  }
   if (claim.kind === 'customer-busy') {
     throw busyError(request.customerId, claim.holder, deps.clock(), deps.settings.sweepSeconds);
   }
@@ -145,7 +166,7 @@ export async function claimRegistration(
   }
   if (claim.kind === 'claimed') return claim;
   const existing = claim.registration;
-  if (existing.payloadHash !== fresh.payloadHash) {
+  if (existing.payloadHash !== payloadHash) {
     throw new IdempotencyKeyReusedError(`registration ${registrationId} was made with another payload`);
   }
   if (existing.state === 'FAILED') throw new ProvisioningFailedError(existing.failureReason ?? 'unknown');
@@ -184,7 +205,8 @@ async function runSteps(
   context: { mayHaveKey: boolean; now: Date },
   deps: ProvisioningDeps,
 ): Promise<Registration> {
-  const { store, keys, settings } = deps;
+  const { store, settings } = deps;
+  const keys = deps.keys.in(registration.shard);
   const { now } = context;
   const log = { registrationId: registration.registrationId, customerId: registration.customerId };
 
@@ -257,11 +279,11 @@ async function finishOwedEmail(
   if (!customer || revoked || key?.state !== 'ACTIVE') {
     logger.warn('owed key email not sent: the key was replaced or disabled since', { ...log, keyState: key?.state });
   } else {
-    const secret = await deps.keys.getKeyValue(keyId);
+    const secret = await deps.keys.in(key.shard).getKeyValue(keyId);
     const usagePlanId = key.usagePlanId;
     try {
       assertLeaseLeft(registration, deps);
-      await sendKeyEmail({ ...registration, tier: customer.tier, usagePlanId }, secret, deps);
+      await sendKeyEmail({ ...registration, tier: customer.tier, usagePlanId, shard: key.shard }, secret, deps);
       emailed = true;
     } catch (error) {
       if (error instanceof RegistrationInProgressError) throw error;
@@ -303,15 +325,16 @@ function assertLeaseLeft(registration: Registration, deps: ProvisioningDeps): vo
 }
 
 async function sendKeyEmail(registration: Registration, secret: ApiKeySecret, deps: ProvisioningDeps) {
-  const limits = await deps.keys.getPlanLimits(registration.usagePlanId);
+  const limits = await deps.keys.in(registration.shard).getPlanLimits(registration.usagePlanId);
+  const { baseUrl } = shardOf(deps.settings.shards, registration.shard);
   await deps.mailer.send(
-    buildKeyEmail({ to: registration.email, name: registration.name, tier: registration.tier, secret, limits }),
+    buildKeyEmail({ to: registration.email, name: registration.name, tier: registration.tier, secret, limits, baseUrl }),
   );
 }
 
 async function associateOrRollBack(registration: Registration, key: IssuedKey, now: Date, deps: ProvisioningDeps) {
   try {
-    await deps.keys.addKeyToPlan(registration.usagePlanId, key.id);
+    await deps.keys.in(registration.shard).addKeyToPlan(registration.usagePlanId, key.id);
   } catch (error) {
     if (!(error instanceof AssociationRejectedError)) throw error;
     if (key.found) {
@@ -335,7 +358,7 @@ async function rollBack(
   const log = { registrationId: registration.registrationId, customerId: registration.customerId, keyId };
   let orphanKeyId: string | undefined;
   try {
-    await deps.keys.deleteKey(keyId);
+    await deps.keys.in(registration.shard).deleteKey(keyId);
     logger.warn('api key rolled back', { ...log, reason: failure.reason });
     countMetric(METRIC.rollbacks);
   } catch (deleteError) {

@@ -1,6 +1,7 @@
 import type { CustomerLedger } from '../core/customer-record';
 import type { CustomerKey } from '../core/model';
 import type { RegistrationStore } from '../core/ports';
+import type { Shard, ShardKeys } from '../core/shards';
 
 /** An API key as a listing shows it: never its value. */
 export interface ListedKey {
@@ -42,13 +43,19 @@ export interface KeyRecords {
    * record to commit with: the item leaves the due index in `state`, if it is still as judged.
    */
   closeRecord(key: KeyRecord, state: 'DELETED' | 'MISSING', now: Date): Promise<void>;
+  /**
+   * Notes the shard's real key count (every key of its account and Region): placement stops at
+   * the shard's high-water mark by this count too, rotations and retained keys included.
+   */
+  recordInventory?(shardId: string, accountKeys: number, now: Date): Promise<void>;
 }
 
 export interface ReconcileSettings {
   keyNamePrefix: string;
   /** Keys tagged with another stage are never touched (legacy keys without the tag: by name). */
   stage: string;
-  tierMap: Readonly<Record<string, string>>;
+  /** Each shard is surveyed with its own inventory and plans. */
+  shards: readonly Shard[];
   /**
    * A key younger than this may belong to a registration that is still running (created, not yet
    * recorded): it is neither deleted nor its record marked missing.
@@ -60,7 +67,7 @@ export interface ReconcileSettings {
 }
 
 export interface ReconcileDeps {
-  inventory: KeyInventory;
+  inventory: ShardKeys<KeyInventory>;
   records: KeyRecords;
   ledger: CustomerLedger;
   /** Whether a key's registration may still record it. */

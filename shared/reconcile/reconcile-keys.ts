@@ -1,6 +1,6 @@
-import { usagePlanOf } from '../config';
 import { acquireCustomer, type HeldLease } from '../core/customer-lease';
 import { DUE, isLive } from '../core/model';
+import { planIn, type Shard, shardOf } from '../core/shards';
 import { convergeKeyPlans } from '../customers/converge-plans';
 import { CustomerBusyError, LeaseLostError, NotFoundError } from '../errors';
 import { logger } from '../logger';
@@ -13,7 +13,9 @@ export const ACCOUNT_KEY_CEILING = 10_000;
 export const KEY_CEILING_WARNING = 0.8;
 
 /** What a run does (or, dry, would do); ids only, never a key value. */
-export type ReconcileAction =
+export type ReconcileAction = ReconcileActionInShard & { shard: string };
+
+type ReconcileActionInShard =
   | {
       kind: 'delete-orphan';
       keyId: string;
@@ -29,10 +31,22 @@ export type ReconcileAction =
 type ActionKind = ReconcileAction['kind'];
 type ActionCounts = Record<ActionKind, number>;
 
+/** One shard's inventory: every key of its account and Region against the ceiling. */
+export interface ShardInventory {
+  shard: string;
+  accountKeys: number;
+  keyCeiling: number;
+  ceilingUsedPercent: number;
+  nearCeiling: boolean;
+  managedKeys: number;
+}
+
 export interface ReconcileReport {
   dryRun: boolean;
   at: string;
-  /** Every key of the account and Region, managed or not: they all count against the ceiling. */
+  /** Per shard; the totals below add them up. */
+  shards: ShardInventory[];
+  /** Every key of the shards' accounts and Regions, managed or not: they all count against the ceilings. */
   accountKeys: number;
   keyCeiling: number;
   ceilingUsedPercent: number;
@@ -74,35 +88,17 @@ export async function reconcileKeys(
   deps: ReconcileDeps,
 ): Promise<ReconcileReport> {
   const { now, dryRun } = options;
-  const { inventory, records, settings } = deps;
-  const youngerThan = now.getTime() - settings.minKeyAgeMinutes * 60_000;
-  const isOwnKey = ownKeyFilter(settings.keyNamePrefix, settings.stage);
-
-  // Keys first, then plans, then records: a key made after the listing is simply not judged, and
-  // its record, if already written, is recognised by the existence check below.
-  let accountKeys = 0;
-  const managed = new Map<string, ListedKey>();
-  for await (const page of inventory.listKeyPages()) {
-    accountKeys += page.length;
-    for (const key of page) if (isOwnKey(key)) managed.set(key.id, key);
-  }
-  const plansOfKey = new Map<string, string[]>();
-  for (const planId of new Set(Object.values(settings.tierMap))) {
-    for (const keyId of await inventory.keysInPlan(planId)) plansOfKey.set(keyId, [...(plansOfKey.get(keyId) ?? []), planId]);
-  }
-  const tracked = new Map<string, KeyRecord>();
-  for await (const page of records.trackedKeyPages()) for (const record of page) tracked.set(record.keyId, record);
-  const tiers = await records.tiersOf([...new Set([...tracked.values()].map((record) => record.customerId))]);
-
+  const { settings } = deps;
   const report: ReconcileReport = {
     dryRun,
     at: now.toISOString(),
-    accountKeys,
-    keyCeiling: ACCOUNT_KEY_CEILING,
-    ceilingUsedPercent: Math.round((accountKeys / ACCOUNT_KEY_CEILING) * 1000) / 10,
-    nearCeiling: accountKeys >= ACCOUNT_KEY_CEILING * KEY_CEILING_WARNING,
-    managedKeys: managed.size,
-    trackedRecords: tracked.size,
+    shards: [],
+    accountKeys: 0,
+    keyCeiling: 0,
+    ceilingUsedPercent: 0,
+    nearCeiling: false,
+    managedKeys: 0,
+    trackedRecords: 0,
     skippedTooYoung: 0,
     found: noActions(),
     done: noActions(),
@@ -111,11 +107,83 @@ export async function reconcileKeys(
     failures: 0,
     actions: [],
   };
-  const plan = (action: ReconcileAction) => {
-    report.actions.push(action);
+  // Records first, once: each shard judges the records of its own keys.
+  const tracked = new Map<string, KeyRecord>();
+  for await (const page of deps.records.trackedKeyPages()) for (const record of page) tracked.set(record.keyId, record);
+  const tiers = await deps.records.tiersOf([...new Set([...tracked.values()].map((record) => record.customerId))]);
+  report.trackedRecords = tracked.size;
+  for (const shard of settings.shards) {
+    const inShard = new Map([...tracked].filter(([, record]) => shardOf(settings.shards, record.shard).id === shard.id));
+    const inventory = await surveyShard(shard, inShard, tiers, now, report, deps);
+    report.shards.push(inventory);
+    await deps.records.recordInventory?.(shard.id, inventory.accountKeys, now);
+  }
+  report.accountKeys = sum(report.shards.map((shard) => shard.accountKeys));
+  report.keyCeiling = sum(report.shards.map((shard) => shard.keyCeiling));
+  report.managedKeys = sum(report.shards.map((shard) => shard.managedKeys));
+  report.nearCeiling = report.shards.some((shard) => shard.nearCeiling);
+  report.ceilingUsedPercent = Math.max(0, ...report.shards.map((shard) => shard.ceilingUsedPercent));
+
+  if (!dryRun) {
+    for (const action of report.actions) {
+      try {
+        if (await repair(action, tracked, now, deps)) report.done[action.kind]++;
+        else report.rechecked++;
+      } catch (error) {
+        if (error instanceof CustomerBusyError) {
+          report.busy++;
+          continue;
+        }
+        report.failures++;
+        logger.error('reconcile: repair failed; the next run tries again', { ...action, error });
+      }
+    }
+  }
+
+  publishReconcileMetrics(report);
+  const summary = { ...report, actions: report.actions.length };
+  for (const shard of report.shards.filter((inventory) => inventory.nearCeiling)) {
+    logger.warn('reconcile: a shard is near its API key ceiling', { ...shard });
+  }
+  logger.info('reconcile run finished', summary);
+  return report;
+}
+
+const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+
+/**
+ * One shard's part of a run: lists its keys and plans, and plans the actions its keys and its
+ * records call for (into `report`). Keys first, then plans, then records: a key made after the
+ * listing is simply not judged, and its record, if already written, is recognised by the
+ * existence check below.
+ */
+async function surveyShard(
+  shard: Shard,
+  tracked: ReadonlyMap<string, KeyRecord>,
+  tiers: ReadonlyMap<string, string>,
+  now: Date,
+  report: ReconcileReport,
+  deps: ReconcileDeps,
+): Promise<ShardInventory> {
+  const { settings } = deps;
+  const inventory = deps.inventory.in(shard.id);
+  const youngerThan = now.getTime() - settings.minKeyAgeMinutes * 60_000;
+  const isOwnKey = ownKeyFilter(settings.keyNamePrefix, settings.stage);
+  let accountKeys = 0;
+  const managed = new Map<string, ListedKey>();
+  for await (const page of inventory.listKeyPages()) {
+    accountKeys += page.length;
+    for (const key of page) if (isOwnKey(key)) managed.set(key.id, key);
+  }
+  const plansOfKey = new Map<string, string[]>();
+  for (const planId of new Set(Object.values(shard.plans))) {
+    for (const keyId of await inventory.keysInPlan(planId)) plansOfKey.set(keyId, [...(plansOfKey.get(keyId) ?? []), planId]);
+  }
+  const plan = (action: ReconcileActionInShard) => {
+    report.actions.push({ ...action, shard: shard.id });
     report.found[action.kind]++;
   };
-  const expectedPlanOf = (record: KeyRecord) => usagePlanOf(settings.tierMap, tiers.get(record.customerId) ?? record.tier);
+  const expectedPlanOf = (record: KeyRecord) => planIn(shard, tiers.get(record.customerId) ?? record.tier);
 
   for (const key of managed.values()) {
     const record = tracked.get(key.id);
@@ -123,7 +191,8 @@ export async function reconcileKeys(
       const expected = expectedPlanOf(record);
       const current = plansOfKey.get(key.id) ?? [];
       if (!expected) {
-        logger.warn('reconcile: the customer tier has no usage plan in TIER_MAP; key left as it is', {
+        logger.warn('reconcile: the customer tier has no usage plan in the shard; key left as it is', {
+          shard: shard.id,
           customerId: record.customerId,
           keyId: key.id,
         });
@@ -159,38 +228,21 @@ export async function reconcileKeys(
     }
   }
 
-  if (!dryRun) {
-    for (const action of report.actions) {
-      try {
-        if (await repair(action, tracked, now, deps)) report.done[action.kind]++;
-        else report.rechecked++;
-      } catch (error) {
-        if (error instanceof CustomerBusyError) {
-          report.busy++;
-          continue;
-        }
-        report.failures++;
-        logger.error('reconcile: repair failed; the next run tries again', { ...action, error });
-      }
-    }
-  }
-
-  publishReconcileMetrics(report);
-  const summary = { ...report, actions: report.actions.length };
-  if (report.nearCeiling) {
-    logger.warn('reconcile: the account is near the API key ceiling', {
-      accountKeys,
-      keyCeiling: ACCOUNT_KEY_CEILING,
-      ceilingUsedPercent: report.ceilingUsedPercent,
-    });
-  }
-  logger.info('reconcile run finished', summary);
-  return report;
+  const keyCeiling = shard.keyCeiling;
+  return {
+    shard: shard.id,
+    accountKeys,
+    keyCeiling,
+    ceilingUsedPercent: Math.round((accountKeys / keyCeiling) * 1000) / 10,
+    nearCeiling: accountKeys >= keyCeiling * KEY_CEILING_WARNING,
+    managedKeys: managed.size,
+  };
 }
 
 function publishReconcileMetrics(report: ReconcileReport): void {
-  // A level, not an event: the alarm takes its maximum against 80% of the ceiling.
-  countMetric(METRIC.accountKeyCount, report.accountKeys);
+  // A level, not an event: the alarm takes its maximum against 80% of the ceiling. The largest
+  // shard's: the alarm is about the one that fills first (each shard's own is logged).
+  countMetric(METRIC.accountKeyCount, Math.max(0, ...report.shards.map((shard) => shard.accountKeys)));
   countMetric(METRIC.orphansDeleted, report.done['delete-orphan']);
   countMetric(METRIC.keysRepaired, report.done['repair-plan']);
   countMetric(METRIC.recordsMissing, report.done['mark-missing']);
@@ -236,7 +288,7 @@ async function repair(
     if (!(error instanceof NotFoundError) || action.kind !== 'delete-orphan') throw error;
     // No customer record: nothing can record the key but its registration, if it is unfinished.
     if (await mayStillBeRecorded(action, deps)) return false;
-    await deps.inventory.deleteKey(action.keyId);
+    await deps.inventory.in(action.shard).deleteKey(action.keyId);
     if (record) await deps.records.closeRecord(record, 'DELETED', now);
     logger.info('reconcile: orphan key deleted', { ...action });
     return true;
@@ -281,7 +333,7 @@ async function deleteOrphan(
   if (lease.customer.keys[action.keyId] !== undefined || lease.customer.emailedKeyId === action.keyId) return false;
   if (await mayStillBeRecorded(action, deps)) return false;
   await lease.ensure();
-  await deps.inventory.deleteKey(action.keyId);
+  await deps.inventory.in(action.shard).deleteKey(action.keyId);
   await lease.commit(
     { items: record ? [{ kind: 'update', keyId: action.keyId, set: { state: 'DELETED' }, due: null }] : [] },
     now,
@@ -296,7 +348,7 @@ async function markMissing(
   now: Date,
   deps: ReconcileDeps,
 ): Promise<boolean> {
-  if (!isLive(lease.customer.keys[action.keyId]) || (await deps.inventory.keyExists(action.keyId))) return false;
+  if (!isLive(lease.customer.keys[action.keyId]) || (await deps.inventory.in(action.shard).keyExists(action.keyId))) return false;
   await lease.commit(
     {
       keys: { [action.keyId]: null },
@@ -330,7 +382,7 @@ async function repairPlan(
     // that works (then nothing is left half done); else the sweep finishes the move.
     const [previous] = action.fromPlans;
     if (previous && !(error instanceof LeaseLostError)) {
-      const restored = await deps.inventory.addKeyToPlan(previous, action.keyId).then(
+      const restored = await deps.inventory.in(action.shard).addKeyToPlan(previous, action.keyId).then(
         () => true,
         (restoreError: unknown) => {
           logger.error('reconcile: key could not be put back into its previous plan', { ...action, error: restoreError });

@@ -1,16 +1,18 @@
-import { usagePlanOf } from '../config';
 import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/customer-lease';
 import type { CustomerLedger } from '../core/customer-record';
 import { buildKeyEmail } from '../core/key-email';
 import { type CustomerKey, DAY_MS, DUE } from '../core/model';
-import type { KeyGateway, KeyStore, Mailer, RegistrationStore } from '../core/ports';
+import type { KeyStore, Mailer, RegistrationStore } from '../core/ports';
+import { keyShardOf, planIn, type Shard, type ShardKeys, shardOf } from '../core/shards';
+import type { CustomerRecord } from '../core/customer-record';
 import { keyNameFor } from '../core/registration';
 import { AssociationRejectedError, RotationIncompleteError, ValidationError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
 
 export interface RotationSettings {
-  tierMap: Readonly<Record<string, string>>;
+  /** Where keys are made; the first is the home shard (core/shards.ts). */
+  shards: readonly Shard[];
   keyNamePrefix: string;
   /** Every key keyplan makes is tagged with its stage; the reconciler touches only its own. */
   stage: string;
@@ -23,7 +25,7 @@ export interface RotationSettings {
 }
 
 export interface RotationDeps extends LeaseDeps {
-  keys: KeyGateway;
+  keys: ShardKeys;
   keyStore: KeyStore;
   ledger: CustomerLedger;
   /** For the reminder's address. */
@@ -54,13 +56,13 @@ export type RotationResult =
  */
 export async function rotateKey(
   key: CustomerKey,
-  options: { now: Date; graceDays: number },
+  options: { now: Date; graceDays: number; toShard?: string | undefined },
   deps: RotationDeps,
 ): Promise<RotationResult> {
   const taken = await acquireCustomer(
     key.customerId,
     {
-      intent: { operation: 'rotate', keyId: key.keyId, graceDays: options.graceDays },
+      intent: { operation: 'rotate', keyId: key.keyId, graceDays: options.graceDays, toShard: options.toShard },
       mustFinish: true,
       status: ['ACTIVE'],
       key: { keyId: key.keyId, states: ['ACTIVE'] },
@@ -81,13 +83,16 @@ export async function rotateKey(
 export async function rotateUnderLease(
   lease: HeldLease,
   old: CustomerKey,
-  options: { now: Date; graceDays: number; resumed: boolean },
+  options: { now: Date; graceDays: number; resumed: boolean; toShard?: string | undefined },
   deps: RotationDeps,
 ): Promise<RotationResult> {
   const { now, graceDays } = options;
-  const { keys, settings } = deps;
+  const { settings } = deps;
   const customer = lease.customer;
-  const usagePlanId = usagePlanOf(settings.tierMap, customer.tier);
+  // The successor is made where the customer's keys are made now, or where a drain moves it.
+  const shard = shardOf(settings.shards, options.toShard ?? customer.shard ?? old.shard);
+  const keys = deps.keys.in(shard.id);
+  const usagePlanId = planIn(shard, customer.tier);
   if (!usagePlanId) {
     await lease.release();
     throw new ValidationError('tier', `the customer's tier "${customer.tier}" has no usage plan`);
@@ -135,6 +140,7 @@ export async function rotateUnderLease(
           tier: customer.tier,
           secret: successor.secret,
           limits: await keys.getPlanLimits(usagePlanId),
+          baseUrl: shard.baseUrl,
           replaces: { fingerprint: old.fingerprint, until: retireAt },
         }),
       );
@@ -151,6 +157,8 @@ export async function rotateUnderLease(
       {
         keys: { [old.keyId]: 'RETIRING', [successor.id]: 'ACTIVE' },
         emailedKeyId: successor.id,
+        ...movedTo(customer, shard, settings.shards),
+        placedKeys: shard.highWaterKeys === undefined ? undefined : { [shard.id]: 1 },
         items: [
           {
             kind: 'update',
@@ -169,6 +177,7 @@ export async function rotateUnderLease(
               state: 'ACTIVE',
               usagePlanId,
               tier: customer.tier,
+              shard: shard.id,
               fingerprint: successor.secret.fingerprint(),
               registrationId: old.registrationId,
               createdAt: now.toISOString(),
@@ -196,6 +205,19 @@ export async function rotateUnderLease(
   }, 'abandon');
 }
 
+/**
+ * When the successor is made in another shard than the customer's (a drain), the customer moves
+ * there, and every key it keeps in its old shard is noted as living there until it is deleted.
+ */
+function movedTo(customer: CustomerRecord, target: Shard, shards: readonly Shard[]) {
+  const home = shardOf(shards, undefined).id;
+  if ((customer.shard ?? home) === target.id) return {};
+  const left = Object.keys(customer.keys)
+    .map((keyId) => [keyId, keyShardOf(customer, keyId) ?? home] as const)
+    .filter(([, shardId]) => shardId !== target.id);
+  return { shard: target.id, keyShards: Object.fromEntries(left) };
+}
+
 /** Every attempt of one rotation names the same successor, so a resumed one finds it. */
 export const successorName = (prefix: string, old: CustomerKey, generation: number) =>
   `${keyNameFor(prefix, old.registrationId)}-g${generation}`;
@@ -218,7 +240,7 @@ export async function disableRetiringKey(
   const { lease } = taken;
   return lease.run(async () => {
     await lease.ensure();
-    await deps.keys.disableKey(key.keyId);
+    await deps.keys.in(key.shard).disableKey(key.keyId);
     await lease.commit(
       {
         keys: { [key.keyId]: 'DISABLED' },

@@ -1,6 +1,7 @@
 import { acquireCustomer } from '../core/customer-lease';
 import { buildRetirementReminder } from '../core/key-email';
 import { type CustomerKey, DUE } from '../core/model';
+import { shardOf } from '../core/shards';
 import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
@@ -135,9 +136,18 @@ async function deleteDisabledKey(key: CustomerKey, now: Date, deps: RotationDeps
       return false;
     }
     await lease.ensure();
-    await deps.keys.deleteKey(key.keyId);
+    await deps.keys.in(key.shard).deleteKey(key.keyId);
+    const shard = shardOf(deps.settings.shards, key.shard);
+    const away = lease.customer.keyShards ?? {};
     await lease.commit(
-      { keys: { [key.keyId]: null }, items: [{ kind: 'update', keyId: key.keyId, set: { state: 'DELETED' }, due: null }] },
+      {
+        keys: { [key.keyId]: null },
+        items: [{ kind: 'update', keyId: key.keyId, set: { state: 'DELETED' }, due: null }],
+        keyShards: Object.hasOwn(away, key.keyId)
+          ? Object.fromEntries(Object.entries(away).filter(([keyId]) => keyId !== key.keyId))
+          : undefined,
+        placedKeys: shard.highWaterKeys === undefined ? undefined : { [shard.id]: -1 },
+      },
       now,
     );
     return true;

@@ -56,7 +56,7 @@ async function finishOne(customerId: string, intent: LeaseIntent, now: Date, dep
     case 'rotate': {
       const old = (await deps.keyStore.keysOf(customerId)).find((key) => key.keyId === intent.keyId);
       if (!old || customer.keys[old.keyId] !== 'ACTIVE' || customer.status !== 'ACTIVE') break;
-      await rotateUnderLease(lease, old, { now, graceDays: intent.graceDays ?? deps.settings.graceDays, resumed: true }, deps);
+      await rotateUnderLease(lease, old, { now, graceDays: intent.graceDays ?? deps.settings.graceDays, resumed: true, toShard: intent.toShard }, deps);
       return true;
     }
     case 'revoke':

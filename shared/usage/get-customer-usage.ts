@@ -1,8 +1,8 @@
 import { type CustomerKey, DAY_MS, type KeyState } from '../core/model';
 import type { KeyGateway, KeyStore } from '../core/ports';
+import type { ShardKeys } from '../core/shards';
 import { NotFoundError } from '../errors';
-import * as z from '../schema';
-import { validate } from '../validation';
+import { fail, type Infer, isoDate, object, type Schema, validate } from '../validation';
 
 /** The longest range one request may ask for, both ends included. */
 export const MAX_USAGE_DAYS = 90;
@@ -11,7 +11,7 @@ export const MAX_USAGE_DAYS = 90;
 const LIVE_STATES: readonly KeyState[] = ['ACTIVE', 'RETIRING'];
 
 export interface UsageDeps {
-  keys: Pick<KeyGateway, 'getUsage'>;
+  keys: ShardKeys<Pick<KeyGateway, 'getUsage'>>;
   keyStore: Pick<KeyStore, 'keysOf'>;
 }
 
@@ -37,21 +37,18 @@ export interface CustomerUsage {
   keys: KeyUsage[];
 }
 
-const isoDate = z.string().check(
-  z.regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD'),
-  z.refine((value) => toDate(value)?.toISOString().slice(0, 10) === value, 'must be a date YYYY-MM-DD'),
-);
+const dates = object({ from: isoDate(), to: isoDate() });
 
 /** `from` and `to` as in the query string: both required, inclusive, at most MAX_USAGE_DAYS apart. */
-export const usageRangeSchema = z.object({ from: isoDate, to: isoDate }).check(
-  z.superRefine(({ from, to }, ctx) => {
-    const days = daysBetween(from, to) + 1;
-    if (days < 1) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must not be after to' });
-    else if (days > MAX_USAGE_DAYS) {
-      ctx.addIssue({ code: 'custom', path: ['to'], message: `the range must be at most ${MAX_USAGE_DAYS} days` });
-    }
-  }),
-);
+export const usageRangeSchema: Schema<Infer<typeof dates>> = (value, field) => {
+  const range = dates(value, field);
+  const days = daysBetween(range.from, range.to) + 1;
+  if (days < 1) fail('from', 'must not be after to');
+  if (days > MAX_USAGE_DAYS) {
+    fail('to', `must be at most ${MAX_USAGE_DAYS - 1} days after from: a range is at most ${MAX_USAGE_DAYS} days`);
+  }
+  return range;
+};
 
 /**
  * API Gateway's daily usage of the customer's live keys (ACTIVE or RETIRING), each in the usage
@@ -87,7 +84,7 @@ export async function getCustomerUsage(
 }
 
 async function usageOf(key: CustomerKey, from: string, to: string, deps: UsageDeps): Promise<KeyUsage> {
-  const series = await deps.keys.getUsage(key.usagePlanId, key.keyId, from, to);
+  const series = await deps.keys.in(key.shard).getUsage(key.usagePlanId, key.keyId, from, to);
   const start = toDate(from) as Date;
   const days: UsageDay[] = [];
   for (let i = 0; i <= daysBetween(from, to); i++) {

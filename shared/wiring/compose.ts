@@ -7,6 +7,7 @@ import type { ProvisioningDeps } from '../provisioning/provision-key';
 import type { ResumeDeps } from '../provisioning/resume-registrations';
 import type { ReconcileDeps } from '../reconcile/ports';
 import type { RotationDeps } from '../rotation/rotate-key';
+import type { DrainDeps } from '../shards/drain-shard';
 import type { FinishDeps } from '../sweep/finish-interrupted';
 import type { UsageDeps } from '../usage/get-customer-usage';
 import { customerDeps, type CustomerClients } from './customers';
@@ -15,6 +16,7 @@ import { provisioningDeps, type SagaClients } from './provisioning';
 import { reconcileDeps } from './reconcile';
 import { resumeDeps } from './resume';
 import { rotationDeps } from './rotation';
+import { drainDeps } from './shards';
 import { usageDeps } from './usage';
 
 /*
@@ -65,4 +67,9 @@ export function createReconcileDeps(config: Config, clients: CustomerClients = c
 
 export function createResumeDeps(config: Config, clients: SagaClients = createAwsClients()): ResumeDeps & FinishDeps {
   return resumeDeps(config, clients);
+}
+
+/** Shard drains (the CLI's `shards drain`) and the shard report. */
+export function createDrainDeps(config: Config, clients: SagaClients = createAwsClients()): DrainDeps {
+  return drainDeps(config, clients);
 }

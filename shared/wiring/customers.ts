@@ -3,7 +3,7 @@ import { CustomerLedgerTable } from '../aws/customer-ledger';
 import type { Config } from '../config';
 import type { TierChangeDeps } from '../customers/change-tier';
 import type { RevocationDeps } from '../customers/revoke-customer';
-import { pacedKeyGateway } from './key-gateway';
+import { shardKeyGateways } from './key-gateway';
 import { clock, revocationSettings, tierChangeSettings } from './settings';
 
 /** Tier changes and revocations create no key: API Gateway's retrying client and DynamoDB only. */
@@ -15,7 +15,7 @@ export type CustomerClients = Pick<AwsClients, 'apiGateway' | 'dynamo'>;
  */
 function customerAdapters(config: Config, clients: CustomerClients) {
   return {
-    keys: pacedKeyGateway(config, { apiGateway: clients.apiGateway }),
+    keys: shardKeyGateways(config, { apiGateway: clients.apiGateway }),
     ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
     clock,
   };

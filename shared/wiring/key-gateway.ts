@@ -1,28 +1,54 @@
 import { ApiKeyGateway, type ApiGatewaySender } from '../aws/api-key-gateway';
+import { apiGatewayClient, type ShardLocation, singleAttemptApiGatewayClient } from '../aws/clients';
 import { pacedClient, TokenBucket } from '../aws/management-budget';
 import type { Config } from '../config';
+import { newKeyValue } from '../core/key-value';
+import { type ShardKeys, shardOf } from '../core/shards';
 
 /**
- * One container's part of this function's share of the account's management budget: share / the
+ * One container's part of this function's share of a shard's management budget: share / the
  * function's concurrency cap, with the function's burst (infra/serverless/management-budget.js
- * splits the budget; the config carries this function's row).
+ * splits the budget; the config carries this function's row). Every shard is an account and
+ * Region of its own, with its own 10 requests/s: each gets a bucket of this size.
  */
 export function managementBudget(config: Config): TokenBucket {
   return new TokenBucket(config.managementSharePerSecond / config.managementConcurrency, config.managementBurst);
 }
 
+interface GatewayClients {
+  apiGateway: ApiGatewaySender;
+  /** Without it the gateways cannot create keys: for deps that never do (tier change, usage, ...). */
+  apiGatewaySingleAttempt?: ApiGatewaySender | undefined;
+}
+
 /**
- * The key gateway over paced views of the API Gateway clients, both drawing on one bucket. The
- * clients themselves are not changed. Without the single-attempt client the gateway cannot create
- * keys: only for deps whose type leaves `ensureKey` out (tier change, revocation, usage, reconcile).
+ * The key gateway of each shard, over paced views of its API Gateway clients, both drawing on the
+ * shard's own bucket; the clients themselves are not changed. The home shard (no Region or role
+ * of its own) uses the clients the composition built; any other shard's clients are built the
+ * first time a key there is touched, so a function pays for a shard only once it works in it.
+ * Keys made through them get keyplan's own values, prefixed with the shard's id.
  */
-export function pacedKeyGateway(
-  config: Config,
-  clients: { apiGateway: ApiGatewaySender; apiGatewaySingleAttempt?: ApiGatewaySender | undefined },
-): ApiKeyGateway {
-  const bucket = managementBudget(config);
-  return new ApiKeyGateway({
-    client: pacedClient(clients.apiGateway, bucket),
-    singleAttemptClient: clients.apiGatewaySingleAttempt && pacedClient(clients.apiGatewaySingleAttempt, bucket),
-  });
+export function shardKeyGateways(config: Config, clients: GatewayClients): ShardKeys<ApiKeyGateway> {
+  const gateways = new Map<string, ApiKeyGateway>();
+  const build = (location: ShardLocation): ApiKeyGateway => {
+    const own = location.region === undefined && location.roleArn === undefined;
+    const single = clients.apiGatewaySingleAttempt && (own ? clients.apiGatewaySingleAttempt : singleAttemptApiGatewayClient(location));
+    const bucket = managementBudget(config);
+    return new ApiKeyGateway({
+      client: pacedClient(own ? clients.apiGateway : apiGatewayClient(location), bucket),
+      singleAttemptClient: single && pacedClient(single, bucket),
+      newKeyValue: () => newKeyValue(location.id),
+    });
+  };
+  return {
+    in(shardId) {
+      const shard = shardOf(config.shards, shardId);
+      let gateway = gateways.get(shard.id);
+      if (!gateway) {
+        gateway = build(shard);
+        gateways.set(shard.id, gateway);
+      }
+      return gateway;
+    },
+  };
 }

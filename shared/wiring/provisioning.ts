@@ -4,7 +4,7 @@ import { RegistrationTable } from '../aws/registration-table';
 import { SesMailer } from '../aws/ses-mailer';
 import type { Config } from '../config';
 import type { ProvisioningDeps } from '../provisioning/provision-key';
-import { pacedKeyGateway } from './key-gateway';
+import { shardKeyGateways } from './key-gateway';
 import { clock, mailerOptions, provisioningSettings, registrationTableOptions } from './settings';
 
 /** The clients the registration saga, rotation and the sweep need: API Gateway (both), DynamoDB, SES. */
@@ -14,7 +14,7 @@ export type SagaClients = Pick<AwsClients, 'apiGateway' | 'apiGatewaySingleAttem
 export function provisioningDeps(config: Config, clients: SagaClients): ProvisioningDeps {
   return {
     store: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),
-    keys: pacedKeyGateway(config, clients),
+    keys: shardKeyGateways(config, clients),
     mailer: new SesMailer({ client: clients.ses, ...mailerOptions(config) }),
     ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
     clock,

@@ -4,7 +4,7 @@ import { RegistrationTable } from '../aws/registration-table';
 import type { Config } from '../config';
 import type { ReconcileDeps } from '../reconcile/ports';
 import type { CustomerClients } from './customers';
-import { pacedKeyGateway } from './key-gateway';
+import { shardKeyGateways } from './key-gateway';
 import { clock, reconcileSettings, registrationTableOptions } from './settings';
 
 /**
@@ -14,7 +14,7 @@ import { clock, reconcileSettings, registrationTableOptions } from './settings';
  */
 export function reconcileDeps(config: Config, clients: CustomerClients): ReconcileDeps {
   return {
-    inventory: pacedKeyGateway(config, { apiGateway: clients.apiGateway }),
+    inventory: shardKeyGateways(config, { apiGateway: clients.apiGateway }),
     records: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
     ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
     registrations: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),

@@ -5,7 +5,7 @@ import { SesMailer } from '../aws/ses-mailer';
 import type { Config } from '../config';
 import type { ResumeDeps } from '../provisioning/resume-registrations';
 import type { FinishDeps } from '../sweep/finish-interrupted';
-import { pacedKeyGateway } from './key-gateway';
+import { shardKeyGateways } from './key-gateway';
 import type { SagaClients } from './provisioning';
 import { clock, mailerOptions, provisioningSettings, registrationTableOptions, rotationSettings } from './settings';
 
@@ -18,7 +18,7 @@ export function resumeDeps(config: Config, clients: SagaClients): ResumeDeps & F
   return {
     store: registrations,
     stalled: registrations,
-    keys: pacedKeyGateway(config, clients),
+    keys: shardKeyGateways(config, clients),
     mailer: new SesMailer({ client: clients.ses, ...mailerOptions(config) }),
     ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
     keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),

@@ -4,7 +4,7 @@ import { RegistrationTable } from '../aws/registration-table';
 import { SesMailer } from '../aws/ses-mailer';
 import type { Config } from '../config';
 import type { RotationDeps } from '../rotation/rotate-key';
-import { pacedKeyGateway } from './key-gateway';
+import { shardKeyGateways } from './key-gateway';
 import type { SagaClients } from './provisioning';
 import { clock, mailerOptions, registrationTableOptions, rotationSettings } from './settings';
 
@@ -14,7 +14,7 @@ import { clock, mailerOptions, registrationTableOptions, rotationSettings } from
  */
 export function rotationDeps(config: Config, clients: SagaClients): RotationDeps {
   return {
-    keys: pacedKeyGateway(config, clients),
+    keys: shardKeyGateways(config, clients),
     keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
     ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
     store: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),

@@ -20,7 +20,7 @@ const sweepSeconds = (config: Config) => config.sweepMinutes * 60;
 
 export function provisioningSettings(config: Config): ProvisioningSettings {
   return {
-    tierMap: config.tierMap,
+    shards: config.shards,
     keyNamePrefix: config.keyNamePrefix,
     stage: config.stage,
     rotationDays: config.rotationDays,
@@ -31,7 +31,7 @@ export function provisioningSettings(config: Config): ProvisioningSettings {
 
 export function rotationSettings(config: Config): RotationSettings {
   return {
-    tierMap: config.tierMap,
+    shards: config.shards,
     keyNamePrefix: config.keyNamePrefix,
     stage: config.stage,
     rotationDays: config.rotationDays,
@@ -44,7 +44,7 @@ export function rotationSettings(config: Config): RotationSettings {
 }
 
 export function tierChangeSettings(config: Config): TierChangeDeps['settings'] {
-  return { tierMap: config.tierMap, leaseSeconds: config.leaseSeconds, sweepSeconds: sweepSeconds(config) };
+  return { shards: config.shards, leaseSeconds: config.leaseSeconds, sweepSeconds: sweepSeconds(config) };
 }
 
 export function revocationSettings(config: Config): RevocationDeps['settings'] {
@@ -55,7 +55,7 @@ export function reconcileSettings(config: Config): ReconcileSettings {
   return {
     keyNamePrefix: config.keyNamePrefix,
     stage: config.stage,
-    tierMap: config.tierMap,
+    shards: config.shards,
     minKeyAgeMinutes: config.reconcileMinKeyAgeMinutes,
     leaseSeconds: config.leaseSeconds,
     sweepSeconds: sweepSeconds(config),

@@ -2,7 +2,7 @@ import { KeyTable } from '../aws/key-table';
 import type { Config } from '../config';
 import type { UsageDeps } from '../usage/get-customer-usage';
 import type { CustomerClients } from './customers';
-import { pacedKeyGateway } from './key-gateway';
+import { shardKeyGateways } from './key-gateway';
 
 /**
  * The usage route: the key items and API Gateway's usage. GetUsage is a management call (one per
@@ -10,7 +10,7 @@ import { pacedKeyGateway } from './key-gateway';
  */
 export function usageDeps(config: Config, clients: CustomerClients): UsageDeps {
   return {
-    keys: pacedKeyGateway(config, { apiGateway: clients.apiGateway }),
+    keys: shardKeyGateways(config, { apiGateway: clients.apiGateway }),
     keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
   };
 }

@@ -7,6 +7,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, sep } from 'node:path';
@@ -91,7 +92,7 @@ function awsFreeEnv(): NodeJS.ProcessEnv {
  * with a concurrent `npm run package`. Dot-directories (.git, .serverless, the emulator's
  * virtualenv) stay behind; node_modules is linked, not copied.
  */
-function packageStage(stage: string, extraArgs: string[] = []): Packaged {
+function packageStage(stage: string, extraArgs: string[] = [], files: Record<string, string> = {}): Packaged {
   const dir = mkdtempSync(join(tmpdir(), `keyplan-package-${stage}-`));
   cpSync(root, dir, {
     recursive: true,
@@ -101,6 +102,7 @@ function packageStage(stage: string, extraArgs: string[] = []): Packaged {
     },
   });
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
   execFileSync(
     process.execPath,
     [join(root, 'node_modules/osls/bin/serverless.js'), 'package', '--stage', stage, ...extraArgs],
@@ -471,6 +473,20 @@ function expectFunction(template: Template, functionId: string, handler: string,
   });
 }
 
+/** prod spreads its customers over two shards: its own account and Region, and another account's. */
+const PROD_SHARD_ROLE = 'arn:aws:iam::222222222222:role/keyplan-shard-prod-eu-west-1';
+const PROD_SHARDS = [
+  { id: 'home', baseUrl: 'https://api.example.com/v1' },
+  {
+    id: 'eu1',
+    region: 'eu-west-1',
+    roleArn: PROD_SHARD_ROLE,
+    externalId: 'keyplan-prod-external-id',
+    baseUrl: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/v1',
+    plans: { free: 'p1free', basic: 'p1basic', pro: 'p1pro' },
+  },
+];
+
 describe('packaged deployment (osls package, offline)', () => {
   let dev: Packaged;
   let prod: Packaged;
@@ -497,7 +513,7 @@ describe('packaged deployment (osls package, offline)', () => {
       `--param=rotationSchedule=${PROD_ROTATION_SCHEDULE}`,
       `--param=reconcileSchedule=${PROD_RECONCILE_SCHEDULE}`,
       `--param=billingEventSource=${PROD_BILLING_SOURCE}`,
-    ]);
+    ], { 'infra/shards.json': JSON.stringify({ shards: PROD_SHARDS }) });
     const templates = [templateOf(dev), templateOf(prod)];
     cfnLint = runTool('cfn-lint', ['--config-file', CFN_LINT_CONFIG, '--format', 'json', '--', ...templates]);
     checkov = runTool('checkov', [
@@ -643,6 +659,37 @@ describe('packaged deployment (osls package, offline)', () => {
   // One API Gateway management budget for the account (DESIGN §7; infra/serverless/management-budget.js):
   // every function that calls API Gateway runs at most `cap` containers and each paces itself to
   // MANAGEMENT_SHARE_PER_SECOND / cap, so the shares must add up to at most the budget.
+  // infra/shards.json: dev has none (one shard, as before shards), prod two (docs/capacity.md).
+  describe('shards', () => {
+    const roles = (template: Template) => resourcesOfType(template, 'AWS::IAM::Role').map(([logicalId]) => logicalId);
+    const callsApiGateway = (template: Template, roleId: string) =>
+      roleStatements(template, roleId).some((statement) => asArray(statement.Action).some((action) => action.startsWith('apigateway:')));
+    const assumes = (template: Template, roleId: string) =>
+      roleStatements(template, roleId).filter((statement) => asArray(statement.Action).includes('sts:AssumeRole'));
+
+    it('one shard: no SHARDS setting and no role may assume another', () => {
+      for (const [logicalId] of resourcesOfType(dev.template, 'AWS::Lambda::Function')) {
+        // AWS::NoValue: CloudFormation leaves the setting out.
+        expect(environmentOf(dev.template, logicalId).SHARDS).toEqual({ Ref: 'AWS::NoValue' });
+      }
+      for (const roleId of roles(dev.template)) expect(assumes(dev.template, roleId)).toEqual([]);
+    });
+
+    it('gives every function the shard list, and each function that calls API Gateway the shard roles, by name', () => {
+      for (const [logicalId] of resourcesOfType(prod.template, 'AWS::Lambda::Function')) {
+        expect(JSON.parse(String(environmentOf(prod.template, logicalId).SHARDS))).toEqual(PROD_SHARDS);
+      }
+      const apiGatewayRoles = roles(prod.template).filter((roleId) => callsApiGateway(prod.template, roleId));
+      expect(apiGatewayRoles.length).toBeGreaterThan(5);
+      for (const roleId of roles(prod.template)) {
+        const expected = apiGatewayRoles.includes(roleId)
+          ? [{ Sid: 'AssumeShardRoles', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: [PROD_SHARD_ROLE] }]
+          : [];
+        expect(assumes(prod.template, roleId)).toEqual(expected);
+      }
+    });
+  });
+
   describe('management budget', () => {
     const callsApiGateway = (template: Template, functionId: string) =>
       grants(roleStatements(template, FUNCTIONS[functionId] ?? ''), 'apigateway').length > 0;

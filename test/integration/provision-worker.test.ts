@@ -1,3 +1,4 @@
+import { singleShard } from '../../shared/core/shards';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { functionEnvironment } from '../../infra/local/bootstrap';
@@ -38,7 +39,7 @@ async function queued(msg: ProvisioningMessage, tierMap = config.tierMap): Promi
   const deps = createProvisioningDeps(config);
   await enqueueRegistration(
     { ...msg, now: new Date() },
-    { ...deps, settings: { ...deps.settings, tierMap }, queue: { send: async (m) => void sent.push(m) } },
+    { ...deps, settings: { ...deps.settings, shards: singleShard(tierMap) }, queue: { send: async (m) => void sent.push(m) } },
   );
   return msg;
 }

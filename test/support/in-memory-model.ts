@@ -32,8 +32,10 @@ export const TIERS = Object.keys(TIER_MAP) as (keyof typeof TIER_MAP)[];
 export const FOREIGN_PLAN = 'plan-other-stage';
 export const PREFIX = 'kp-model';
 export const STAGE = 'model';
+/** The one shard of the model's world: the home shard, as in a deployment without a shard list. */
+export const SHARDS = [{ id: 'home', plans: TIER_MAP, keyCeiling: 10_000, state: 'accepting' }] as const;
 export const SETTINGS = {
-  tierMap: TIER_MAP,
+  shards: SHARDS,
   keyNamePrefix: PREFIX,
   stage: STAGE,
   rotationDays: 90,

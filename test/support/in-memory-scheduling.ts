@@ -121,6 +121,8 @@ export function operationPorts(
       get(target, property, receiver) {
         const value: unknown = Reflect.get(target, property, receiver);
         if (typeof value !== 'function' || typeof property !== 'string') return value;
+        // The world is one shard: the shard's gateway is this scheduled one, and asking is no step.
+        if (property === 'in') return () => receiver;
         const method = value as (...args: unknown[]) => unknown;
         const name = `${portName}.${property}`;
         if (PAGED.has(property)) {

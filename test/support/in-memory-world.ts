@@ -243,6 +243,11 @@ export class FakeApiGateway implements KeyGateway, KeyInventory {
     private readonly pageSize = 3,
   ) {}
 
+  /** The world is one shard: every shard's keys are this gateway's. */
+  in(): this {
+    return this;
+  }
+
   async ensureKey(spec: NewKeySpec, options: { lookupFirst: boolean }): Promise<IssuedKey> {
     const w = this.world;
     if (options.lookupFirst) {

@@ -1,3 +1,4 @@
+import { oneShard } from '../../shared/core/shards';
 import {
   APIGatewayClient,
   CreateApiKeyCommand,
@@ -61,13 +62,13 @@ export function mockedProvisioning() {
 
   const deps: ProvisioningDeps = {
     store: new RegistrationTable({ client: dynamo, tableName: 'keyplan-test', retentionDays: 30 }),
-    keys: new ApiKeyGateway({ client: apiGateway, singleAttemptClient: apiGateway, backoffBaseMs: 0 }),
+    keys: oneShard(new ApiKeyGateway({ client: apiGateway, singleAttemptClient: apiGateway, backoffBaseMs: 0 })),
     mailer: new SesMailer({ client: ses, sender: 'keys@example.com' }),
     ledger: new CustomerLedgerTable({ client: dynamo, tableName: 'keyplan-test' }),
     // Tests that care about lease times set their own clock.
     clock: () => new Date(),
     settings: {
-      tierMap: { free: PLAN_FREE, pro: PLAN_PRO },
+      shards: [{ id: 'home', plans: { free: PLAN_FREE, pro: PLAN_PRO }, keyCeiling: 10_000, state: 'accepting' }],
       keyNamePrefix: 'keyplan-test',
       stage: 'test',
       rotationDays: 90,

@@ -11,7 +11,7 @@ import { folderCycles, folderOf, type ImportGraph, readImportGraph } from '../su
  */
 
 /** Use cases and the core they share: no adapter, no wiring, nothing Lambda-facing. */
-const DOMAIN = ['core', 'customers', 'provisioning', 'reconcile', 'rotation', 'sweep', 'usage'].map((f) => `shared/${f}`);
+const DOMAIN = ['core', 'customers', 'provisioning', 'reconcile', 'rotation', 'shards', 'sweep', 'usage'].map((f) => `shared/${f}`);
 /** Implementations of the ports, over the AWS SDK. */
 const ADAPTERS = ['shared/aws'];
 /** Builds adapters from clients and configuration; only compositions, the CLI, tests and the bench use it. */
@@ -22,10 +22,10 @@ const LAMBDA_FACING = ['shared/http'];
 const NEUTRAL_ROOT = ['api-key-secret', 'config', 'errors', 'logger', 'metrics', 'schema', 'validation'].map(
   (f) => `shared/${f}.ts`,
 );
-/** shared/'s own Lambda middleware (log context, metrics flush). */
-const LAMBDA_ROOT = ['shared/observability.ts'];
+/** shared/'s own Lambda middleware (log context, metrics flush) and SQS batch handling. */
+const LAMBDA_ROOT = ['shared/observability.ts', 'shared/sqs-batch.ts'];
 /** What a use case must never import directly: the AWS SDK and the Lambda runtime's packages. */
-const AWS_OR_LAMBDA_PACKAGE = /^(@aws-sdk\/|@smithy\/|@middy\/|@aws-lambda-powertools\/|aws-lambda$)/;
+const AWS_OR_LAMBDA_PACKAGE = /^(@aws-sdk\/|@smithy\/|@middy\/|aws-lambda$)/;
 
 /** Besides its own composition, a handler imports only the Lambda-facing middleware it wraps it in. */
 const HANDLER_MIDDLEWARE = {

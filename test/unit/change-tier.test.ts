@@ -10,7 +10,7 @@ function tierChangeDeps() {
     keys: m.deps.keys,
     ledger: m.deps.ledger,
     clock: () => NOW,
-    settings: { tierMap: m.deps.settings.tierMap, leaseSeconds: 30, sweepSeconds: 300 },
+    settings: { shards: m.deps.settings.shards, leaseSeconds: 30, sweepSeconds: 300 },
   };
   return { m, deps };
 }

@@ -1,3 +1,6 @@
+import { singleShard } from '../../shared/core/shards';
+import { oneShard } from '../../shared/core/shards';
+import type { KeyGateway } from '../../shared/core/ports';
 import { SendEmailCommand } from '@aws-sdk/client-ses';
 import { describe, expect, it, vi } from 'vitest';
 import { type CliIo, COMMANDS, runKeyplan } from '../../cli/run-keyplan';
@@ -154,7 +157,9 @@ describe('keyplan (dispatch, help, output contract)', () => {
     [['revoke', 'c-1'], /revoke disables every key of c-1 at once: add --yes to confirm/],
     [['reconcile', 'extra'], /unexpected argument "extra"/],
     [['import'], /no FILE given/],
-    [['status', 'c 1'], /customerId: use letters, digits/],
+    [['status', 'c 1'], /^keyplan status: customerId may contain only letters, digits and \. _ : -(?:\n|$)/],
+    [['status', '--registration', 'r'.repeat(129)], /^keyplan status: registration must be at most 128 characters(?:\n|$)/],
+    [['revoke', '.c-1', '--yes'], /^keyplan revoke: customerId must start with a letter or digit(?:\n|$)/],
     [['reconcile', '--stage', 'a/b'], /--stage must be letters, digits and -/],
   ])('exits 2 for %j with one line and no AWS call', async (argv, message) => {
     // Act
@@ -299,8 +304,9 @@ describe('keyplan provision', () => {
   });
 
   it.each([
-    [['--tier', 'gold'], 'tier', 'tier: must be one of: free, pro'],
-    [['--email', 'Ada <ada@example.com>'], 'email', 'email: must be one plain email address'],
+    [['--tier', 'gold'], 'tier', 'tier must be one of: free, pro'],
+    [['--email', 'Ada <ada@example.com>'], 'email', 'email must be one plain email address'],
+    [['--name', 'Ada\u202E'], 'name', 'name must be 1 to 100 characters, without control, bidirectional or invisible formatting characters'],
   ])('exits 2 for %j naming the field, with no AWS call', async (override, field, message) => {
     // Prepare
     const m = mockedProvisioning();
@@ -397,10 +403,10 @@ describe('keyplan change-tier', () => {
   function customerDeps(overrides: Partial<TierChangeDeps> = {}) {
     const held = ledger();
     const deps = {
-      keys: { removeKeyFromPlan: async () => undefined, addKeyToPlan: async () => undefined },
+      keys: oneShard({ removeKeyFromPlan: async () => undefined, addKeyToPlan: async () => undefined }),
       ledger: held.fake,
       clock: held.clock,
-      settings: { tierMap: { free: PLAN_FREE, pro: PLAN_PRO }, leaseSeconds: 30, keyRetentionDays: 30, sweepSeconds: 300 },
+      settings: { shards: singleShard({ free: PLAN_FREE, pro: PLAN_PRO }), leaseSeconds: 30, keyRetentionDays: 30, sweepSeconds: 300 },
       ...overrides,
     } as unknown as TierChangeDeps & RevocationDeps;
     const history = () => held.commits.flatMap((change) => (change.tier ? [change.tier] : []));
@@ -423,12 +429,12 @@ describe('keyplan change-tier', () => {
   it('exits 1 when the move failed and the keys went back', async () => {
     // Prepare
     const { deps } = customerDeps({
-      keys: {
+      keys: oneShard({
         removeKeyFromPlan: async () => undefined,
         addKeyToPlan: async (planId: string) => {
           if (planId === PLAN_PRO) throw awsError('BadRequestException');
         },
-      } as unknown as TierChangeDeps['keys'],
+      }) as unknown as TierChangeDeps['keys'],
     });
 
     // Act
@@ -451,7 +457,7 @@ describe('keyplan change-tier', () => {
 
     // Assess
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('keyplan change-tier: tier: must be one of: free, pro');
+    expect(result.stderr).toContain('keyplan change-tier: tier must be one of: free, pro\n');
     expect(customers).not.toHaveBeenCalled();
   });
 });
@@ -462,7 +468,7 @@ describe('keyplan revoke', () => {
     const disabled: string[] = [];
     const held = ledger();
     const deps = {
-      keys: { disableKey: async (keyId: string) => void disabled.push(keyId) },
+      keys: oneShard({ disableKey: async (keyId: string) => void disabled.push(keyId) }),
       ledger: held.fake,
       clock: held.clock,
       settings: { leaseSeconds: 30, keyRetentionDays: 30, sweepSeconds: 300 },
@@ -479,8 +485,8 @@ describe('keyplan revoke', () => {
 });
 
 describe('keyplan usage', () => {
-  const usageDeps = (getUsage: UsageDeps['keys']['getUsage']): UsageDeps => ({
-    keys: { getUsage },
+  const usageDeps = (getUsage: KeyGateway['getUsage']): UsageDeps => ({
+    keys: oneShard({ getUsage }),
     keyStore: { keysOf: async () => [aKey()] },
   });
 
@@ -538,7 +544,7 @@ describe('keyplan reconcile', () => {
       tags: { 'keyplan:managed': 'true', 'keyplan:customer': 'cust-1' },
     };
     return {
-      inventory: {
+      inventory: oneShard({
         listKeyPages: async function* () {
           yield [listed];
         },
@@ -547,7 +553,7 @@ describe('keyplan reconcile', () => {
         addKeyToPlan,
         removeKeyFromPlan: async () => undefined,
         deleteKey: async () => undefined,
-      },
+      }),
       records: {
         trackedKeyPages: async function* () {
           yield [aKey()];
@@ -561,7 +567,7 @@ describe('keyplan reconcile', () => {
       settings: {
         keyNamePrefix: 'kp',
         stage: 'test',
-        tierMap: { free: PLAN_FREE, pro: PLAN_PRO },
+        shards: singleShard({ free: PLAN_FREE, pro: PLAN_PRO }),
         minKeyAgeMinutes: 60,
         leaseSeconds: 30,
         sweepSeconds: 300,

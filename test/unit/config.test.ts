@@ -77,25 +77,66 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    ['STAGE', 'my stage', 'must be a stage name'],
-    ['MANAGEMENT_SHARE_PER_SECOND', 'fast', 'must be calls per second'],
-    ['MANAGEMENT_SHARE_PER_SECOND', '0', 'must be calls per second above 0'],
-    ['MANAGEMENT_CONCURRENCY', '0', 'must be at least 1 container'],
-    ['MANAGEMENT_CONCURRENCY', '1.5', 'must be a whole number of containers'],
-    ['MANAGEMENT_BURST', '0', 'must be at least 1 call'],
-  ])('fails naming %s when it is "%s": %s', (name, value, message) => {
-    expect(() => loadConfig({ ...complete, [name]: value })).toThrow(`${name} ${message}`);
+    ['ROTATION_DAYS', '0', 'ROTATION_DAYS must be a whole number from 1 to 3650'],
+    ['ROTATION_DAYS', 'soon', 'ROTATION_DAYS must be a whole number from 1 to 3650'],
+    ['ROTATION_DAYS', '1.5', 'ROTATION_DAYS must be a whole number from 1 to 3650'],
+    ['ROTATION_DAYS', '', 'ROTATION_DAYS must be a whole number from 1 to 3650'],
+    ['GRACE_DAYS', '-1', 'GRACE_DAYS must be a whole number from 0 to 365'],
+    ['TABLE_NAME', '', 'TABLE_NAME must not be empty'],
+    ['SENDER_EMAIL', 'nobody', 'SENDER_EMAIL must be one plain email address'],
+    ['SENDER_EMAIL', 'Keys <keys@example.com>', 'SENDER_EMAIL must be one plain email address'],
+    ['QUEUE_URL', 'not a url', 'QUEUE_URL must be a URL'],
+    ['QUEUE_URL', 'https://sqs.example.com/\n1/q', 'QUEUE_URL must be a URL'],
+    ['TIER_MAP', 'not json', 'TIER_MAP must be a JSON object of tier names and usage plan ids, such as {"free":"a1b2c3"}'],
+    ['TIER_MAP', '["free"]', 'TIER_MAP must be a JSON object of tier names and usage plan ids, such as {"free":"a1b2c3"}'],
+    ['TIER_MAP', '{}', 'TIER_MAP names no tier'],
+    [
+      'TIER_MAP',
+      '{"Free Tier":"plan"}',
+      'TIER_MAP names the tier "Free Tier": a tier name is 1 to 32 lowercase letters, digits or -, starting with a letter',
+    ],
+    ['TIER_MAP', '{"free":""}', 'TIER_MAP gives the tier "free" no usage plan id'],
+    ['KEY_NAME_PREFIX', 'key plan', 'KEY_NAME_PREFIX must be 1 to 40 letters, digits or -'],
+    ['STAGE', 'my stage', 'STAGE must be a stage name: 1 to 40 letters, digits or -'],
+    ['MANAGEMENT_CALLS_PER_SECOND', '0', 'MANAGEMENT_CALLS_PER_SECOND must be a number from 0.1 to 1000'],
+    ['MANAGEMENT_SHARE_PER_SECOND', 'fast', 'MANAGEMENT_SHARE_PER_SECOND must be calls per second, above 0 and at most 1000'],
+    ['MANAGEMENT_SHARE_PER_SECOND', '0', 'MANAGEMENT_SHARE_PER_SECOND must be calls per second, above 0 and at most 1000'],
+    ['MANAGEMENT_SHARE_PER_SECOND', '1001', 'MANAGEMENT_SHARE_PER_SECOND must be calls per second, above 0 and at most 1000'],
+    ['MANAGEMENT_CONCURRENCY', '0', 'MANAGEMENT_CONCURRENCY must be a whole number from 1 to 1000'],
+    ['MANAGEMENT_CONCURRENCY', '1.5', 'MANAGEMENT_CONCURRENCY must be a whole number from 1 to 1000'],
+    ['MANAGEMENT_BURST', '0', 'MANAGEMENT_BURST must be a whole number from 1 to 1000'],
+    ['WORKER_CONCURRENCY', '1', 'WORKER_CONCURRENCY must be a whole number from 2 to 1000'],
+    ['RECONCILE_MIN_KEY_AGE_MINUTES', '9', 'RECONCILE_MIN_KEY_AGE_MINUTES must be a whole number from 10 to 10080'],
+  ])('fails naming %s when it is "%s", in a sentence', (name, value, message) => {
+    expect(() => loadConfig({ ...complete, [name]: value })).toThrow(
+      new ConfigError(`keyplan configuration is invalid: ${message}`),
+    );
   });
 
-  it.each([
-    ['TIER_MAP', 'not json'],
-    ['TIER_MAP', '{}'],
-    ['TIER_MAP', '{"Free Tier":"plan"}'],
-    ['SENDER_EMAIL', 'nobody'],
-    ['ROTATION_DAYS', 'soon'],
-    ['GRACE_DAYS', '-1'],
-  ])('fails naming %s when it is %s', (name, value) => {
-    expect(() => loadConfig({ ...complete, [name]: value })).toThrow(new RegExp(`${name} `));
+  it('names every setting that is wrong at once', () => {
+    expect(() => loadConfig({ TIER_MAP: '{}', GRACE_DAYS: 'x' })).toThrow(
+      new ConfigError(
+        'keyplan configuration is invalid: TABLE_NAME is not set; TIER_MAP names no tier; SENDER_EMAIL is not set; ' +
+          'GRACE_DAYS must be a whole number from 0 to 365',
+      ),
+    );
+  });
+
+  it('reads numbers as written, bounds included, and a queue URL without surrounding white space', () => {
+    const config = loadConfig({
+      ...complete,
+      GRACE_DAYS: '0',
+      ROTATION_DAYS: ' 3650 ',
+      MANAGEMENT_CALLS_PER_SECOND: '0.1',
+      QUEUE_URL: ' https://sqs.eu-west-1.amazonaws.com/123456789012/q ',
+    });
+
+    expect(config).toMatchObject({
+      graceDays: 0,
+      rotationDays: 3650,
+      managementCallsPerSecond: 0.1,
+      queueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/q',
+    });
   });
 });
 
@@ -112,4 +153,12 @@ describe('usagePlanOf', () => {
       expect(usagePlanOf(tierMap, tier)).toBeUndefined();
     },
   );
+});
+
+describe('SHARDS', () => {
+  it('accepts the shard ids key values can carry, and no other', async () => {
+    const { SHARD_ID_PATTERN: keyValueIds } = await import('../../shared/core/key-value');
+    const { SHARD_ID_PATTERN: configIds } = await import('../../shared/config');
+    expect(configIds.source).toBe(keyValueIds.source);
+  });
 });

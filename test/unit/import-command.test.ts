@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { formatSummary } from '../../cli/import-command';
 import { type CliIo, runKeyplan } from '../../cli/run-keyplan';
 import type { Services } from '../../cli/services';
 import type { Config } from '../../shared/config';
@@ -29,7 +30,7 @@ function fakeDeps(config: Config) {
     store,
     queue: { send: async (message) => void sent.push(message) },
     clock: () => new Date(),
-    settings: { tierMap: config.tierMap, keyNamePrefix: 'kp', stage: 'test', rotationDays: 90, leaseSeconds: 60, sweepSeconds: 300 },
+    settings: { shards: config.shards, keyNamePrefix: 'kp', stage: 'test', rotationDays: 90, leaseSeconds: 60, sweepSeconds: 300 },
   };
   return { deps, sent };
 }
@@ -110,8 +111,8 @@ describe('npm run import', () => {
       rows: 21,
       counts: { queued: 19, requeued: 0, skipped: 0, invalid: 2, failed: 0 },
       invalid: [
-        { line: 6, field: 'tier' },
-        { line: 22, field: 'email' },
+        { line: 6, field: 'tier', message: 'tier must be one of: free, pro' },
+        { line: 22, field: 'email', message: 'email must be one plain email address' },
       ],
     });
     expect(result.made[0]?.sent).toHaveLength(19);
@@ -131,7 +132,7 @@ describe('npm run import', () => {
     expect(lines.at(-1)).toBe('importing: 100% (21/21 rows): 19 queued, 0 requeued, 0 skipped, 2 invalid, 0 failed');
   });
 
-  it('lists invalid rows as "line N: field: message" in the text summary', async () => {
+  it('lists invalid rows as "line N: message", the message naming the field, in the text summary', async () => {
     // Prepare
     const file = await fileWith('text.csv', MIXED_CSV);
 
@@ -139,7 +140,9 @@ describe('npm run import', () => {
     const result = await run([file]);
 
     // Assess
-    expect(result.stdout()).toContain('Invalid rows:\n  line 6: tier: must be one of: free, pro\n  line 22: email: ');
+    expect(result.stdout()).toContain(
+      'Invalid rows:\n  line 6: tier must be one of: free, pro\n  line 22: email must be one plain email address\n',
+    );
   });
 
   it.each([
@@ -226,5 +229,24 @@ describe('npm run import', () => {
     expect(result.code).toBe(0);
     expect(result.stderr()).toContain('using the local stack (.keyplan/local.json): table keyplan-local at http://127.0.0.1:4566');
     expect(env).toMatchObject({ AWS_ENDPOINT_URL: 'http://127.0.0.1:4566', TABLE_NAME: 'keyplan-local' });
+  });
+});
+
+describe('formatSummary', () => {
+  it('lists an invalid row by its message alone: it names the field already', () => {
+    // Act
+    const text = formatSummary('c.csv', {
+      rows: 2,
+      counts: { queued: 0, requeued: 0, skipped: 0, invalid: 2, failed: 0 },
+      invalid: [
+        { line: 2, field: 'customerId', message: 'customerId is required' },
+        { line: 3, message: 'has 5 fields, the header names 4' },
+      ],
+      skipped: [],
+      failed: [],
+    });
+
+    // Assess
+    expect(text).toContain('Invalid rows:\n  line 2: customerId is required\n  line 3: has 5 fields, the header names 4\n');
   });
 });

@@ -1,3 +1,4 @@
+import { singleShard } from '../../shared/core/shards';
 import { describe, expect, it } from 'vitest';
 import { TransientAwsError } from '../../shared/errors';
 import {
@@ -96,7 +97,7 @@ function setup() {
   const deps: ImportDeps = {
     store,
     queue,
-    settings: { tierMap: { free: 'plan-free', pro: 'plan-pro' }, keyNamePrefix: 'kp', stage: 'test', rotationDays: 90, leaseSeconds: 60, sweepSeconds: 300 },
+    settings: { shards: singleShard({ free: 'plan-free', pro: 'plan-pro' }), keyNamePrefix: 'kp', stage: 'test', rotationDays: 90, leaseSeconds: 60, sweepSeconds: 300 },
     clock: () => NOW,
     sleep: async (ms) => {
       sleeps.push(ms);
@@ -172,10 +173,33 @@ describe('importRegistrations', () => {
     expect(queue.sent.map((m) => m.registrationId).sort()).toEqual(['cust-1', 'cust-5']);
     expect(summary.invalid.map((row) => row.line)).toEqual([3, 4, 6, 7, 8, 9]);
     expect(summary.invalid[0]).toEqual({ line: 3, message: 'not valid JSON (Unexpected token)' });
-    expect(summary.invalid[1]).toEqual({ line: 4, field: 'tier', message: 'must be one of: free, pro' });
+    expect(summary.invalid[1]).toEqual({ line: 4, field: 'tier', message: 'tier must be one of: free, pro' });
     expect(summary.invalid[2]).toEqual({ line: 6, field: 'plan', message: 'unknown field "plan"' });
-    expect(summary.invalid[4]).toMatchObject({ line: 8, field: 'customerId' });
-    expect(summary.invalid[5]).toMatchObject({ line: 9, field: 'email' });
+    expect(summary.invalid[3]).toEqual({ line: 7, field: 'body', message: 'the body must be a JSON object' });
+    expect(summary.invalid[4]).toEqual({ line: 8, field: 'customerId', message: 'customerId is required' });
+    expect(summary.invalid[5]).toEqual({ line: 9, field: 'email', message: 'email must be one plain email address' });
+  });
+
+  it('says what is wrong with a row in the words the HTTP API uses, naming the field', async () => {
+    // Prepare: a CSV row leaves an empty cell out, so a missing field is an absent one.
+    const { deps, queue } = setup();
+    const { customerId: _, ...withoutCustomerId } = customer(2);
+    const rows: ImportRow[] = [
+      { line: 2, fields: withoutCustomerId },
+      { line: 3, fields: customer(3, { customerId: 'cust 3' }) },
+      { line: 4, fields: customer(4, { tier: undefined }) },
+    ];
+
+    // Act
+    const summary = await importRegistrations(rowsOf(...rows), deps);
+
+    // Assess
+    expect(summary.invalid).toEqual([
+      { line: 2, field: 'customerId', message: 'customerId is required' },
+      { line: 3, field: 'customerId', message: 'customerId may contain only letters, digits and . _ : -' },
+      { line: 4, field: 'tier', message: 'tier is required' },
+    ]);
+    expect(queue.sent).toEqual([]);
   });
 
   it('sorts every bucket by line, whatever order the rows finish in', async () => {

@@ -238,7 +238,7 @@ describe('pacing of the composed functions', () => {
     const answeredAt: number[] = [];
     answerLocally(clients.apiGateway, { into: answeredAt });
     answerLocally(clients.apiGatewaySingleAttempt, { into: answeredAt });
-    const { keys } = createEnqueueDeps(loadConfig(environment), clients);
+    const keys = createEnqueueDeps(loadConfig(environment), clients).keys.in(undefined);
 
     // Three CreateApiKey (the single-attempt client) and three DeleteUsagePlanKey (the other).
     const calls = Array.from({ length: 6 }, (_, i) =>

@@ -1,3 +1,4 @@
+import { singleShard } from '../../shared/core/shards';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type {
@@ -20,6 +21,11 @@ const keyName = (id: string) => `kp-${createHash('sha256').update(id).digest('he
 
 /** API Gateway in memory: keys, and which plans hold them. */
 class FakeInventory implements KeyInventory {
+  /** One shard: every shard's keys are these. */
+  in(): this {
+    return this;
+  }
+
   readonly keys = new Map<string, ListedKey>();
   readonly plans = new Map<string, Set<string>>(Object.values(PLANS).map((id) => [id, new Set<string>()]));
   /** plan id -> error thrown when a key is added to it */
@@ -143,7 +149,7 @@ function fakes() {
     ledger,
     registrations: { getRegistration: async () => undefined },
     clock: () => NOW,
-    settings: { keyNamePrefix: 'kp', stage: 'test', tierMap: PLANS, minKeyAgeMinutes: 60, leaseSeconds: 60, sweepSeconds: 300 },
+    settings: { keyNamePrefix: 'kp', stage: 'test', shards: singleShard(PLANS), minKeyAgeMinutes: 60, leaseSeconds: 60, sweepSeconds: 300 },
   };
   return { inventory, records, lock: ledger, deps };
 }

@@ -1,3 +1,4 @@
+import { singleShard } from '../../shared/core/shards';
 import { describe, expect, it } from 'vitest';
 import { DAY_MS, type CustomerKey } from '../../shared/core/model';
 import type { NewKeySpec } from '../../shared/core/ports';
@@ -271,7 +272,7 @@ describe('rotateKey', () => {
     const world = aWorld();
     const old = await aRegisteredCustomer(world);
     const { deps, calls } = rotationOver(world);
-    const withoutFree = { ...deps, settings: { ...deps.settings, tierMap: { pro: TIER_MAP.pro } } };
+    const withoutFree = { ...deps, settings: { ...deps.settings, shards: singleShard({ pro: TIER_MAP.pro }) } };
 
     // Act
     const error = await rotateKey(old, { now: world.clock(), graceDays: GRACE_DAYS }, withoutFree).catch((e: unknown) => e);

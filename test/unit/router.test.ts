@@ -1,3 +1,4 @@
+import { singleShard } from '../../shared/core/shards';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
@@ -111,7 +112,7 @@ describe('the routes of the HTTP functions', () => {
     ),
   );
   // The routes read only the tier names from their dependencies when they are built.
-  const deps = { settings: { tierMap: { free: 'plan-free' } } };
+  const deps = { settings: { shards: singleShard({ free: 'plan-free' }) } };
 
   it('are the routes.ts of exactly the functions with http events', () => {
     const withRoutes = readdirSync(new URL('../../functions', import.meta.url)).filter((name) =>
