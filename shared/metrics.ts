@@ -6,7 +6,8 @@ import { lineWriter } from './logger';
  * Powertools Metrics wrote, without its 12.5 KiB: every metric a Count, one dimension `service`.
  */
 export interface Metrics {
-  count(name: string, value: number): void;
+  /** With a shard, also under the dimensions service and shard (each shard's own series). */
+  count(name: string, value: number, shard?: string): void;
   /** The ColdStart count, on a line of its own with the function's name as a second dimension. */
   coldStart(functionName: string): void;
   /** Writes what was counted since the last flush (nothing when nothing was) and forgets it. */
@@ -29,6 +30,12 @@ export function createMetrics(env: NodeJS.ProcessEnv = process.env, write = line
   // Name -> the values counted under it since the last flush, in order: EMF takes a list, so a
   // Maximum or a SampleCount sees each count, not their sum.
   let counted = new Map<string, number[]>();
+  let byShard = new Map<string, Map<string, number[]>>();
+  const add = (into: Map<string, number[]>, name: string, value: number) => {
+    const values = into.get(name);
+    if (values) values.push(value);
+    else into.set(name, [value]);
+  };
 
   const emit = (values: Map<string, number[]>, dimensions: Record<string, string>) => {
     while (values.size > 0) {
@@ -52,21 +59,25 @@ export function createMetrics(env: NodeJS.ProcessEnv = process.env, write = line
   };
 
   return {
-    count(name, value) {
+    count(name, value, shard) {
       // A NaN or an infinity would make CloudWatch drop the whole line. Disabled (the CLI, the
       // tests), nothing is kept: nothing may ever flush.
       if (disabled || !Number.isFinite(value)) return;
-      const values = counted.get(name);
-      if (values) values.push(value);
-      else counted.set(name, [value]);
+      if (shard === undefined) return add(counted, name, value);
+      let ofShard = byShard.get(shard);
+      if (!ofShard) byShard.set(shard, (ofShard = new Map()));
+      add(ofShard, name, value);
     },
     coldStart(functionName) {
       emit(new Map([['ColdStart', [1]]]), functionName ? { service, function_name: functionName } : { service });
     },
     flush() {
       const values = counted;
+      const shards = byShard;
       counted = new Map();
+      byShard = new Map();
       emit(values, { service });
+      for (const [shard, ofShard] of shards) emit(ofShard, { service, shard });
     },
   };
 }
@@ -102,4 +113,13 @@ export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
 export function countMetric(name: MetricName, value = 1): void {
   metrics.count(name, value);
+}
+
+/**
+ * A count of one shard (DESIGN §8): under `service` as every count, and under `service` and
+ * `shard` too, so each shard has its own series (and its own key-ceiling alarm).
+ */
+export function countShardMetric(name: MetricName, shard: string, value = 1): void {
+  metrics.count(name, value);
+  metrics.count(name, value, shard);
 }

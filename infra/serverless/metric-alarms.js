@@ -2,6 +2,8 @@
 // `keyplan`, dimension `service` = <service>-<stage>), to the alarms topic (alarms.yml). The
 // README's runbook says what each one means and what to do.
 
+import { readShards } from './shards.js';
+
 const ALARMS = [
   {
     id: 'RollbacksAlarm',
@@ -66,6 +68,32 @@ export async function resources({ resolveVariable }) {
         Threshold: alarm.threshold,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         TreatMissingData: alarm.treatMissingData ?? 'notBreaching',
+        AlarmActions: [{ Ref: 'AlarmTopic' }],
+      },
+    };
+  }
+  // With shards, one key-ceiling alarm per shard (dimension shard), at 70% of its ceiling: before
+  // its high-water mark (default 80%), where placement stops sending it new customers.
+  for (const shard of readShards()) {
+    const ceiling = shard.keyCeiling ?? 10000;
+    const id = `KeyCeilingAlarmShard${shard.id.charAt(0).toUpperCase()}${shard.id.slice(1)}`;
+    Resources[id] = {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${service}-${stage}-key-ceiling-${shard.id}`,
+        AlarmDescription: `Shard ${shard.id} holds 70% or more of its ${ceiling} API keys; at its high-water mark (${shard.highWaterPercent ?? 80}%) it takes no new customer. Add a shard or drain this one (docs/capacity.md).`,
+        Namespace: 'keyplan',
+        MetricName: 'AccountKeyCount',
+        Dimensions: [
+          { Name: 'service', Value: `${service}-${stage}` },
+          { Name: 'shard', Value: shard.id },
+        ],
+        Statistic: 'Maximum',
+        Period: 3600,
+        EvaluationPeriods: 1,
+        Threshold: Math.floor(ceiling * 0.7),
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'ignore',
         AlarmActions: [{ Ref: 'AlarmTopic' }],
       },
     };

@@ -6,7 +6,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { MiddlewareStack } from '@smithy/types';
 import { ShardUnavailableError } from '../errors';
-import { countMetric, METRIC } from '../metrics';
+import { countMetric, countShardMetric, METRIC } from '../metrics';
 import { isThrottling } from './aws-errors';
 
 /*
@@ -39,12 +39,12 @@ export interface ShardLocation {
  * SDK's adaptive retry mode slows down on throttling instead of spending its attempts at full speed.
  */
 export function apiGatewayClient(at?: ShardLocation): APIGatewayClient {
-  return countThrottledAttempts(new APIGatewayClient({ retryMode: 'adaptive', maxAttempts: 4, ...locate(at) }));
+  return countThrottledAttempts(new APIGatewayClient({ retryMode: 'adaptive', maxAttempts: 4, ...locate(at) }), at?.id);
 }
 
 /** API Gateway with one attempt per call: for CreateApiKey, which must not be repeated blindly (see ApiKeyGateway). */
 export function singleAttemptApiGatewayClient(at?: ShardLocation): APIGatewayClient {
-  return countThrottledAttempts(new APIGatewayClient({ maxAttempts: 1, ...locate(at) }));
+  return countThrottledAttempts(new APIGatewayClient({ maxAttempts: 1, ...locate(at) }), at?.id);
 }
 
 /** Both API Gateway clients, for the functions that create keys. */
@@ -104,13 +104,15 @@ type AnyClient = { middlewareStack: MiddlewareStack<any, any> };
  * count is the early sign of a budget shared with too many callers, well before calls fail.
  * Below the retry middleware (same step, lower priority), so it sees each attempt.
  */
-function countThrottledAttempts<C extends AnyClient>(client: C): C {
+function countThrottledAttempts<C extends AnyClient>(client: C, shard?: string): C {
   client.middlewareStack.add(
     (next) => async (args) => {
       try {
         return await next(args);
       } catch (error) {
-        if (isThrottling(error)) countMetric(METRIC.throttles);
+        if (!isThrottling(error)) throw error;
+        if (shard) countShardMetric(METRIC.throttles, shard);
+        else countMetric(METRIC.throttles);
         throw error;
       }
     },

@@ -20,7 +20,7 @@ import {
   ValidationError,
 } from '../errors';
 import { logger } from '../logger';
-import { countMetric, METRIC } from '../metrics';
+import { countMetric, countShardMetric, METRIC } from '../metrics';
 
 export interface ProvisioningSettings {
   /** Where keys are made; the first is the home shard (core/shards.ts). */
@@ -247,12 +247,12 @@ async function runSteps(
     logger.error('key email failed; registration left EMAIL_PENDING', { ...log, keyId: key.id, error });
     countMetric(METRIC.emailsFailed);
     const pending = await record('EMAIL_PENDING');
-    countMetric(METRIC.keysProvisioned);
+    countShardMetric(METRIC.keysProvisioned, shardOf(deps.settings.shards, registration.shard).id);
     return pending;
   }
   const completed = await record('ACTIVE');
   logger.info('registration complete', { ...log, keyId: key.id, state: completed.state });
-  countMetric(METRIC.keysProvisioned);
+  countShardMetric(METRIC.keysProvisioned, shardOf(deps.settings.shards, registration.shard).id);
   return completed;
 }
 

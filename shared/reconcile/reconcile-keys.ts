@@ -4,7 +4,7 @@ import { planIn, type Shard, shardOf } from '../core/shards';
 import { convergeKeyPlans } from '../customers/converge-plans';
 import { CustomerBusyError, LeaseLostError, NotFoundError } from '../errors';
 import { logger } from '../logger';
-import { countMetric, METRIC } from '../metrics';
+import { countMetric, countShardMetric, METRIC } from '../metrics';
 import type { KeyRecord, ListedKey, ReconcileDeps } from './ports';
 
 /** API keys per account and Region; not adjustable (DESIGN §6). Disabled keys count until deleted. */
@@ -39,6 +39,8 @@ export interface ShardInventory {
   ceilingUsedPercent: number;
   nearCeiling: boolean;
   managedKeys: number;
+  /** Not surveyed this run: its keys could not be listed (counted as a failure). */
+  unavailable?: boolean | undefined;
 }
 
 export interface ReconcileReport {
@@ -114,9 +116,19 @@ export async function reconcileKeys(
   report.trackedRecords = tracked.size;
   for (const shard of settings.shards) {
     const inShard = new Map([...tracked].filter(([, record]) => shardOf(settings.shards, record.shard).id === shard.id));
-    const inventory = await surveyShard(shard, inShard, tiers, now, report, deps);
-    report.shards.push(inventory);
-    await deps.records.recordInventory?.(shard.id, inventory.accountKeys, now);
+    // A shard that cannot be surveyed (its role refused, its Region down) is left for the next
+    // run; the others are reconciled. Only complete surveys plan actions.
+    const planned = report.actions.length;
+    try {
+      const inventory = await surveyShard(shard, inShard, tiers, now, report, deps);
+      report.shards.push(inventory);
+      await deps.records.recordInventory?.(shard.id, inventory.accountKeys, now);
+    } catch (error) {
+      for (const action of report.actions.splice(planned)) report.found[action.kind]--;
+      report.failures++;
+      report.shards.push({ ...unsurveyed(shard), unavailable: true });
+      logger.error('reconcile: a shard could not be surveyed; the next run tries again', { shard: shard.id, error });
+    }
   }
   report.accountKeys = sum(report.shards.map((shard) => shard.accountKeys));
   report.keyCeiling = sum(report.shards.map((shard) => shard.keyCeiling));
@@ -150,6 +162,15 @@ export async function reconcileKeys(
 }
 
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+
+const unsurveyed = (shard: Shard): ShardInventory => ({
+  shard: shard.id,
+  accountKeys: 0,
+  keyCeiling: shard.keyCeiling,
+  ceilingUsedPercent: 0,
+  nearCeiling: false,
+  managedKeys: 0,
+});
 
 /**
  * One shard's part of a run: lists its keys and plans, and plans the actions its keys and its
@@ -240,9 +261,11 @@ async function surveyShard(
 }
 
 function publishReconcileMetrics(report: ReconcileReport): void {
-  // A level, not an event: the alarm takes its maximum against 80% of the ceiling. The largest
-  // shard's: the alarm is about the one that fills first (each shard's own is logged).
-  countMetric(METRIC.accountKeyCount, Math.max(0, ...report.shards.map((shard) => shard.accountKeys)));
+  // A level, not an event: each shard's alarm takes its maximum against its share of the ceiling,
+  // and the stage's alarm the largest shard's (the one that fills first).
+  for (const shard of report.shards.filter((inventory) => !inventory.unavailable)) {
+    countShardMetric(METRIC.accountKeyCount, shard.shard, shard.accountKeys);
+  }
   countMetric(METRIC.orphansDeleted, report.done['delete-orphan']);
   countMetric(METRIC.keysRepaired, report.done['repair-plan']);
   countMetric(METRIC.recordsMissing, report.done['mark-missing']);

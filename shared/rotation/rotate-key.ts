@@ -8,7 +8,7 @@ import type { CustomerRecord } from '../core/customer-record';
 import { keyNameFor } from '../core/registration';
 import { AssociationRejectedError, RotationIncompleteError, ValidationError } from '../errors';
 import { logger } from '../logger';
-import { countMetric, METRIC } from '../metrics';
+import { countMetric, countShardMetric, METRIC } from '../metrics';
 
 export interface RotationSettings {
   /** Where keys are made; the first is the home shard (core/shards.ts). */
@@ -192,7 +192,7 @@ export async function rotateUnderLease(
       now,
     );
     logger.info('key rotated', { ...log, newKeyId: successor.id, retireAt: retireAt.toISOString() });
-    countMetric(METRIC.rotations);
+    countShardMetric(METRIC.rotations, shard.id);
 
     if (graceDays === 0) {
       // A leaked key: off as soon as its successor is out. Should this fail, the retirement job

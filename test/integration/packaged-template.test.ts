@@ -688,6 +688,23 @@ describe('packaged deployment (osls package, offline)', () => {
         expect(assumes(prod.template, roleId)).toEqual(expected);
       }
     });
+
+    it('alarms on each shard’s key count before its high-water mark', () => {
+      const alarms = resourcesOfType(prod.template, 'AWS::CloudWatch::Alarm')
+        .map(([, alarm]) => alarm.Properties)
+        .filter((alarm) => (alarm.Dimensions as { Name: string }[]).some((dimension) => dimension.Name === 'shard'));
+      expect(alarms.map((alarm) => [alarm.MetricName, alarm.Dimensions, alarm.Threshold])).toEqual(
+        PROD_SHARDS.map((shard) => [
+          'AccountKeyCount',
+          [
+            { Name: 'service', Value: 'keyplan-prod' },
+            { Name: 'shard', Value: shard.id },
+          ],
+          7000,
+        ]),
+      );
+      expect(resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm').filter(([id]) => id.includes('Shard'))).toEqual([]);
+    });
   });
 
   describe('management budget', () => {

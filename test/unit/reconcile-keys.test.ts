@@ -1,4 +1,5 @@
 import { singleShard } from '../../shared/core/shards';
+import { ShardUnavailableError } from '../../shared/errors';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type {
@@ -155,6 +156,37 @@ function fakes() {
 }
 
 describe('reconcileKeys', () => {
+  it('reconciles the shards it can reach and leaves one whose role is refused to the next run', async () => {
+    // Arrange: an orphan in each of two shards; the second one's role cannot be assumed.
+    const { inventory, deps } = fakes();
+    const unreachable = new FakeInventory();
+    unreachable.addManaged('orphan-far');
+    unreachable.listKeyPages = async function* () {
+      yield [];
+      throw new ShardUnavailableError('far', { cause: new Error('AccessDenied') });
+    };
+    inventory.addManaged('orphan-home');
+    const twoShards = [...singleShard(PLANS), { id: 'far', plans: PLANS, keyCeiling: 10_000, state: 'accepting' as const }];
+    const sharded: ReconcileDeps = {
+      ...deps,
+      inventory: { in: (shard) => (shard === 'far' ? unreachable : inventory) },
+      settings: { ...deps.settings, shards: twoShards },
+    };
+
+    // Act
+    const report = await reconcileKeys({ now: NOW, dryRun: false }, sharded);
+
+    // Assert
+    expect(report.shards.map((shard) => [shard.shard, shard.unavailable ?? false])).toEqual([
+      ['home', false],
+      ['far', true],
+    ]);
+    expect(report.failures).toBe(1);
+    expect(report.done['delete-orphan']).toBe(1);
+    expect(inventory.keys.has('orphan-home')).toBe(false);
+    expect(unreachable.keys.has('orphan-far')).toBe(true);
+  });
+
   it('warns from 80% of the 10,000-key ceiling, counting keys it does not manage', async () => {
     const { inventory, deps } = fakes();
     for (let i = 0; i < 7_999; i++) {
