@@ -9,14 +9,12 @@ import {
   GetUsageCommand,
   GetUsagePlanCommand,
   GetUsagePlanKeyCommand,
-  GetUsagePlanKeysCommand,
   UpdateApiKeyCommand,
 } from '@aws-sdk/client-api-gateway';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiKeySecret } from '../api-key-secret';
 import { AssociationRejectedError, TransientAwsError, UsageUnavailableError } from '../errors';
 import type { IssuedKey, KeyGateway, NewKeySpec, PlanLimits } from '../core/ports';
-import type { KeyInventory, ListedKey } from '../reconcile/ports';
 import { awsErrorName, isThrottling, isTransient } from './aws-errors';
 
 /** What the gateway needs of an API Gateway client: a client, or a paced view of one (pacedClient). */
@@ -44,8 +42,8 @@ export interface ApiKeyGatewayOptions {
   newKeyValue?: (() => string) | undefined;
 }
 
-export class ApiKeyGateway implements KeyGateway, KeyInventory {
-  readonly #client: ApiGatewaySender;
+export class ApiKeyGateway implements KeyGateway {
+  protected readonly client: ApiGatewaySender;
   readonly #singleAttemptClient: ApiGatewaySender | undefined;
   readonly #createAttempts: number;
   readonly #backoffBaseMs: number;
@@ -57,7 +55,7 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
   readonly #planCache = new Map<string, { limits: Promise<PlanLimits>; expiresAt: number }>();
 
   constructor(options: ApiKeyGatewayOptions) {
-    this.#client = options.client;
+    this.client = options.client;
     this.#singleAttemptClient = options.singleAttemptClient;
     this.#createAttempts = options.createAttempts ?? 4;
     this.#backoffBaseMs = options.backoffBaseMs ?? 200;
@@ -91,7 +89,7 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
         );
         return { id: required(created.id, 'id'), secret: new ApiKeySecret(required(created.value, 'value')) };
       } catch (error) {
-        if (!isTransient(error) || attempt >= this.#createAttempts) throw this.#translate(error, 'CreateApiKey');
+        if (!isTransient(error) || attempt >= this.#createAttempts) throw this.translate(error, 'CreateApiKey');
         // A throttled create did not happen; anything else may have, so look before repeating it.
         if (!isThrottling(error)) {
           const existing = await this.#findOwnKey(spec);
@@ -103,15 +101,15 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
   }
 
   async getKeyValue(keyId: string): Promise<ApiKeySecret> {
-    const key = await this.#call('GetApiKey', () =>
-      this.#client.send(new GetApiKeyCommand({ apiKey: keyId, includeValue: true })),
+    const key = await this.call('GetApiKey', () =>
+      this.client.send(new GetApiKeyCommand({ apiKey: keyId, includeValue: true })),
     );
     return new ApiKeySecret(required(key.value, 'value'));
   }
 
   async addKeyToPlan(usagePlanId: string, keyId: string): Promise<void> {
     try {
-      await this.#client.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId, keyType: 'API_KEY' }));
+      await this.client.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId, keyType: 'API_KEY' }));
     } catch (error) {
       const name = awsErrorName(error);
       if (name === 'ConflictException') {
@@ -125,36 +123,36 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
       if (name === 'NotFoundException' || name === 'BadRequestException') {
         throw new AssociationRejectedError(`API Gateway rejected the association (${name})`, { cause: error });
       }
-      throw this.#translate(error, 'CreateUsagePlanKey');
+      throw this.translate(error, 'CreateUsagePlanKey');
     }
   }
 
   async deleteKey(keyId: string): Promise<void> {
     try {
-      await this.#client.send(new DeleteApiKeyCommand({ apiKey: keyId }));
+      await this.client.send(new DeleteApiKeyCommand({ apiKey: keyId }));
     } catch (error) {
       if (awsErrorName(error) === 'NotFoundException') return;
-      throw this.#translate(error, 'DeleteApiKey');
+      throw this.translate(error, 'DeleteApiKey');
     }
   }
 
   async removeKeyFromPlan(usagePlanId: string, keyId: string): Promise<void> {
     try {
-      await this.#client.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId }));
+      await this.client.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId }));
     } catch (error) {
       if (awsErrorName(error) === 'NotFoundException') return;
-      throw this.#translate(error, 'DeleteUsagePlanKey');
+      throw this.translate(error, 'DeleteUsagePlanKey');
     }
   }
 
   async disableKey(keyId: string): Promise<void> {
     try {
-      await this.#client.send(
+      await this.client.send(
         new UpdateApiKeyCommand({ apiKey: keyId, patchOperations: [{ op: 'replace', path: '/enabled', value: 'false' }] }),
       );
     } catch (error) {
       if (awsErrorName(error) === 'NotFoundException') return;
-      throw this.#translate(error, 'UpdateApiKey');
+      throw this.translate(error, 'UpdateApiKey');
     }
   }
 
@@ -171,7 +169,7 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
   }
 
   async #fetchPlanLimits(usagePlanId: string): Promise<PlanLimits> {
-    const plan = await this.#call('GetUsagePlan', () => this.#client.send(new GetUsagePlanCommand({ usagePlanId })));
+    const plan = await this.call('GetUsagePlan', () => this.client.send(new GetUsagePlanCommand({ usagePlanId })));
     return {
       rateLimit: plan.throttle?.rateLimit,
       burstLimit: plan.throttle?.burstLimit,
@@ -185,7 +183,7 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
     let position: string | undefined;
     try {
       do {
-        const page = await this.#client.send(
+        const page = await this.client.send(
           new GetUsageCommand({ usagePlanId, keyId, startDate, endDate, limit: 500, position }),
         );
         // Other keys cannot appear (keyId filters), but only this key's series is ours to read.
@@ -196,57 +194,18 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
       if (isUnservedRoute(error)) {
         throw new UsageUnavailableError('the AWS endpoint does not serve GetUsage', { cause: error });
       }
-      throw this.#translate(error, 'GetUsage');
+      throw this.translate(error, 'GetUsage');
     }
     return days;
   }
 
-  async *listKeyPages(): AsyncIterable<ListedKey[]> {
-    let position: string | undefined;
-    do {
-      const page = await this.#call('GetApiKeys', () =>
-        this.#client.send(new GetApiKeysCommand({ limit: 500, position, includeValues: false })),
-      );
-      yield (page.items ?? []).map((key) => ({
-        id: required(key.id, 'id'),
-        name: key.name ?? '',
-        createdAt: key.createdDate ?? new Date(0),
-        tags: key.tags ?? {},
-      }));
-      position = page.position;
-    } while (position);
-  }
-
-  async keysInPlan(usagePlanId: string): Promise<string[]> {
-    const ids: string[] = [];
-    let position: string | undefined;
-    do {
-      const page = await this.#call('GetUsagePlanKeys', () =>
-        this.#client.send(new GetUsagePlanKeysCommand({ usagePlanId, limit: 500, position })),
-      );
-      for (const key of page.items ?? []) ids.push(required(key.id, 'id'));
-      position = page.position;
-    } while (position);
-    return ids;
-  }
-
-  async keyExists(keyId: string): Promise<boolean> {
-    try {
-      await this.#client.send(new GetApiKeyCommand({ apiKey: keyId, includeValue: false }));
-      return true;
-    } catch (error) {
-      if (awsErrorName(error) === 'NotFoundException') return false;
-      throw this.#translate(error, 'GetApiKey');
-    }
-  }
-
   async #isInPlan(usagePlanId: string, keyId: string): Promise<boolean> {
     try {
-      await this.#client.send(new GetUsagePlanKeyCommand({ usagePlanId, keyId }));
+      await this.client.send(new GetUsagePlanKeyCommand({ usagePlanId, keyId }));
       return true;
     } catch (error) {
       if (awsErrorName(error) === 'NotFoundException') return false;
-      throw this.#translate(error, 'GetUsagePlanKey');
+      throw this.translate(error, 'GetUsagePlanKey');
     }
   }
 
@@ -260,8 +219,8 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
     const stage = spec.tags['keyplan:stage'];
     let position: string | undefined;
     do {
-      const page = await this.#call('GetApiKeys', () =>
-        this.#client.send(new GetApiKeysCommand({ nameQuery: spec.name, includeValues: true, limit: 500, position })),
+      const page = await this.call('GetApiKeys', () =>
+        this.client.send(new GetApiKeysCommand({ nameQuery: spec.name, includeValues: true, limit: 500, position })),
       );
       const match = page.items?.find((key) => {
         const keyStage = key.tags?.['keyplan:stage'];
@@ -275,15 +234,15 @@ export class ApiKeyGateway implements KeyGateway, KeyInventory {
     return undefined;
   }
 
-  async #call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+  protected async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
     try {
       return await send();
     } catch (error) {
-      throw this.#translate(error, operation);
+      throw this.translate(error, operation);
     }
   }
 
-  #translate(error: unknown, operation: string): unknown {
+  protected translate(error: unknown, operation: string): unknown {
     if (isTransient(error)) {
       return new TransientAwsError(`${operation} failed: ${awsErrorName(error)}`, this.#retryAfterSeconds, {
         cause: error,
@@ -308,7 +267,7 @@ function isUnservedRoute(error: unknown): boolean {
   return !Object.keys(e.$response?.headers ?? {}).some((name) => name.toLowerCase() === 'x-amzn-errortype');
 }
 
-function required<T>(value: T | undefined, field: string): T {
+export function required<T>(value: T | undefined, field: string): T {
   if (value === undefined) throw new Error(`API Gateway answered without ${field}`);
   return value;
 }

@@ -1,4 +1,4 @@
-import { ApiKeyGateway, type ApiGatewaySender } from '../aws/api-key-gateway';
+import { ApiKeyGateway, type ApiKeyGatewayOptions, type ApiGatewaySender } from '../aws/api-key-gateway';
 import { apiGatewayClient, type ShardLocation, singleAttemptApiGatewayClient } from '../aws/clients';
 import { pacedClient, TokenBucket } from '../aws/management-budget';
 import type { Config } from '../config';
@@ -28,13 +28,17 @@ interface GatewayClients {
  * first time a key there is touched, so a function pays for a shard only once it works in it.
  * Keys made through them get keyplan's own values, prefixed with the shard's id.
  */
-export function shardKeyGateways(config: Config, clients: GatewayClients): ShardKeys<ApiKeyGateway> {
-  const gateways = new Map<string, ApiKeyGateway>();
-  const build = (location: ShardLocation): ApiKeyGateway => {
+export function shardKeyGateways<G extends ApiKeyGateway = ApiKeyGateway>(
+  config: Config,
+  clients: GatewayClients,
+  Gateway: new (options: ApiKeyGatewayOptions) => G = ApiKeyGateway as new (options: ApiKeyGatewayOptions) => G,
+): ShardKeys<G> {
+  const gateways = new Map<string, G>();
+  const build = (location: ShardLocation): G => {
     const own = location.region === undefined && location.roleArn === undefined;
     const single = clients.apiGatewaySingleAttempt && (own ? clients.apiGatewaySingleAttempt : singleAttemptApiGatewayClient(location));
     const bucket = managementBudget(config);
-    return new ApiKeyGateway({
+    return new Gateway({
       client: pacedClient(own ? clients.apiGateway : apiGatewayClient(location), bucket),
       singleAttemptClient: single && pacedClient(single, bucket),
       newKeyValue: () => newKeyValue(location.id),

@@ -1,5 +1,6 @@
+import { ApiKeyInventory } from '../aws/api-key-inventory';
 import { CustomerLedgerTable } from '../aws/customer-ledger';
-import { KeyTable } from '../aws/key-table';
+import { KeyRecordsTable } from '../aws/key-records-table';
 import { RegistrationTable } from '../aws/registration-table';
 import type { Config } from '../config';
 import type { ReconcileDeps } from '../reconcile/ports';
@@ -14,8 +15,8 @@ import { clock, reconcileSettings, registrationTableOptions } from './settings';
  */
 export function reconcileDeps(config: Config, clients: CustomerClients): ReconcileDeps {
   return {
-    inventory: shardKeyGateways(config, { apiGateway: clients.apiGateway }),
-    records: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
+    inventory: shardKeyGateways(config, { apiGateway: clients.apiGateway }, ApiKeyInventory),
+    records: new KeyRecordsTable({ client: clients.dynamo, tableName: config.tableName }),
     ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
     registrations: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),
     clock,
