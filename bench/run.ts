@@ -3,9 +3,11 @@
 // bench/results.json. The targets are goals, not tests: a miss is reported, not an error.
 //
 //   npm run bench                       every figure
-//   npm run bench -- calls overhead     some of them: calls, overhead, cold-start, throughput, mixed, scale
+//   npm run bench -- calls overhead     some of them: calls, overhead, cold-start, throughput, mixed, scale, scale-out
 //   npm run bench -- scale --scale-keys=500,5000 --registrations=200 --samples=200 --init-runs=20
 //   npm run bench -- mixed --mixed-import=50   figure 6 at a twentieth of the issue's size
+//   npm run bench -- scale-out --scale-out-registrations=200   figure 7 at a fifth of its size
+//   npm run bench -- scale-out --scale-out-share=account   figure 7 with each shard's whole budget for the worker
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -17,9 +19,13 @@ import { benchDir, runChild } from './child';
 import type { MixedLoadInput } from './mixed-load';
 import { formatTable, machine } from './report';
 import { measureScale, type ScaleRun, scaleFigures, type SeededScale, seedScale } from './scale';
+import type { ScaleOutInput } from './scale-out';
+import { type ScaleOutPoint, scaleOutFigures } from './scale-out-figures';
 import type { Figure } from './stats';
 
-const FIGURES = ['calls', 'overhead', 'cold-start', 'throughput', 'mixed', 'scale'] as const;
+const FIGURES = ['calls', 'overhead', 'cold-start', 'throughput', 'mixed', 'scale', 'scale-out'] as const;
+/** Figure 7's points: the local stack's first shards (infra/local/bootstrap.ts), 1 the baseline. */
+const SCALE_OUT_SHARDS = [1, 2, 3] as const;
 type FigureName = (typeof FIGURES)[number];
 
 interface Options {
@@ -29,6 +35,10 @@ interface Options {
   registrations: number;
   /** Figure 6's import rows; the rotations (half as many) and tier changes (a tenth) follow it. */
   mixedImport: number;
+  /** Figure 7's registrations at each point. */
+  scaleOutRegistrations: number;
+  /** Figure 7's worker: its deployed share of each shard's budget, or each shard's whole budget. */
+  scaleOutShare: ScaleOutInput['share'];
   samples: number;
   warmup: number;
   initRuns: number;
@@ -40,6 +50,8 @@ function parseOptions(argv: string[]): Options {
     scaleKeys: [1_000, 10_000],
     registrations: 1_000,
     mixedImport: 1_000,
+    scaleOutRegistrations: 1_000,
+    scaleOutShare: 'deployed',
     samples: 200,
     warmup: 20,
     initRuns: 20,
@@ -60,6 +72,11 @@ function parseOptions(argv: string[]): Options {
       options.scaleKeys = [sizes[0]!, sizes[1]!];
     } else if (name === '--registrations') options.registrations = count(10);
     else if (name === '--mixed-import') options.mixedImport = count(10);
+    else if (name === '--scale-out-registrations') options.scaleOutRegistrations = count(10);
+    else if (name === '--scale-out-share') {
+      if (value !== 'deployed' && value !== 'account') throw new Error('--scale-out-share takes deployed or account');
+      options.scaleOutShare = value;
+    }
     // The issue asks for at least 200 samples of each path and 20 processes per bundle (the
     // defaults); fewer are for trying the bench out, and main() says so.
     else if (name === '--samples') options.samples = count(10);
@@ -141,6 +158,23 @@ async function main(): Promise<number> {
           `and ${input.syncPerSecond} registration/s at once, at the account's management budget`,
       );
       await child('mixed', 'mixed-load.ts', input);
+    }
+    if (wanted('scale-out')) {
+      say(
+        `7. scale-out: ${options.scaleOutRegistrations} registrations through the queue over ${SCALE_OUT_SHARDS.join(', ')} shards, ` +
+          `the worker ${options.scaleOutShare === 'deployed' ? "at its deployed share of each shard's budget" : "with each shard's whole budget"}, ` +
+          'each shard with a management budget of its own',
+      );
+      await attempt('scale-out', async () => {
+        const points: ScaleOutPoint[] = [];
+        // One process per point, one after the other: each has its own shard list, and a point
+        // beside another would slow both on a small machine.
+        for (const shards of SCALE_OUT_SHARDS) {
+          const input: ScaleOutInput = { endpoint, registrations: options.scaleOutRegistrations, shards, share: options.scaleOutShare };
+          points.push(await runChild<ScaleOutPoint>({ script: 'scale-out.ts', input, logFile: join(logDir, `scale-out-${shards}.log`) }));
+        }
+        return scaleOutFigures(points);
+      });
     }
     await emulator?.stop();
     emulator = undefined;
