@@ -78,11 +78,16 @@ export async function bundleFunction(settings: DeploySettings, entry: string, ou
   return describe(result.metafile, settings.outExtension);
 }
 
-/** The file whose factories build every client a function holds (one factory per client). */
+/** The file whose factories build the clients a function holds (one factory per client). */
 export const CLIENTS_MODULE = 'shared/aws/clients.ts';
+/**
+ * Every file of client factories: CLIENTS_MODULE, and EventBridge's apart from it (which keeps the
+ * DynamoDB document client out of the one function that calls EventBridge alone).
+ */
+export const CLIENT_MODULES: readonly string[] = [CLIENTS_MODULE, 'shared/aws/event-bus-client.ts'];
 
 /**
- * What each factory of shared/aws/clients.ts builds, with the SDK alone: the same clients with the
+ * What each factory of CLIENT_MODULES builds, with the SDK alone: the same clients with the
  * same options, without keyplan's own middleware (the throttle count). A factory that builds
  * several clients names the factories it calls. test/unit/bench-bundles.test.ts holds this to
  * clients.ts: every factory there is here, constructing what it constructs.
@@ -96,6 +101,8 @@ export const CLIENT_FACTORIES: Readonly<Record<string, { construct: string } | {
   },
   sesClient: { construct: 'new SESClient({})' },
   sqsClient: { construct: 'new SQSClient({})' },
+  eventBridgeClient: { construct: 'new EventBridgeClient({})' },
+  dynamoStreamsClient: { construct: 'new DynamoDBStreamsClient({})' },
 };
 
 /** The SDK package of each client class a construction names. */
@@ -103,6 +110,8 @@ const CLIENT_CLASSES: Readonly<Record<string, string>> = {
   APIGatewayClient: '@aws-sdk/client-api-gateway',
   DynamoDBClient: '@aws-sdk/client-dynamodb',
   DynamoDBDocumentClient: '@aws-sdk/lib-dynamodb',
+  DynamoDBStreamsClient: '@aws-sdk/client-dynamodb-streams',
+  EventBridgeClient: '@aws-sdk/client-eventbridge',
   SESClient: '@aws-sdk/client-ses',
   SQSClient: '@aws-sdk/client-sqs',
 };
@@ -121,15 +130,15 @@ export function packagesOfFactories(factories: readonly string[]): string[] {
 }
 
 /**
- * The client factories of CLIENTS_MODULE that our sources call, sorted: a function's composition
+ * The client factories of CLIENT_MODULES that our sources call, sorted: a function's composition
  * calls each factory of a client it holds, once. Read with the TypeScript parser, so a factory's
  * name in a comment or a string does not count, and only calls of what was imported from
- * CLIENTS_MODULE do.
+ * CLIENT_MODULES do.
  */
 export function clientFactoriesCalled(sources: readonly { file: string; text: string }[]): string[] {
   const called = new Set<string>();
   for (const { file, text } of sources) {
-    if (file === CLIENTS_MODULE) continue;
+    if (CLIENT_MODULES.includes(file)) continue;
     const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
     // Local name -> the factory it was imported as.
     const factories = new Map<string, string>();
@@ -137,7 +146,7 @@ export function clientFactoriesCalled(sources: readonly { file: string; text: st
       if (!ts.isImportDeclaration(statement) || !ts.isStringLiteral(statement.moduleSpecifier)) continue;
       const target = posix.normalize(posix.join(posix.dirname(file), statement.moduleSpecifier.text));
       const bindings = statement.importClause?.namedBindings;
-      if (`${target}.ts` !== CLIENTS_MODULE || !bindings || !ts.isNamedImports(bindings)) continue;
+      if (!CLIENT_MODULES.includes(`${target}.ts`) || !bindings || !ts.isNamedImports(bindings)) continue;
       for (const element of bindings.elements) {
         if (!element.isTypeOnly) factories.set(element.name.text, (element.propertyName ?? element.name).text);
       }

@@ -16,8 +16,15 @@ export interface CommandContext {
   config: Config;
   services: Services;
   now(): Date;
-  /** For progress and notes; stdout is the dispatcher's. */
+  /** For progress and notes; stdout is the dispatcher's, but for a command whose output is `streamed`. */
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** For a command that prints as it goes (`events --follow`) and says so with `streamed`. */
+  stdout: { write(text: string): unknown };
+  /**
+   * Aborted on Ctrl-C (SIGINT) or SIGTERM, for a command that runs until then; from this call on,
+   * those signals stop the command instead of ending the process.
+   */
+  interrupted(): AbortSignal;
   /** The local stack of `npm start`, whose emulator may simply not be running. */
   local: boolean;
 }
@@ -31,6 +38,8 @@ export interface CommandOutput {
   exitCode?: number;
   /** Lines for stderr whatever the output format: what went wrong, or what to do next. */
   notes?: string[];
+  /** The command wrote its output to stdout as it went: `json` and `text` are not printed. */
+  streamed?: boolean;
 }
 
 export interface Command {

@@ -1,5 +1,8 @@
 import { Console } from 'node:console';
 
+/** What stops a command that runs until interrupted (`events --follow`). */
+const INTERRUPTS = ['SIGINT', 'SIGTERM'] as const;
+
 /**
  * Runs the CLI as a process: stdout carries the command's output and nothing else (--json promises
  * one JSON object there), so every log line goes to stderr: the shared logger's, which writes
@@ -22,5 +25,13 @@ export async function runAsProcess(options: { argv: readonly string[]; invocatio
     cwd: process.cwd(),
     stdout: process.stdout,
     stderr: process.stderr,
+    onInterrupt: (stop) => {
+      // Ctrl-C reaches this process twice (from the terminal and from cli/bin/keyplan.mjs): stop
+      // is called again, which changes nothing.
+      for (const signal of INTERRUPTS) process.on(signal, stop);
+      return () => {
+        for (const signal of INTERRUPTS) process.off(signal, stop);
+      };
+    },
   });
 }

@@ -2,6 +2,8 @@ import type { Config } from '../shared/config';
 import { logger } from '../shared/logger';
 import { type Command, GLOBAL_HELP, type ParsedArgs, parseCommandArgs, stringOption } from './command';
 import { changeTierCommand } from './commands/change-tier';
+import { eventsCommand } from './commands/events';
+import { historyCommand } from './commands/history';
 import { provisionCommand } from './commands/provision';
 import { reconcileCommand } from './commands/reconcile';
 import { revokeCommand } from './commands/revoke';
@@ -21,6 +23,8 @@ export const COMMANDS: readonly Command[] = [
   changeTierCommand,
   revokeCommand,
   usageCommand,
+  historyCommand,
+  eventsCommand,
   reconcileCommand,
   importCommand,
   shardsCommand,
@@ -39,6 +43,12 @@ export interface CliIo {
   /** The composition root's seam for tests; by default the use cases' AWS dependencies. */
   services?: (config: Config) => Services;
   now?: () => Date;
+  /**
+   * Calls `stop` on Ctrl-C (and SIGTERM) instead of letting the signal end the process, until the
+   * function it returns is called; asked for only by a command that runs until interrupted. The
+   * process's signals in runAsProcess; without it, nothing interrupts a command.
+   */
+  onInterrupt?: (stop: () => void) => () => void;
 }
 
 export function mainHelp(): string {
@@ -68,6 +78,8 @@ export async function runKeyplan(io: CliIo): Promise<number> {
   let local = false;
   let verbose = false;
   let services: Services | undefined;
+  let stopListening: (() => void) | undefined;
+  const interruption = new AbortController();
   const logLevel = logger.getLevelName();
   try {
     if (name === undefined) {
@@ -95,10 +107,15 @@ export async function runKeyplan(io: CliIo): Promise<number> {
       services,
       now: io.now ?? (() => new Date()),
       stderr: io.stderr,
+      stdout: io.stdout,
+      interrupted: () => {
+        stopListening ??= io.onInterrupt?.(() => interruption.abort()) ?? (() => undefined);
+        return interruption.signal;
+      },
       local,
     });
 
-    io.stdout.write(json ? `${JSON.stringify(output.json)}\n` : output.text);
+    if (!output.streamed) io.stdout.write(json ? `${JSON.stringify(output.json)}\n` : output.text);
     for (const note of output.notes ?? []) io.stderr.write(`${prefix}: ${note}\n`);
     return output.exitCode ?? EXIT.ok;
   } catch (error) {
@@ -110,6 +127,7 @@ export async function runKeyplan(io: CliIo): Promise<number> {
     if (json) io.stdout.write(`${JSON.stringify({ error: failure })}\n`);
     return failure.exitCode;
   } finally {
+    stopListening?.();
     services?.close();
     logger.setLogLevel(logLevel);
   }

@@ -1,10 +1,15 @@
-import { type AwsClients, createAwsClients } from '../shared/aws/clients';
+import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { type AwsClients, createAwsClients, dynamoStreamsClient } from '../shared/aws/clients';
+import type { EventFeed } from '../shared/audit/event-feed';
+import type { HistoryDeps } from '../shared/audit/customer-history';
 import type { Config } from '../shared/config';
 import type { TierChangeDeps } from '../shared/customers/change-tier';
 import type { RevocationDeps } from '../shared/customers/revoke-customer';
 import {
   createCustomerDeps,
   createEnqueueDeps,
+  createEventFeed,
+  createHistoryDeps,
   createProvisioningDeps,
   createReconcileDeps,
   createRotationDeps,
@@ -30,6 +35,10 @@ export interface Services {
   rotation(): RotationDeps;
   customers(): TierChangeDeps & RevocationDeps;
   usage(): UsageDeps;
+  /** A customer's audit trail. */
+  history(): HistoryDeps;
+  /** Every customer's lifecycle events as they commit: the table's stream. */
+  eventFeed(): EventFeed;
   reconcile(): ReconcileDeps;
   /** Shard drains and the shard report. */
   shards(): DrainDeps;
@@ -42,16 +51,21 @@ export function awsServices(config: Config): Services {
   // leave the clients unchanged.
   let made: AwsClients | undefined;
   const clients = () => (made ??= createAwsClients());
+  // Only `events` reads the stream: its client is not one of every command's.
+  let streams: DynamoDBStreamsClient | undefined;
   return {
     provisioning: () => createProvisioningDeps(config, clients()),
     enqueue: () => createEnqueueDeps(config, clients()),
     rotation: () => createRotationDeps(config, clients()),
     customers: () => createCustomerDeps(config, clients()),
     usage: () => createUsageDeps(config, clients()),
+    history: () => createHistoryDeps(config, clients()),
+    eventFeed: () => createEventFeed(config, { dynamo: clients().dynamo, dynamoStreams: (streams ??= dynamoStreamsClient()) }),
     reconcile: () => createReconcileDeps(config, clients()),
     shards: () => createDrainDeps(config, clients()),
     close: () => {
       for (const client of Object.values(made ?? {})) client.destroy();
+      streams?.destroy();
     },
   };
 }

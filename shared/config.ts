@@ -67,6 +67,13 @@ export interface Config {
    * customer's lease, so a customer left that way waits at most this long (plus the lease).
    */
   sweepMinutes: number;
+  /**
+   * The `source` of keyplan's lifecycle events on EventBridge (DESIGN §9): `keyplan.<STAGE>`
+   * unless set. The publisher's role may put events with this source only.
+   */
+  eventSource: string;
+  /** The bus lifecycle events are published to: a name or an ARN; the account's `default` unless set. */
+  eventBusName: string;
 }
 
 /**
@@ -205,6 +212,20 @@ const withDefault =
 /** A whole number from the environment, within bounds; `fallback` when unset. */
 const count = (min: number, max: number, fallback: number) => withDefault(fromText(integer({ min, max })), fallback);
 
+/**
+ * EventBridge refuses an `aws.` source from callers; keyplan's own are plain dotted names
+ * (`keyplan.prod`), which the publisher's IAM condition compares as they are.
+ */
+const EVENT_SOURCE_RULE = {
+  pattern: /^(?!aws\.)[A-Za-z0-9][A-Za-z0-9._-]{0,255}$/,
+  patternMessage: 'must be an event source such as keyplan.prod: letters, digits, ".", "_" or "-", not starting with "aws."',
+};
+/** A bus name (`default`, `keyplan-prod`) or its ARN, as PutEvents takes either. */
+const EVENT_BUS_RULE = {
+  pattern: /^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus\/)?[A-Za-z0-9._/-]{1,256}$/,
+  patternMessage: 'must be an event bus name or ARN',
+};
+
 const NAME_RULE = { pattern: /^[A-Za-z0-9-]{1,40}$/, patternMessage: 'must be 1 to 40 letters, digits or -' };
 const SHARE_RULE = 'must be calls per second, above 0 and at most 1000';
 
@@ -243,6 +264,9 @@ const settings = {
   RESUME_AFTER_MINUTES: count(1, 1_440, 15),
   RESUME_BATCH_SIZE: count(1, 10_000, 100),
   SWEEP_MINUTES: count(1, 1_440, 5),
+  /** Unset: `keyplan.<STAGE>` (loadConfig). */
+  EVENT_SOURCE: optional(text(EVENT_SOURCE_RULE)),
+  EVENT_BUS_NAME: withDefault(text(EVENT_BUS_RULE), 'default'),
 };
 
 type Env = { [K in keyof typeof settings]: Infer<(typeof settings)[K]> };
@@ -301,6 +325,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resumeAfterMinutes: e.RESUME_AFTER_MINUTES,
     resumeBatchSize: e.RESUME_BATCH_SIZE,
     sweepMinutes: e.SWEEP_MINUTES,
+    eventSource: e.EVENT_SOURCE ?? `keyplan.${e.STAGE}`,
+    eventBusName: e.EVENT_BUS_NAME,
   };
 }
 

@@ -108,6 +108,10 @@ export const METRIC = {
   reconcileFailures: 'ReconcileFailures',
   /** Registrations the resume sweep gave up on: an operator must look at them. */
   registrationsAbandoned: 'RegistrationsAbandoned',
+  /** Lifecycle events EventBridge took (a replayed stream record counts again). */
+  eventsPublished: 'EventsPublished',
+  /** Lifecycle events EventBridge still refused after the retries: the stream delivers them again. */
+  eventPublishFailures: 'EventPublishFailures',
 } as const;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 

@@ -1,3 +1,4 @@
+import { getCustomerHistory, type HistoryDeps } from '../../shared/audit/customer-history';
 import { tiersOf } from '../../shared/core/shards';
 import { jsonResponse } from '../../shared/http/problem';
 import { headerValue, parseJsonBody } from '../../shared/http/request';
@@ -9,8 +10,8 @@ import { describeCustomer, getRegistrationStatus, toRegistrationView } from '../
 import { customerIdSchema, registrationIdSchema } from '../../shared/core/schemas';
 import { registrationIdFor, registrationRequestSchema } from '../../shared/provisioning/request-schema';
 
-/** The onboarding routes of DESIGN §3: parse, call one use case, map its result. */
-export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps) {
+/** The onboarding routes of DESIGN §3 and the audit trail (§9): parse, call one use case, map its result. */
+export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps & HistoryDeps) {
   const requestSchema = registrationRequestSchema(tiersOf(deps.settings.shards));
 
   return router({
@@ -41,6 +42,11 @@ export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps) {
     'GET /customers/{customerId}': async (event) => {
       const customerId = validate(customerIdSchema, event.pathParameters?.customerId, 'customerId');
       return jsonResponse(200, await describeCustomer(customerId, deps.store));
+    },
+    'GET /customers/{customerId}/events': async (event) => {
+      const customerId = validate(customerIdSchema, event.pathParameters?.customerId, 'customerId');
+      const query = event.queryStringParameters ?? {};
+      return jsonResponse(200, await getCustomerHistory(customerId, { limit: query.limit, cursor: query.cursor }, deps));
     },
   });
 }

@@ -20,8 +20,10 @@ import {
   DescribeTimeToLiveCommand,
   DynamoDBClient,
   ResourceNotFoundException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { SESClient, VerifyEmailIdentityCommand } from '@aws-sdk/client-ses';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import {
@@ -41,6 +43,11 @@ export interface LocalStack {
   tableName: string;
   queueUrl: string;
   dlqUrl: string;
+  /**
+   * Every lifecycle event the publisher puts on the default bus with this stage's source
+   * (`keyplan.<stage>`) lands here too, through a rule: a window to watch them (docs/events.md).
+   */
+  eventsTapQueueUrl: string;
   restApiId: string;
   stage: string;
   /** tier -> usage plan id */
@@ -112,9 +119,11 @@ async function readJson<T>(relativePath: string): Promise<T> {
 }
 
 /**
- * Creates what the functions need in the emulator: the table, the queue and its DLQ, a REST API
- * with a stage, one usage plan per tier of infra/tiers.json, and a verified sender. Everything is
- * looked up by name first, so running it again against the same emulator creates nothing new.
+ * Creates what the functions need in the emulator: the table (with its stream), the queue and its
+ * DLQ, a REST API with a stage, one usage plan per tier of infra/tiers.json, a verified sender,
+ * and the events tap (a rule on the default bus sending this stage's lifecycle events to a queue).
+ * Everything is looked up by name first (or put as it should be), so running it again against the
+ * same emulator creates nothing new.
  */
 export async function bootstrapLocalStack(opts: BootstrapOptions): Promise<LocalStack> {
   const {
@@ -129,17 +138,19 @@ export async function bootstrapLocalStack(opts: BootstrapOptions): Promise<Local
   const dynamo = new DynamoDBClient(clientConfig);
   const sqs = new SQSClient(clientConfig);
   const ses = new SESClient(clientConfig);
+  const eventBridge = new EventBridgeClient(clientConfig);
 
   try {
-    const [queues, restApiId] = await Promise.all([
+    const [queues, restApiId, , , eventsTapQueueUrl] = await Promise.all([
       ensureQueues(sqs, `keyplan-${stage}`),
       ensureRestApi(apiGateway, `keyplan-${stage}`, stage),
       ensureTable(dynamo, tableName),
       // SES and moto refuse to send from an unverified address; verifying again is a no-op.
       ses.send(new VerifyEmailIdentityCommand({ EmailAddress: sender })),
+      ensureEventsTap(eventBridge, sqs, stage),
     ]);
     const usagePlans = await ensureUsagePlans(apiGateway, restApiId, stage);
-    const stack: LocalStack = { endpoint, region, tableName, ...queues, restApiId, stage, usagePlans, sender };
+    const stack: LocalStack = { endpoint, region, tableName, ...queues, eventsTapQueueUrl, restApiId, stage, usagePlans, sender };
     const count = opts.shards ?? 1;
     if (count > 1) {
       if (count > MAX_LOCAL_SHARDS) throw new Error(`the local stack has at most ${MAX_LOCAL_SHARDS} shards`);
@@ -181,12 +192,14 @@ export async function bootstrapLocalStack(opts: BootstrapOptions): Promise<Local
     }
     return stack;
   } finally {
-    for (const client of [apiGateway, dynamo, sqs, ses]) client.destroy();
+    for (const client of [apiGateway, dynamo, sqs, ses, eventBridge]) client.destroy();
   }
 }
 
 /** The environment the Lambda functions read (shared/config.ts), pointed at the local stack. */
-export function functionEnvironment(stack: LocalStack): Record<string, string> {
+export function functionEnvironment(
+  stack: Pick<LocalStack, 'tableName' | 'usagePlans' | 'sender' | 'queueUrl' | 'endpoint' | 'region' | 'stage' | 'shards'>,
+): Record<string, string> {
   return {
     TABLE_NAME: stack.tableName,
     TIER_MAP: JSON.stringify(stack.usagePlans),
@@ -197,6 +210,9 @@ export function functionEnvironment(stack: LocalStack): Record<string, string> {
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     POWERTOOLS_SERVICE_NAME: 'keyplan',
+    // The source the events tap's rule matches (the functions' own default is keyplan.<STAGE>,
+    // and the local functions run without STAGE).
+    EVENT_SOURCE: eventSourceOf(stack.stage),
     ...(stack.shards ? { SHARDS: JSON.stringify(stack.shards.map(toShardSetting)) } : {}),
   };
 }
@@ -207,10 +223,18 @@ function toShardSetting(shard: LocalShard, index: number) {
   return index === 0 ? { ...setting, region: undefined } : setting;
 }
 
+/** The source of a stage's lifecycle events, as deployed (infra/serverless/lifecycle-events.js). */
+export const eventSourceOf = (stage: string) => `keyplan.${stage}`;
+
 async function ensureTable(dynamo: DynamoDBClient, tableName: string): Promise<void> {
   const { $comment: _comment, TimeToLiveAttribute, ...definition } = await readJson<TableDefinition>('../table.json');
   try {
-    await dynamo.send(new DescribeTableCommand({ TableName: tableName }));
+    const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: tableName }));
+    // A table made before the stream was part of the definition (a long-lived emulator) gets it.
+    const stream = definition.StreamSpecification;
+    if (stream?.StreamEnabled && !Table?.StreamSpecification?.StreamEnabled) {
+      await dynamo.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: stream }));
+    }
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
     await dynamo.send(new CreateTableCommand({ ...definition, TableName: tableName }));
@@ -235,6 +259,30 @@ async function ensureQueues(sqs: SQSClient, prefix: string): Promise<{ queueUrl:
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: MAX_RECEIVE_COUNT }),
   });
   return { queueUrl, dlqUrl };
+}
+
+/**
+ * The queue `keyplan-<stage>-events-tap` and the rule that sends it every event of the stage's
+ * source on the default bus (where the publisher puts them locally). PutRule and PutTargets set
+ * the rule and its target as given, whether they existed or not.
+ */
+async function ensureEventsTap(eventBridge: EventBridgeClient, sqs: SQSClient, stage: string): Promise<string> {
+  const name = `keyplan-${stage}-events-tap`;
+  const queueUrl = await ensureQueue(sqs, name, {});
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  await eventBridge.send(
+    new PutRuleCommand({
+      Name: name,
+      EventBusName: 'default',
+      EventPattern: JSON.stringify({ source: [eventSourceOf(stage)] }),
+      State: 'ENABLED',
+      Description: `keyplan's ${stage} lifecycle events, to the ${name} queue`,
+    }),
+  );
+  await eventBridge.send(
+    new PutTargetsCommand({ Rule: name, EventBusName: 'default', Targets: [{ Id: 'events-tap', Arn: Attributes?.QueueArn }] }),
+  );
+  return queueUrl;
 }
 
 async function ensureQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<string> {

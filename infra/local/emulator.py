@@ -78,6 +78,11 @@ def snapshot_only_touched_items():
     import slows to a crawl. Here the transaction snapshots just the items it names and, if it is
     cancelled, puts those back. Correct because requests are serialized (SerializedApp), so
     nothing else writes while a transaction runs; checked by test/integration/local/emulator.test.ts.
+
+    moto writes each item of a transaction as it goes, its stream record included, and checks the
+    next item's condition only then. A cancelled transaction must leave no record in the table's
+    stream (DynamoDB streams only what committed): the records it added are dropped again too, or
+    the lifecycle events' publisher would publish the events of a change that never happened.
     """
     original = dynamodb_models.DynamoDBBackend.transact_write_items
 
@@ -93,6 +98,7 @@ def snapshot_only_touched_items():
             range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
             before = table.get_item(hash_value, range_value)
             touched.append((table, hash_value, range_value, copy.deepcopy(before)))
+        streams = {id(t): (t.stream_shard, len(t.stream_shard.items)) for t, *_ in touched if t.stream_shard is not None}
         real_copy = dynamodb_models.copy
         dynamodb_models.copy = _CopyExceptTables
         try:
@@ -106,6 +112,8 @@ def snapshot_only_touched_items():
                     table.items[hash_value][range_value] = before
                 else:
                     table.items[hash_value] = before
+            for shard, length in streams.values():
+                del shard.items[length:]
             raise
         finally:
             dynamodb_models.copy = real_copy

@@ -7,7 +7,9 @@ import { type LocalStack, bootstrapLocalStack, functionEnvironment, MAX_LOCAL_SH
 import { type Emulator, startEmulator } from './emulator';
 import { startHttpGateway } from './http-gateway';
 import { startQueuePoller } from './queue-poller';
-import { createAwsClients } from '../../shared/aws/clients';
+import { startStreamPoller, streamsApiOf, tableStreamArn } from './stream-poller';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createAwsClients, dynamoStreamsClient } from '../../shared/aws/clients';
 
 /** A local stand-in for an event source (e.g. the queue's trigger); returns how to stop it. */
 type BackgroundWorker = (stack: LocalStack) => Promise<() => Promise<void>>;
@@ -26,6 +28,23 @@ const backgroundWorkers: BackgroundWorker[] = [
       log: (line) => console.log(`  ${line}`),
     });
     return () => poller.stop();
+  },
+  // The table's stream into the lifecycle events' publisher, as Lambda's stream trigger does; the
+  // events reach the default bus, and through the events tap rule the tap queue.
+  async (stack) => {
+    const { handler } = await import('../../functions/publish-events/handler');
+    const dynamo = new DynamoDBClient({});
+    const streams = dynamoStreamsClient();
+    const poller = startStreamPoller({
+      streams: streamsApiOf(streams),
+      streamArn: await tableStreamArn(dynamo, stack.tableName),
+      handler,
+      log: (line) => console.log(`  ${line}`),
+    });
+    return async () => {
+      await poller.stop();
+      for (const client of [dynamo, streams]) client.destroy();
+    };
   },
 ];
 
@@ -132,6 +151,9 @@ Try it:
 
 Sent emails (the emulator keeps them; also browsable at ${local.endpoint}/moto-api/):
   ${emails}
+
+Lifecycle events (published from the table's stream; docs/events.md):
+  aws --endpoint-url ${local.endpoint} sqs receive-message --queue-url ${local.eventsTapQueueUrl} --max-number-of-messages 10
 
 Ctrl-C stops everything.`);
 }

@@ -4,7 +4,8 @@
 // - scheduled jobs are invoked asynchronously: a failed run is retried twice and then dropped with
 //   nobody waiting for an answer; the work stays due, but a job that keeps failing leaves it undone;
 // - HTTP functions: the portal got a 502 from API Gateway instead of a problem+json answer;
-// - queue consumers: the whole batch returns to the queue and, after five receives, to the DLQ.
+// - queue consumers: the whole batch returns to the queue and, after five receives, to the DLQ;
+// - the table stream's consumer: the batch is retried, then skipped and described in its DLQ.
 
 /** The framework's logical id of a function: rotateKeys -> RotateKeysLambdaFunction. */
 const functionLogicalId = (name) => `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
@@ -13,6 +14,9 @@ function consequence(definition) {
   const events = definition.events ?? [];
   if (events.some((event) => event.schedule !== undefined)) {
     return 'A scheduled run failed. Lambda retries it twice; the work it left stays due for the next run, but a job that keeps failing leaves it undone.';
+  }
+  if (events.some((event) => event.stream !== undefined)) {
+    return "A batch of the table's stream crashed or timed out: Lambda retries it (halved), and after 10 retries skips it and describes it in the events dead-letter queue; meanwhile lifecycle events wait.";
   }
   if (events.some((event) => event.http !== undefined)) {
     return 'A request crashed or timed out: the caller got a 502 from API Gateway. Its registration or change resumes when the caller retries (or with the resume sweep).';

@@ -2,6 +2,8 @@
 
 export declare const ACCOUNT_CALLS_PER_SECOND: number;
 export declare const ACCOUNT_BURST: number;
+/** The functions that make no API Gateway management call: no row, no share. */
+export declare const WITHOUT_MANAGEMENT_CALLS: readonly string[];
 
 export interface SplitRow {
   /** The function's share in percent of managementCallsPerSecond, all its containers together. */

@@ -18,6 +18,17 @@ export const ACCOUNT_CALLS_PER_SECOND = 10;
 export const ACCOUNT_BURST = 40;
 
 /**
+ * The functions that never call API Gateway's management API, so take no part of its budget: no
+ * row below, no MANAGEMENT_* settings, no pacing. The packaged-template test holds each to it (its
+ * role has no API Gateway grant), and test/unit/management-budget.test.ts every other function to
+ * its row.
+ */
+export const WITHOUT_MANAGEMENT_CALLS = [
+  // Reads the table's stream and puts the outbox's events on EventBridge.
+  'publishEvents',
+];
+
+/**
  * Each function's share in percent of managementCallsPerSecond, its most containers at once, and
  * the tokens a container may spend at once. `queue: true` marks a queue consumer, capped by its
  * trigger's MaximumConcurrency (2 to 1000) instead of reserved concurrency. The figures in the

@@ -1,5 +1,6 @@
 // A Lambda-triggering queue with its dead-letter queue and the alarm on it, the same for every
-// queue of the service (provisioning, tier changes).
+// queue of the service (provisioning, tier changes), and the same DLQ and alarm for the table
+// stream's consumer (lifecycle-events.js).
 
 // Lambda's advice for a queue trigger: a visibility timeout of at least six times the function
 // timeout, so a message is not delivered again while a batch holding it is still being handled,
@@ -30,7 +31,6 @@ export async function queueWithDeadLetter(resolveVariable, { queueId, name, cons
     throw new Error(`functions.${consumer}.timeout must be a whole number of seconds, got ${consumerTimeout}`);
   }
   const dlqId = deadLetterQueueId(queueId);
-  const dlqName = `${service}-${stage}-${name}-dlq`;
 
   return {
     Resources: {
@@ -48,38 +48,58 @@ export async function queueWithDeadLetter(resolveVariable, { queueId, name, cons
           SqsManagedSseEnabled: true,
         },
       },
-      [dlqId]: {
-        Type: 'AWS::SQS::Queue',
-        Properties: {
-          QueueName: dlqName,
-          MessageRetentionPeriod: DLQ_RETENTION_SECONDS,
-          SqsManagedSseEnabled: true,
-        },
-      },
-      [`${dlqId.replace(/Queue$/, '')}Alarm`]: {
-        Type: 'AWS::CloudWatch::Alarm',
-        Properties: {
-          AlarmName: `${dlqName}-not-empty`,
-          AlarmDescription: alarmDescription.replace(/\s+/g, ' ').trim().replaceAll('{dlq}', dlqName),
-          Namespace: 'AWS/SQS',
-          MetricName: 'ApproximateNumberOfMessagesVisible',
-          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
-          Statistic: 'Maximum',
-          Period: 60,
-          EvaluationPeriods: 1,
-          Threshold: 1,
-          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-          // An idle queue publishes no datapoints at times; no data means nothing dead-lettered.
-          TreatMissingData: 'notBreaching',
-          AlarmActions: [{ Ref: 'AlarmTopic' }],
-          // Also tell the operator when the DLQ has been drained.
-          OKActions: [{ Ref: 'AlarmTopic' }],
-        },
-      },
+      ...deadLetterQueue({ service, stage, dlqId, name, alarmDescription }),
     },
     Outputs: {
       [`${queueId}Url`]: { Value: { Ref: queueId } },
       [`${dlqId}Url`]: { Value: { Ref: dlqId } },
+    },
+  };
+}
+
+/**
+ * A dead-letter queue `<service>-<stage>-<name>-dlq` (messages kept 14 days, SQS-managed
+ * encryption) and its alarm `...-dlq-not-empty` to the alarms topic (alarms.yml) as soon as one
+ * message is in it, and again when it is drained. Every DLQ of the service is made here: the
+ * queues' above, and the one the table stream's consumer sends what it gave up on to
+ * (lifecycle-events.js).
+ *
+ * @param {object} dlq
+ * @param {string} dlq.dlqId logical id of the DLQ; the alarm's is `<dlqId without Queue>Alarm`
+ * @param {string} dlq.alarmDescription what a message there means and what to do; `{dlq}` stands
+ *   for the DLQ's name
+ * @returns the two resources, by logical id
+ */
+export function deadLetterQueue({ service, stage, dlqId, name, alarmDescription }) {
+  const dlqName = `${service}-${stage}-${name}-dlq`;
+  return {
+    [dlqId]: {
+      Type: 'AWS::SQS::Queue',
+      Properties: {
+        QueueName: dlqName,
+        MessageRetentionPeriod: DLQ_RETENTION_SECONDS,
+        SqsManagedSseEnabled: true,
+      },
+    },
+    [`${dlqId.replace(/Queue$/, '')}Alarm`]: {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${dlqName}-not-empty`,
+        AlarmDescription: alarmDescription.replace(/\s+/g, ' ').trim().replaceAll('{dlq}', dlqName),
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Period: 60,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        // An idle queue publishes no datapoints at times; no data means nothing dead-lettered.
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: 'AlarmTopic' }],
+        // Also tell the operator when the DLQ has been drained.
+        OKActions: [{ Ref: 'AlarmTopic' }],
+      },
     },
   };
 }

@@ -15,6 +15,7 @@ import {
   enqueueRegistration,
   keyRecords,
   listApiKeys,
+  publishLifecycleEvents,
   listStagePlanKeys,
   ownLogGroup,
   queryCustomerKeys,
@@ -23,11 +24,13 @@ import {
   readStagePlanKeys,
   readStagePlans,
   readStagePlanUsage,
+  readTableStream,
   reconcileRecords,
   registrationTable,
   releaseCustomerLock,
   removeKeyFromStagePlans,
   sendKeyEmail,
+  sendToEventsDeadLetterQueue,
   tagApiKeyOnCreate,
   updateOwnApiKey,
 } from './statements.js';
@@ -132,6 +135,11 @@ export const ROLES = {
   // The saga (it resumes registrations through it, exactly as a repeated request would) and the
   // RESUME partition of the 'due' index, where unfinished registrations wait.
   resumeRegistrations: [ownLogGroup, ...PROVISIONING_SAGA, queryDueIndex],
+
+  // The lifecycle events' publisher: Lambda reads the table's stream for it (and sends what it
+  // gives up on to the stream's DLQ); it puts the outbox's events on the bus, with this stage's
+  // source. Nothing of the table itself, no API Gateway, no email.
+  publishEvents: [ownLogGroup, readTableStream, publishLifecycleEvents, sendToEventsDeadLetterQueue],
 };
 
 /** register -> RegisterRole. */
@@ -186,10 +194,11 @@ export async function resources({ resolveVariable }) {
   const senderDomain = sender.split('@')[1];
   if (!senderDomain) throw new Error(`param senderEmail is not an address: "${sender}"`);
   const configurationSet = await resolveParam(resolveVariable, 'sesConfigurationSet');
+  const eventBus = String(await resolveParam(resolveVariable, 'eventBusName'));
 
   const Resources = {};
   for (const [functionName, builders] of Object.entries(ROLES)) {
-    const context = { service, stage, functionName, sender, senderDomain, configurationSet };
+    const context = { service, stage, functionName, sender, senderDomain, configurationSet, eventBus };
     const statements = builders.map((build) => build(context));
     // A function that calls API Gateway does so in every shard: through each shard's role.
     const shardRoles = assumeShardRoles();

@@ -1,11 +1,13 @@
 // Every IAM statement a function role can get, one named builder per statement (named after its
 // Sid), each with the reason it exists and what IAM cannot narrow. roles.js says which function
-// gets which. Sections by resource: logs, the table, API Gateway keys, API Gateway plans, SES, SQS.
+// gets which. Sections by resource: logs, the table (and its stream), API Gateway keys, API
+// Gateway plans, SES, SQS, EventBridge.
 //
 // A builder takes the role's context, resolved once by roles.js:
-//   { service, stage, functionName, sender, senderDomain, configurationSet }
+//   { service, stage, functionName, sender, senderDomain, configurationSet, eventBus }
 // and returns one statement. ARNs go through Fn::Sub with pseudo parameters, so the template is
 // built offline (no ${aws:accountId} lookups) and is valid in any partition.
+import { EVENTS_DLQ, eventBusArn, eventSourceOf } from './lifecycle-events.js';
 import { PROVISIONING_QUEUE } from './provisioning-queue.js';
 import { readTable, readTiers, usagePlanLogicalIds } from './source.js';
 import { shardRoleArns } from './shards.js';
@@ -141,6 +143,20 @@ export const queryDueIndex = () => ({
   Effect: 'Allow',
   Action: 'dynamodb:Query',
   Resource: sub(`\${KeyplanTable.Arn}/index/${dueIndexName()}`),
+});
+
+/**
+ * Lambda reads the table's stream for its consumer with the consumer's role (the event source
+ * mapping polls DescribeStream, GetShardIterator and GetRecords; ListStreams is in Lambda's list of
+ * what a DynamoDB trigger needs). The stream of this table only, by its ARN: the table itself and
+ * any other stream stay out of reach. The stream carries every item's new image; its consumer
+ * reads only the outbox's (the trigger's filter, and the code again).
+ */
+export const readTableStream = () => ({
+  Sid: 'ReadTableStream',
+  Effect: 'Allow',
+  Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+  Resource: { 'Fn::GetAtt': ['KeyplanTable', 'StreamArn'] },
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -354,6 +370,39 @@ export const consumeProvisioningQueue = () => consumeQueue('ConsumeProvisioningQ
 
 /** changeTierEvents' trigger (tier-changes-queue.js). */
 export const consumeTierChangesQueue = () => consumeQueue('ConsumeTierChangesQueue', TIER_CHANGES_QUEUE);
+
+/**
+ * What the table stream's trigger gives up on (a batch failed maximumRetryAttempts times) Lambda
+ * describes in a message to its on-failure destination, sent with the function's role.
+ */
+export const sendToEventsDeadLetterQueue = () => ({
+  Sid: 'SendToEventsDeadLetterQueue',
+  Effect: 'Allow',
+  Action: 'sqs:SendMessage',
+  Resource: { 'Fn::GetAtt': [EVENTS_DLQ, 'Arn'] },
+});
+
+// ---------------------------------------------------------------------------------------------
+// EventBridge
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * PutEvents of the lifecycle events, on the one bus (param eventBusName), and only with this
+ * stage's source (`keyplan.<stage>`, the function's EVENT_SOURCE): EventBridge's IAM evaluates the
+ * condition key events:source against each entry's Source
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html; PutEvents'
+ * row in https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html).
+ * So the role cannot speak for another system on the bus, such as the billing system's
+ * PlanChanged events, which changeTierEvents acts on. Not narrowed: the detail-types (the event
+ * names live in the code, shared/core/events.ts).
+ */
+export const publishLifecycleEvents = ({ service, stage, eventBus }) => ({
+  Sid: 'PublishLifecycleEvents',
+  Effect: 'Allow',
+  Action: 'events:PutEvents',
+  Resource: eventBusArn(eventBus),
+  Condition: { StringEquals: { 'events:source': eventSourceOf(service, stage) } },
+});
 
 // ---------------------------------------------------------------------------------------------
 // Shards

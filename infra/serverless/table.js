@@ -1,10 +1,23 @@
 import { readTable, resolveParam, toBoolean } from './source.js';
 
-// CreateTable and AWS::DynamoDB::Table agree on these keys; any other key in table.json (streams,
-// SSE, provisioned capacity) has a different shape in CloudFormation, so it fails the package
-// instead of being dropped on the way to a deployed table that differs from the local one.
+// CreateTable and AWS::DynamoDB::Table agree on these keys; the TTL and the stream are translated
+// below; any other key in table.json (SSE, provisioned capacity) has a different shape in
+// CloudFormation, so it fails the package instead of being dropped on the way to a deployed table
+// that differs from the local one.
 const SAME_SHAPE = ['AttributeDefinitions', 'KeySchema', 'GlobalSecondaryIndexes', 'BillingMode'];
-const HANDLED = new Set([...SAME_SHAPE, 'TimeToLiveAttribute', '$comment']);
+const HANDLED = new Set([...SAME_SHAPE, 'TimeToLiveAttribute', 'StreamSpecification', '$comment']);
+
+/**
+ * CreateTable's StreamSpecification ({StreamEnabled, StreamViewType}) as CloudFormation's, which
+ * has only the view type: a stream is on when the property is there.
+ */
+function streamSpecification(stream) {
+  if (stream === undefined || stream.StreamEnabled === false) return {};
+  if (stream.StreamEnabled !== true || !stream.StreamViewType) {
+    throw new Error('infra/table.json: StreamSpecification needs StreamEnabled true and a StreamViewType');
+  }
+  return { StreamSpecification: { StreamViewType: stream.StreamViewType } };
+}
 
 /** The table of infra/table.json as an AWS::DynamoDB::Table, hardened for a deployed stage. */
 export async function resources({ resolveVariable }) {
@@ -44,6 +57,7 @@ export async function resources({ resolveVariable }) {
                 },
               }
             : {}),
+          ...streamSpecification(table.StreamSpecification),
           DeletionProtectionEnabled: protect,
           // KMS with the AWS managed key: auditable in CloudTrail, no key policy for us to keep.
           SSESpecification: { SSEEnabled: true },
@@ -52,6 +66,7 @@ export async function resources({ resolveVariable }) {
     },
     Outputs: {
       TableName: { Value: { Ref: 'KeyplanTable' } },
+      ...(table.StreamSpecification?.StreamEnabled ? { TableStreamArn: { Value: { 'Fn::GetAtt': ['KeyplanTable', 'StreamArn'] } } } : {}),
     },
   };
 }

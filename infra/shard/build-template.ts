@@ -77,6 +77,7 @@ export async function readSources(): Promise<ShardSources> {
       sender: 'keys@example.com',
       senderDomain: 'example.com',
       configurationSet: '',
+      eventBus: 'default',
     };
     homeRoles[roles.roleLogicalId(functionName)] = builders.map((build) => build(context));
   }

@@ -1,19 +1,20 @@
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SESClient } from '@aws-sdk/client-ses';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import type { MiddlewareStack } from '@smithy/types';
 import { ShardUnavailableError } from '../errors';
-import { countMetric, countShardMetric, METRIC } from '../metrics';
-import { isThrottling } from './aws-errors';
+import { countThrottledAttempts } from './throttled-attempts';
 
 /*
  * One factory per client, so that a function's composition (functions/<name>/composition.ts) builds,
  * and its bundle holds, only the clients it uses. Endpoints come from the SDK's own settings
  * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>, the shared config file), so AWS, the emulator, or a
  * proxy in front of either is configuration only. Every client counts its throttled attempts.
+ * EventBridge's factory is apart (event-bus-client.ts), so that the one function using it alone
+ * does not bundle the DynamoDB document client this module imports.
  */
 
 /** The DynamoDB document client over the one table; `undefined` attributes are left out. */
@@ -21,6 +22,15 @@ export function dynamoClient(): DynamoDBDocumentClient {
   const client = new DynamoDBClient({});
   countThrottledAttempts(client);
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+/**
+ * DynamoDB Streams, for the CLI's `events --follow` (shared/aws/event-stream-reader.ts); no function
+ * calls it (Lambda reads the stream for the publisher). Its endpoint: AWS_ENDPOINT_URL_DYNAMODB_STREAMS,
+ * else AWS_ENDPOINT_URL (the emulator serves Streams on its one endpoint).
+ */
+export function dynamoStreamsClient(): DynamoDBStreamsClient {
+  return countThrottledAttempts(new DynamoDBStreamsClient({}));
 }
 
 /**
@@ -94,29 +104,4 @@ export interface AwsClients {
 /** Every client, for the CLI, the tests and the bench; a function builds only its own (above). */
 export function createAwsClients(): AwsClients {
   return { ...apiGatewayClients(), dynamo: dynamoClient(), ses: sesClient(), sqs: sqsClient() };
-}
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyClient = { middlewareStack: MiddlewareStack<any, any> };
-
-/**
- * Counts every throttled attempt, including those the SDK's retries then got through: a rising
- * count is the early sign of a budget shared with too many callers, well before calls fail.
- * Below the retry middleware (same step, lower priority), so it sees each attempt.
- */
-function countThrottledAttempts<C extends AnyClient>(client: C, shard?: string): C {
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      try {
-        return await next(args);
-      } catch (error) {
-        if (!isThrottling(error)) throw error;
-        if (shard) countShardMetric(METRIC.throttles, shard);
-        else countMetric(METRIC.throttles);
-        throw error;
-      }
-    },
-    { step: 'finalizeRequest', priority: 'low', name: 'keyplanCountThrottles' },
-  );
-  return client;
 }

@@ -1,6 +1,8 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
+import { randomUUID } from 'node:crypto';
+import type { LifecycleEvent, RecordedEvent } from '../core/events';
 import { type CustomerKey, DUE } from '../core/model';
 import type {
   AcquireOutcome,
@@ -17,7 +19,7 @@ import type {
 import { LeaseLostError } from '../errors';
 import { awsErrorName, cancellationReasons, conditionFailed, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { queryPages } from './query-pages';
-import { customerPk, DUE_INDEX, keyItemKey, profileKey, regKey, shardKey } from './table-keys';
+import { customerPk, DUE_INDEX, eventKey, keyItemKey, profileKey, regKey, shardKey } from './table-keys';
 
 type Item = Record<string, NativeAttributeValue>;
 
@@ -139,15 +141,18 @@ export class CustomerLedgerTable implements CustomerLedger {
     return result !== undefined;
   }
 
-  async commit(customerId: string, owner: string, change: CustomerChange, now: Date): Promise<void> {
+  async commit(customerId: string, owner: string, change: CustomerChange, now: Date, eventSeq = 0): Promise<void> {
     const at = now.toISOString();
+    const events = change.events ?? [];
     const transactItems = [
-      this.#profileUpdate(customerId, owner, change, at),
+      this.#profileUpdate(customerId, owner, change, at, events.length > 0 ? eventSeq : undefined),
       ...(change.items ?? []).map((write) => this.#keyItemWrite(customerId, write, at)),
       ...(change.registration ? [this.#registrationUpdate(change.registration, at)] : []),
       ...Object.entries(change.placedKeys ?? {}).map(([shardId, delta]) => this.#placedKeysUpdate(shardId, delta, at)),
+      ...outboxPuts(this.#table, { customerId, correlationId: owner, after: eventSeq, at }, events),
     ];
-    const profile = transactItems[0]?.Update;
+    const first = transactItems[0];
+    const profile = first && 'Update' in first ? first.Update : undefined;
     if (transactItems.length === 1 && profile) {
       // The profile alone (a billing event's time, a repair with nothing to write): one conditional
       // write, no transaction.
@@ -231,7 +236,7 @@ export class CustomerLedgerTable implements CustomerLedger {
   }
 
   /** The profile's part of a commit: the change, one more version, and the lease released. */
-  #profileUpdate(customerId: string, owner: string, change: CustomerChange, at: string) {
+  #profileUpdate(customerId: string, owner: string, change: CustomerChange, at: string, eventSeq: number | undefined) {
     const names: Record<string, string> = { '#lease': 'lease', '#owner': 'owner', '#version': 'version' };
     const values: Item = { ':owner': owner, ':zero': 0, ':one': 1, ':at': at };
     const sets = ['#version = if_not_exists(#version, :zero) + :one', 'updatedAt = :at'];
@@ -284,13 +289,23 @@ export class CustomerLedgerTable implements CustomerLedger {
         sets.push(`#keys.#k${index} = :k${index}`);
       }
     });
+    // The events' numbers follow the count the holder read; the lease keeps anyone else from
+    // writing events meanwhile, and the condition makes sure of it.
+    let condition = '#lease.#owner = :owner';
+    if (eventSeq !== undefined) {
+      const events = change.events?.length ?? 0;
+      values[':eventSeq'] = eventSeq + events;
+      values[':seenSeq'] = eventSeq;
+      sets.push('eventSeq = :eventSeq');
+      condition += eventSeq === 0 ? ' AND (attribute_not_exists(eventSeq) OR eventSeq = :seenSeq)' : ' AND eventSeq = :seenSeq';
+    }
     return {
       Update: {
         TableName: this.#table,
         Key: profileKey(customerId),
         UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
         // Everything or nothing: a holder whose lease was taken over writes none of it.
-        ConditionExpression: '#lease.#owner = :owner',
+        ConditionExpression: condition,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
       },
@@ -391,6 +406,7 @@ export function toCustomerRecord(item: Item): CustomerRecord {
     registrationId: optionalString(item.registrationId) ?? '',
     keys: toKeyList(item.keys),
     version: Number(item.version ?? 0),
+    eventSeq: Number(item.eventSeq ?? 0),
   };
   const shard = optionalString(item.shard);
   if (shard) record.shard = shard;
@@ -497,3 +513,35 @@ function withoutUndefined(item: Item): Item {
 }
 
 const optionalString = (value: unknown) => (typeof value === 'string' ? value : undefined);
+
+/** How long an event stays in the audit trail (its TTL), unless the deploy says otherwise. */
+export const EVENT_RETENTION_DAYS = 400;
+
+/**
+ * The outbox items of one change: each event as the customer's `EVENT#<sequence>` item, numbered
+ * after `after`, new (a number is never written twice), and kept for the audit trail until its TTL.
+ */
+export function outboxPuts(
+  table: string,
+  context: { customerId: string; correlationId: string; after: number; at: string; retentionDays?: number | undefined },
+  events: readonly LifecycleEvent[],
+) {
+  const expiresAt = Math.floor(Date.parse(context.at) / 1000) + (context.retentionDays ?? EVENT_RETENTION_DAYS) * 86_400;
+  return events.map((lifecycle, index) => {
+    const recorded: RecordedEvent = {
+      ...lifecycle,
+      eventId: randomUUID(),
+      customerId: context.customerId,
+      sequence: context.after + index + 1,
+      time: context.at,
+      correlationId: context.correlationId,
+    };
+    return {
+      Put: {
+        TableName: table,
+        Item: { ...eventKey(context.customerId, recorded.sequence), ...withoutUndefined({ ...recorded, detail: withoutUndefined({ ...recorded.detail }) }), expiresAt },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+  });
+}

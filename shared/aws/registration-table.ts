@@ -13,7 +13,7 @@ import type { Customer, Registration } from '../core/registration';
 import { CustomerBusyError, RegistrationInProgressError, TransientAwsError } from '../errors';
 import type { StalledRegistrations } from '../provisioning/ports';
 import { cancellationReasons, conditionFailed, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
-import { LEASE_FREE, leaseItem, retryAfterSeconds, toLease } from './customer-ledger';
+import { LEASE_FREE, leaseItem, outboxPuts, retryAfterSeconds, toLease } from './customer-ledger';
 import { toCustomerKey } from './key-table';
 import { queryPages } from './query-pages';
 import { customerPk, DUE_INDEX, KEY_SK_PREFIX, keyItemKey, PROFILE_SK, profileKey, regKey, shardKey } from './table-keys';
@@ -114,7 +114,12 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
       );
       return {
         kind: 'claimed',
-        registration: placement ? { ...registration, shard: placement.shardId, shardCounted: true } : registration,
+        registration: {
+          ...registration,
+          ...(placement ? { shard: placement.shardId, shardCounted: true } : {}),
+          // A new profile has no events yet; an existing one's count is read when it is needed.
+          ...('Put' in customer ? { eventSeq: 0 } : {}),
+        },
       };
     } catch (error) {
       const reasons = cancellationReasons(error);
@@ -386,8 +391,9 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
    * (the resume sweep, revocation and the ledger's commits), and each writes only what changes.
    */
   async recordKey(input: RecordKeyInput): Promise<Registration> {
-    const { registration, keyId, fingerprint, state, rotateAt, now } = input;
+    const { registration, keyId, fingerprint, state, rotateAt, now, events = [] } = input;
     const at = now.toISOString();
+    const eventSeq = await this.#eventSeqOf(registration);
     const updated: Registration = {
       ...registration,
       state,
@@ -458,10 +464,10 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                   (state === 'ACTIVE' ? ', emailedKeyId = :keyId' : '') +
                   // SHARD is a DynamoDB reserved word: through a placeholder, like status and keys.
                   (registration.shard ? ', #shard = :shard' : '') +
-                  ' REMOVE #lease, priorStatus',
+                  ', eventSeq = :eventSeq REMOVE #lease, priorStatus',
                 // The claim reserved the customer for this registration; holding the lease is
                 // holding the reservation.
-                ConditionExpression: '#lease.#owner = :attemptId',
+                ConditionExpression: `#lease.#owner = :attemptId AND ${EVENT_SEQ_SEEN(eventSeq)}`,
                 ExpressionAttributeNames: {
                   '#status': 'status',
                   '#keys': 'keys',
@@ -480,9 +486,12 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
                   ':attemptId': registration.attemptId,
                   ...(state === 'ACTIVE' ? { ':keyId': keyId } : {}),
                   ...(registration.shard ? { ':shard': registration.shard } : {}),
+                  ':eventSeq': eventSeq + events.length,
+                  ':seenSeq': eventSeq,
                 },
               },
             },
+            ...outboxPuts(this.#table, { customerId: registration.customerId, correlationId: registration.attemptId, after: eventSeq, at }, events),
           ],
         }),
       );
@@ -504,8 +513,9 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
   }
 
   async recordFailure(input: RecordFailureInput): Promise<Registration> {
-    const { registration, reason, detail, orphanKeyId, now } = input;
+    const { registration, reason, detail, orphanKeyId, now, events = [] } = input;
     const at = now.toISOString();
+    const eventSeq = await this.#eventSeqOf(registration);
     const failed: Registration = {
       ...registration,
       state: 'FAILED',
@@ -564,8 +574,8 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
       Update: {
         TableName: this.#table,
         Key: profileKey(registration.customerId),
-        UpdateExpression: `SET ${RETURN_TO_PRIOR_STATUS} REMOVE #lease, priorStatus`,
-        ConditionExpression: '#lease.#owner = :attemptId',
+        UpdateExpression: `SET ${RETURN_TO_PRIOR_STATUS}, eventSeq = :eventSeq REMOVE #lease, priorStatus`,
+        ConditionExpression: `#lease.#owner = :attemptId AND ${EVENT_SEQ_SEEN(eventSeq)}`,
         ExpressionAttributeNames: { '#status': 'status', '#version': 'version', '#lease': 'lease', '#owner': 'owner' },
         ExpressionAttributeValues: {
           ':unregistered': 'UNREGISTERED',
@@ -573,6 +583,8 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
           ':zero': 0,
           ':one': 1,
           ':attemptId': registration.attemptId,
+          ':eventSeq': eventSeq + events.length,
+          ':seenSeq': eventSeq,
         },
       },
     };
@@ -590,7 +602,12 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
             },
           ]
         : [];
-    const transactItems = [failRegistration, ...recordOrphan, returnCustomer, ...uncount];
+    const outbox = outboxPuts(
+      this.#table,
+      { customerId: registration.customerId, correlationId: registration.attemptId, after: eventSeq, at },
+      events,
+    );
+    const transactItems = [failRegistration, ...recordOrphan, returnCustomer, ...uncount, ...outbox];
     try {
       await this.#client.send(new TransactWriteCommand({ TransactItems: transactItems }));
       return failed;
@@ -691,6 +708,26 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
     ]);
   }
 
+  /**
+   * The customer's count of events, which the registration's writes number theirs after: known
+   * from a claim that wrote a new profile, else read (the attempt holds the customer's lease, so
+   * it cannot move before the write, whose condition checks it).
+   */
+  async #eventSeqOf(registration: Registration): Promise<number> {
+    if (registration.eventSeq !== undefined) return registration.eventSeq;
+    const result = await guardDynamo(
+      this.#client.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: profileKey(registration.customerId),
+          ProjectionExpression: 'eventSeq',
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return Number(result.Item?.eventSeq ?? 0);
+  }
+
   async getRegistration(registrationId: string): Promise<Registration | undefined> {
     const result = await guardDynamo(
       this.#client.send(new GetCommand({ TableName: this.#table, Key: regKey(registrationId), ConsistentRead: true })),
@@ -704,8 +741,10 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
       this.#client,
       {
         TableName: this.#table,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': customerPk(customerId) },
+        // KEY# items and the PROFILE: the customer's events (EVENT#, sorting before both) are the
+        // audit trail's, as many as 400 days of them, and not this read's.
+        KeyConditionExpression: 'pk = :pk AND sk >= :keys',
+        ExpressionAttributeValues: { ':pk': customerPk(customerId), ':keys': KEY_SK_PREFIX },
         ConsistentRead: true,
       },
       (page) => {
@@ -728,6 +767,7 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
       status: String(status),
       registrationId: String(profile.registrationId),
       shard: optionalString(profile.shard),
+      eventSeq: Number(profile.eventSeq ?? 0),
       createdAt: String(profile.createdAt),
       updatedAt: String(profile.updatedAt),
       keys,
@@ -806,6 +846,10 @@ function toRegistration(item: Item): Registration {
 function optionalString(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
+
+/** The customer's event count is still `seen` (`:seenSeq`): nobody wrote events meanwhile. */
+const EVENT_SEQ_SEEN = (seen: number) =>
+  seen === 0 ? '(attribute_not_exists(eventSeq) OR eventSeq = :seenSeq)' : 'eventSeq = :seenSeq';
 
 /**
  * The customer's status returns to what it was before the registration's claim: UNREGISTERED, or

@@ -16,3 +16,10 @@ export { DAY_MS, DUE, type DueType, KEY_DUE_TYPES } from '../core/model';
 
 /** A shard's item: its count of placed keys, its state, and the reconciler's last inventory of it. */
 export const shardKey = (shardId: string) => ({ pk: `SHARD#${shardId}`, sk: 'SHARD' });
+
+/** A customer's lifecycle events sort by their sequence number (12 digits: string order is number order). */
+export const EVENT_SK_PREFIX = 'EVENT#';
+export const eventKey = (customerId: string, sequence: number) => ({
+  pk: customerPk(customerId),
+  sk: `${EVENT_SK_PREFIX}${String(sequence).padStart(12, '0')}`,
+});

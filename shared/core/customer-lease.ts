@@ -112,7 +112,7 @@ export class HeldLease {
   /** Writes the operation's changes and releases the lease, at once. @throws LeaseLostError */
   async commit(change: CustomerChange, now: Date): Promise<void> {
     try {
-      await this.deps.ledger.commit(this.customerId, this.owner, change, now);
+      await this.deps.ledger.commit(this.customerId, this.owner, change, now, this.customer.eventSeq);
     } catch (error) {
       // Lost: nothing was written and the lease is another's. Anything else may or may not have
       // been written; releasing or abandoning is conditioned on still holding it, so either is safe.

@@ -1,3 +1,4 @@
+import type { LifecycleEvent } from './events';
 import type { CustomerKey, DueType, KeyState } from './model';
 
 /**
@@ -70,6 +71,8 @@ export interface CustomerRecord {
   tierEventAt?: string | undefined;
   /** +1 with every committed write: a per-customer sequence. */
   version: number;
+  /** Lifecycle events written for the customer so far: the last one's sequence number (none: 0). */
+  eventSeq?: number | undefined;
   lease?: Lease | undefined;
 }
 
@@ -136,6 +139,8 @@ export interface CustomerChange {
    */
   placedKeys?: Readonly<Record<string, number>> | undefined;
   items?: readonly KeyItemWrite[] | undefined;
+  /** The facts of this change, written with it (the outbox and audit trail, DESIGN §9). */
+  events?: readonly LifecycleEvent[] | undefined;
   /**
    * The registration follows: REVOKED with its customer, or ACTIVE once the email it owed is
    * settled (then conditioned on `attemptId`). It leaves the sweep's partition either way.
@@ -159,10 +164,11 @@ export interface CustomerLedger {
   /** Extends the lease; false when it is no longer `owner`'s. */
   renew(customerId: string, owner: string, until: number, now: Date): Promise<boolean>;
   /**
-   * Writes the change and releases the lease, all or nothing.
+   * Writes the change and releases the lease, all or nothing. Its events are numbered after
+   * `eventSeq`, the customer's count as the holder read it (the lease keeps it from moving).
    * @throws LeaseLostError when `owner` no longer holds the lease: nothing was written
    */
-  commit(customerId: string, owner: string, change: CustomerChange, now: Date): Promise<void>;
+  commit(customerId: string, owner: string, change: CustomerChange, now: Date, eventSeq?: number): Promise<void>;
   /** Gives the lease up unchanged; a lease no longer held is left alone. */
   release(customerId: string, owner: string): Promise<void>;
   /**

@@ -52,6 +52,17 @@ export function shardOfKeyValue(value: string): string | undefined {
   return KEY_VALUE_PATTERN.exec(value)?.[1];
 }
 
+/** A key value of keyplan's shape anywhere in a text (a secret scanner's view of it). */
+const KEY_VALUE_INSIDE = new RegExp(`kp_[a-z0-9]{1,12}_[0-9A-Za-z]{${RANDOM_LENGTH}}`);
+
+/**
+ * Whether `text` holds something of a key value's shape: what must never leave keyplan in a log
+ * line or an event. API Gateway's own generated values have no shape to find; keyplan makes its own.
+ */
+export function holdsKeyValue(text: string): boolean {
+  return KEY_VALUE_INSIDE.test(text);
+}
+
 /** The bytes as one big-endian number in RANDOM_LENGTH base62 digits, zero-padded. */
 function base62(bytes: Uint8Array): string {
   let n = 0n;

@@ -1,3 +1,4 @@
+import type { LifecycleEvent } from './events';
 import type { ApiKeySecret } from '../api-key-secret';
 import type { Lease } from './customer-record';
 import type { CustomerKey, DueType } from './model';
@@ -87,6 +88,8 @@ export interface RecordKeyInput {
   state: Extract<RegistrationState, 'ACTIVE' | 'EMAIL_PENDING'>;
   rotateAt: string;
   now: Date;
+  /** The facts of the record (DESIGN §9), written with it. */
+  events?: readonly LifecycleEvent[] | undefined;
 }
 
 export interface RecordFailureInput {
@@ -95,6 +98,7 @@ export interface RecordFailureInput {
   detail: string;
   orphanKeyId?: string | undefined;
   now: Date;
+  events?: readonly LifecycleEvent[] | undefined;
 }
 
 /**

@@ -37,6 +37,8 @@ export interface Registration extends RegistrationRequest {
   orphanKeyId?: string | undefined;
   /** How often an attempt took the registration over from an earlier one (sweep backoff). */
   resumeAttempts?: number | undefined;
+  /** The customer's event count when this attempt took it (not stored: known or read when writing). */
+  eventSeq?: number | undefined;
   /** Epoch ms until which the attempt `attemptId` owns the registration. */
   leaseExpiresAt: number;
   attemptId: string;
@@ -52,6 +54,8 @@ export interface Customer {
   registrationId: string;
   /** Where the customer's keys are made (core/shards.ts); none: the home shard. */
   shard?: string | undefined;
+  /** Lifecycle events written for the customer so far. */
+  eventSeq?: number | undefined;
   createdAt: string;
   updatedAt: string;
   keys: CustomerKey[];

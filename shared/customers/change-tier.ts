@@ -1,3 +1,4 @@
+import { event } from '../core/events';
 import {
   CustomerBusyError,
   CustomerRevokedError,
@@ -111,6 +112,15 @@ export async function changeTier(
       {
         tier: { from, to: tier, cause: command.requestId },
         tierEventAt: eventAt,
+        events: [
+          event('TierChanged', {
+            from,
+            to: tier,
+            cause: command.requestId,
+            eventAt,
+            keyIds: moves.map((move) => move.keyId),
+          }),
+        ],
         items: moves.map((move) => ({ kind: 'update' as const, keyId: move.keyId, set: { usagePlanId: move.to, tier } })),
       },
       now,

@@ -7,20 +7,20 @@ import { keyShardOf, planIn, type Shard, type ShardKeys, shardOf } from '../core
  * Puts each key into the plan of the customer's tier on record, in the key's own shard, and takes
  * it out of every other plan of that shard's stage, whatever an interrupted operation left: a key
  * in no plan, in the wrong one, or in two. Every call is idempotent, so it is safe to repeat.
- * Returns the plan of the customer's own shard.
+ * Returns each key's plan.
  */
 export async function convergeKeyPlans(
   lease: HeldLease,
   keyIds: readonly string[],
   deps: { keys: ShardKeys<Pick<KeyGateway, 'addKeyToPlan' | 'removeKeyFromPlan'>>; settings: { shards: readonly Shard[] } },
-): Promise<string> {
+): Promise<Map<string, string>> {
   const tier = lease.customer.tier;
   const planOf = (shard: Shard) => {
     const plan = planIn(shard, tier);
     if (!plan) throw new ValidationError('tier', `the customer's tier "${tier}" has no usage plan`);
     return plan;
   };
-  const target = planOf(shardOf(deps.settings.shards, lease.customer.shard));
+  const plans = new Map<string, string>();
   for (const keyId of keyIds) {
     const shard = shardOf(deps.settings.shards, keyShardOf(lease.customer, keyId));
     const keys = deps.keys.in(shard.id);
@@ -33,6 +33,7 @@ export async function convergeKeyPlans(
     }
     await lease.ensure();
     await keys.addKeyToPlan(plan, keyId);
+    plans.set(keyId, plan);
   }
-  return target;
+  return plans;
 }

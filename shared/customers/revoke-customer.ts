@@ -1,3 +1,4 @@
+import { event } from '../core/events';
 import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/customer-lease';
 import type { KeyItemWrite } from '../core/customer-record';
 import { DAY_MS, DUE, isLive } from '../core/model';
@@ -29,18 +30,19 @@ export async function revokeCustomer(
   deps: RevocationDeps,
 ): Promise<{ customerId: string; status: 'REVOKED'; disabledKeyIds: string[] }> {
   const { customerId, now } = command;
-  const taken = await acquireCustomer(
-    customerId,
-    { intent: { operation: 'revoke' }, mustFinish: true, status: ['ACTIVE', 'REVOKED'], setStatus: 'REVOKED' },
-    deps,
-  );
+  const request = { intent: { operation: 'revoke' }, mustFinish: true, setStatus: 'REVOKED' } as const;
+  let taken = await acquireCustomer(customerId, { ...request, status: ['ACTIVE'] }, deps);
+  // Revoked before (a repeated request): taken again, so that the answer is the same and anything
+  // left live is disabled, but a repeat that disables nothing changes nothing and tells no event.
+  const repeat = taken.kind === 'refused' && taken.customer.status === 'REVOKED';
+  if (repeat) taken = await acquireCustomer(customerId, { ...request, status: ['REVOKED'] }, deps);
   if (taken.kind === 'refused') {
     if (taken.customer.status === 'PENDING') {
       throw new CustomerBusyError(`customer ${customerId} is still being registered`, deps.settings.leaseSeconds);
     }
     throw new NotFoundError(`no customer ${customerId}`);
   }
-  const disabledKeyIds = await finishRevocation(taken.lease, now, deps);
+  const disabledKeyIds = await finishRevocation(taken.lease, now, deps, { repeat });
   logger.info('customer revoked', { customerId, keys: disabledKeyIds.length });
   countMetric(METRIC.revocations);
   return { customerId, status: 'REVOKED', disabledKeyIds };
@@ -51,11 +53,17 @@ export async function revokeCustomer(
  * period) with the customer and its registration REVOKED. Also the sweep's way of finishing a
  * revocation whose holder died.
  */
-export async function finishRevocation(lease: HeldLease, now: Date, deps: RevocationDeps): Promise<string[]> {
+export async function finishRevocation(
+  lease: HeldLease,
+  now: Date,
+  deps: RevocationDeps,
+  options: { repeat?: boolean } = {},
+): Promise<string[]> {
   const customer = lease.customer;
   const live = Object.entries(customer.keys)
     .filter(([, state]) => isLive(state))
     .map(([keyId]) => keyId);
+  const changed = !options.repeat || live.length > 0;
   const deleteAt = new Date(now.getTime() + deps.settings.keyRetentionDays * DAY_MS).toISOString();
   return lease.run(async () => {
     for (const keyId of live) {
@@ -74,6 +82,12 @@ export async function finishRevocation(lease: HeldLease, now: Date, deps: Revoca
         keys: Object.fromEntries(live.map((keyId) => [keyId, 'DISABLED' as const])),
         items,
         registration: { registrationId: customer.registrationId, state: 'REVOKED' },
+        events: changed
+          ? [
+              event('CustomerRevoked', { keyIds: live }),
+              ...live.map((keyId) => event('KeyDisabled', { keyId, reason: 'revoked', shard: keyShardOf(customer, keyId) })),
+            ]
+          : [],
       },
       now,
     );

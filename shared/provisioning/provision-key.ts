@@ -1,3 +1,4 @@
+import { event } from '../core/events';
 import { randomUUID } from 'node:crypto';
 import type { ApiKeySecret } from '../api-key-secret';
 import { busyError } from '../core/customer-lease';
@@ -235,8 +236,25 @@ async function runSteps(
   await associateOrRollBack(registration, key, now, deps);
 
   const rotateAt = new Date(now.getTime() + settings.rotationDays * DAY_MS).toISOString();
-  const record = (state: 'ACTIVE' | 'EMAIL_PENDING') =>
-    store.recordKey({ registration, keyId: key.id, fingerprint: key.secret.fingerprint(), state, rotateAt, now });
+  const record = (state: 'ACTIVE' | 'EMAIL_PENDING') => {
+    const fingerprint = key.secret.fingerprint();
+    const events = [
+      event('KeyProvisioned', {
+        keyId: key.id,
+        registrationId: registration.registrationId,
+        tier: registration.tier,
+        usagePlanId: registration.usagePlanId,
+        shard: registration.shard,
+        fingerprint,
+        rotateAt,
+      }),
+      ...(registration.reactivate
+        ? [event('CustomerReactivated', { registrationId: registration.registrationId, tier: registration.tier })]
+        : []),
+      ...(state === 'ACTIVE' ? [event('KeyEmailed', { keyId: key.id, fingerprint, reason: 'registration' })] : []),
+    ];
+    return store.recordKey({ registration, keyId: key.id, fingerprint, state, rotateAt, now, events });
+  };
 
   try {
     // The customer is reserved for this registration: the key is emailed only while that holds.
@@ -299,8 +317,13 @@ async function finishOwedEmail(
     .commit(
       registration.customerId,
       registration.attemptId,
-      { emailedKeyId: emailed ? keyId : undefined, registration: { registrationId: registration.registrationId, state, attemptId: registration.attemptId } },
+      {
+        emailedKeyId: emailed ? keyId : undefined,
+        registration: { registrationId: registration.registrationId, state, attemptId: registration.attemptId },
+        events: emailed ? [event('KeyEmailed', { keyId, fingerprint: key?.fingerprint, reason: 'owed' })] : [],
+      },
       now,
+      customer?.eventSeq,
     )
     .catch((error: unknown) => {
       if (error instanceof CustomerBusyError) {
@@ -372,6 +395,14 @@ async function rollBack(
     detail: failure.error.message,
     orphanKeyId,
     now,
+    events: [
+      event('RegistrationFailed', {
+        registrationId: registration.registrationId,
+        tier: registration.tier,
+        reason: failure.reason,
+        shard: registration.shard,
+      }),
+    ],
   });
   throw new ProvisioningFailedError(failure.reason, { cause: failure.error });
 }

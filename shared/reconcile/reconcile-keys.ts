@@ -1,3 +1,4 @@
+import { event } from '../core/events';
 import { acquireCustomer, type HeldLease } from '../core/customer-lease';
 import { DUE, isLive } from '../core/model';
 import { planIn, type Shard, shardOf } from '../core/shards';
@@ -122,7 +123,8 @@ export async function reconcileKeys(
     try {
       const inventory = await surveyShard(shard, inShard, tiers, now, report, deps);
       report.shards.push(inventory);
-      await deps.records.recordInventory?.(shard.id, inventory.accountKeys, now);
+      // A dry run changes nothing, not even the count placement reads.
+      if (!dryRun) await deps.records.recordInventory?.(shard.id, inventory.accountKeys, now);
     } catch (error) {
       for (const action of report.actions.splice(planned)) report.found[action.kind]--;
       report.failures++;
@@ -358,7 +360,10 @@ async function deleteOrphan(
   await lease.ensure();
   await deps.inventory.in(action.shard).deleteKey(action.keyId);
   await lease.commit(
-    { items: record ? [{ kind: 'update', keyId: action.keyId, set: { state: 'DELETED' }, due: null }] : [] },
+    {
+      items: record ? [{ kind: 'update', keyId: action.keyId, set: { state: 'DELETED' }, due: null }] : [],
+      events: [event('OrphanKeyDeleted', { keyId: action.keyId, shard: action.shard, reason: action.reason, registrationId: action.registrationId })],
+    },
     now,
   );
   logger.info('reconcile: orphan key deleted', { ...action });
@@ -376,6 +381,7 @@ async function markMissing(
     {
       keys: { [action.keyId]: null },
       items: [{ kind: 'update', keyId: action.keyId, set: { state: 'MISSING' }, due: null }],
+      events: [event('KeyMissing', { keyId: action.keyId, shard: action.shard })],
     },
     now,
   );
@@ -399,7 +405,8 @@ async function repairPlan(
   if (!record || !isLive(state)) return false;
   let target: string;
   try {
-    target = await convergeKeyPlans(lease, [action.keyId], { keys: deps.inventory, settings: deps.settings });
+    const plans = await convergeKeyPlans(lease, [action.keyId], { keys: deps.inventory, settings: deps.settings });
+    target = plans.get(action.keyId) ?? action.toPlan;
   } catch (error) {
     // The customer keeps a working key until the next run: back into the plan it was in, if
     // that works (then nothing is left half done); else the sweep finishes the move.
@@ -430,6 +437,9 @@ async function repairPlan(
               : { type: DUE.rotate, at: record.rotateAt ?? now.toISOString() }
             : undefined,
         },
+      ],
+      events: [
+        event('KeyRepaired', { keyId: action.keyId, usagePlanId: target, fromPlans: action.fromPlans, tier: lease.customer.tier, shard: action.shard, cause: 'reconcile' }),
       ],
     },
     now,

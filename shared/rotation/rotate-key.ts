@@ -1,3 +1,4 @@
+import { event } from '../core/events';
 import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/customer-lease';
 import type { CustomerLedger } from '../core/customer-record';
 import { buildKeyEmail } from '../core/key-email';
@@ -158,6 +159,20 @@ export async function rotateUnderLease(
         keys: { [old.keyId]: 'RETIRING', [successor.id]: 'ACTIVE' },
         emailedKeyId: successor.id,
         ...movedTo(customer, shard, settings.shards),
+        events: [
+          event('KeyRotated', {
+            oldKeyId: old.keyId,
+            newKeyId: successor.id,
+            retireAt: retireAt.toISOString(),
+            graceDays,
+            tier: customer.tier,
+            usagePlanId,
+            shard: shard.id,
+            fromShard: shardOf(settings.shards, old.shard).id,
+            fingerprint: successor.secret.fingerprint(),
+          }),
+          event('KeyEmailed', { keyId: successor.id, fingerprint: successor.secret.fingerprint(), reason: 'rotation' }),
+        ],
         placedKeys: shard.highWaterKeys === undefined ? undefined : { [shard.id]: 1 },
         items: [
           {
@@ -244,6 +259,7 @@ export async function disableRetiringKey(
     await lease.commit(
       {
         keys: { [key.keyId]: 'DISABLED' },
+        events: [event('KeyDisabled', { keyId: key.keyId, reason: 'retired', shard: key.shard })],
         items: [
           {
             kind: 'update',

@@ -1,3 +1,4 @@
+import { event } from '../core/events';
 import { acquireCustomer } from '../core/customer-lease';
 import { buildRetirementReminder } from '../core/key-email';
 import { type CustomerKey, DUE } from '../core/model';
@@ -143,6 +144,7 @@ async function deleteDisabledKey(key: CustomerKey, now: Date, deps: RotationDeps
       {
         keys: { [key.keyId]: null },
         items: [{ kind: 'update', keyId: key.keyId, set: { state: 'DELETED' }, due: null }],
+        events: [event('KeyDeleted', { keyId: key.keyId, shard: shard.id })],
         keyShards: Object.hasOwn(away, key.keyId)
           ? Object.fromEntries(Object.entries(away).filter(([keyId]) => keyId !== key.keyId))
           : undefined,

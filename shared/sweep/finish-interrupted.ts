@@ -1,3 +1,4 @@
+import { event } from '../core/events';
 import { acquireCustomer } from '../core/customer-lease';
 import type { LeaseIntent } from '../core/customer-record';
 import { isLive } from '../core/model';
@@ -73,9 +74,14 @@ async function finishOne(customerId: string, intent: LeaseIntent, now: Date, dep
         .filter(([, state]) => isLive(state))
         .map(([keyId]) => keyId);
       await lease.run(async () => {
-        const target = await convergeKeyPlans(lease, live, deps);
+        const plans = await convergeKeyPlans(lease, live, deps);
         await lease.commit(
-          { items: live.map((keyId) => ({ kind: 'update' as const, keyId, set: { usagePlanId: target, tier: customer.tier } })) },
+          {
+            items: live.map((keyId) => ({ kind: 'update' as const, keyId, set: { usagePlanId: plans.get(keyId), tier: customer.tier } })),
+            events: live.map((keyId) =>
+              event('KeyRepaired', { keyId, usagePlanId: plans.get(keyId), tier: customer.tier, cause: intent.operation }),
+            ),
+          },
           now,
         );
       }, 'abandon');

@@ -1,4 +1,6 @@
-import { type AwsClients, createAwsClients } from '../aws/clients';
+import { type AwsClients, createAwsClients, dynamoClient, dynamoStreamsClient } from '../aws/clients';
+import type { EventFeed } from '../audit/event-feed';
+import type { HistoryDeps } from '../audit/customer-history';
 import type { Config } from '../config';
 import type { TierChangeDeps } from '../customers/change-tier';
 import type { RevocationDeps } from '../customers/revoke-customer';
@@ -12,6 +14,8 @@ import type { FinishDeps } from '../sweep/finish-interrupted';
 import type { UsageDeps } from '../usage/get-customer-usage';
 import { customerDeps, type CustomerClients } from './customers';
 import { enqueueDeps } from './enqueue';
+import { eventFeed, type EventFeedClients } from './event-feed';
+import { historyDeps } from './history';
 import { provisioningDeps, type SagaClients } from './provisioning';
 import { reconcileDeps } from './reconcile';
 import { resumeDeps } from './resume';
@@ -38,16 +42,29 @@ export function createWorkerDeps(config: Config, clients: SagaClients = createAw
   return provisioningDeps(config, clients);
 }
 
-/** @throws ConfigError without QUEUE_URL */
+/** register's: the saga, the queue and the audit trail. @throws ConfigError without QUEUE_URL */
 export function createEnqueueDeps(
   config: Config,
   clients: SagaClients & Pick<AwsClients, 'sqs'> = createAwsClients(),
-): ProvisioningDeps & EnqueueDeps {
+): ProvisioningDeps & EnqueueDeps & HistoryDeps {
   return enqueueDeps(config, clients);
 }
 
 export function createRotationDeps(config: Config, clients: SagaClients = createAwsClients()): RotationDeps {
   return rotationDeps(config, clients);
+}
+
+/** A customer's audit trail (the lifecycle events kept with it). */
+export function createHistoryDeps(config: Config, clients: Pick<AwsClients, 'dynamo'> = createAwsClients()): HistoryDeps {
+  return historyDeps(config, clients);
+}
+
+/** Every customer's lifecycle events as they commit (the CLI's `events --follow`). */
+export function createEventFeed(
+  config: Config,
+  clients: EventFeedClients = { dynamo: dynamoClient(), dynamoStreams: dynamoStreamsClient() },
+): EventFeed {
+  return eventFeed(config, clients);
 }
 
 export function createUsageDeps(config: Config, clients: CustomerClients = createAwsClients()): UsageDeps {

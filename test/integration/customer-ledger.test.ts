@@ -4,6 +4,7 @@ import { bootstrapLocalStack, type LocalStack } from '../../infra/local/bootstra
 import { CustomerLedgerTable } from '../../shared/aws/customer-ledger';
 import { RegistrationTable } from '../../shared/aws/registration-table';
 import { keyItemKey, profileKey, regKey } from '../../shared/aws/table-keys';
+import { event } from '../../shared/core/events';
 import type { CustomerKey } from '../../shared/core/model';
 import type { AcquireRequest } from '../../shared/core/customer-record';
 import { CustomerBusyError, LeaseLostError, RegistrationInProgressError } from '../../shared/errors';
@@ -57,9 +58,20 @@ const keyItemOf = async (customerId: string, keyId: string) =>
 const registrationItemOf = async (registrationId: string) =>
   (await aws.dynamo.send(new GetCommand({ TableName: stack.tableName, Key: regKey(registrationId), ConsistentRead: true }))).Item;
 
-/** The registration's record step: its key, ACTIVE (emailed) unless the email is owed. */
+/** The registration's record step: its key, ACTIVE (emailed) unless the email is owed, with its events. */
 const recordKey = (registration: Registration, keyId: string, now: Date, state: 'ACTIVE' | 'EMAIL_PENDING' = 'ACTIVE') =>
-  registrations.recordKey({ registration, keyId, fingerprint: 'abcd1234', state, rotateAt: at(90 * 86_400).toISOString(), now });
+  registrations.recordKey({
+    registration,
+    keyId,
+    fingerprint: 'abcd1234',
+    state,
+    rotateAt: at(90 * 86_400).toISOString(),
+    now,
+    events: [
+      event('KeyProvisioned', { keyId, registrationId: registration.registrationId, tier: registration.tier, fingerprint: 'abcd1234' }),
+      ...(state === 'ACTIVE' ? [event('KeyEmailed', { keyId, fingerprint: 'abcd1234', reason: 'registration' })] : []),
+    ],
+  });
 
 /** A customer registered through the saga's own writes, with key `key-1`. */
 async function registeredCustomer(overrides: Partial<Registration> = {}) {
@@ -83,7 +95,8 @@ describe('the registration claim reserves the customer', () => {
     const customerId = unique('cust');
     const registration = aRegistration(customerId);
 
-    expect(await registrations.claim(registration, T0)).toEqual({ kind: 'claimed', registration });
+    // A new profile: no events yet, and the attempt knows it without a read.
+    expect(await registrations.claim(registration, T0)).toEqual({ kind: 'claimed', registration: { ...registration, eventSeq: 0 } });
 
     expect(await profileOf(customerId)).toEqual({
       ...profileKey(customerId),
@@ -128,8 +141,20 @@ describe('the registration claim reserves the customer', () => {
       keys: { 'key-1': 'ACTIVE' },
       emailedKeyId: 'key-1',
       version: 2,
+      eventSeq: 2,
     });
     expect(await keyItemOf(customerId, 'key-1')).toMatchObject({ state: 'ACTIVE', dueType: 'ROTATE', generation: 1 });
+    // Its events, in the same write: numbered 1 and 2, by the attempt.
+    for (const [sequence, type] of [[1, 'KeyProvisioned'], [2, 'KeyEmailed']] as const) {
+      const key = { pk: profileKey(customerId).pk, sk: `EVENT#${String(sequence).padStart(12, '0')}` };
+      expect((await aws.dynamo.send(new GetCommand({ TableName: stack.tableName, Key: key, ConsistentRead: true }))).Item).toMatchObject({
+        customerId,
+        sequence,
+        type,
+        correlationId: 'attempt-1',
+        time: at(1).toISOString(),
+      });
+    }
     expect(await registrations.getCustomer(customerId)).toMatchObject({
       status: 'ACTIVE',
       tier: 'basic',

@@ -89,12 +89,21 @@ describe('metrics', () => {
     });
 
     expect(statuses).toEqual([201, 201, 502, 200]);
-    const emf = emfLines(lines);
+    const all = emfLines(lines);
+    // Per-shard counts are a second series (dimensions service and shard) of counts the service
+    // lines hold already; the totals are the service's.
+    const byShard = all.filter((line) => line._aws.CloudWatchMetrics[0]?.Dimensions[0]?.includes('shard'));
+    const emf = all.filter((line) => !byShard.includes(line));
     expect(emf.length).toBeGreaterThanOrEqual(5);
     for (const line of emf) {
       expect(line._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'keyplan', Dimensions: [['service']] });
       expect(line.service).toBe('keyplan-test');
     }
+    for (const line of byShard) {
+      expect(line._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'keyplan', Dimensions: [['service', 'shard']] });
+      expect(line).toMatchObject({ service: 'keyplan-test', shard: 'home' });
+    }
+    expect(totals(byShard)).toMatchObject({ KeysProvisioned: 2 });
     expect(totals(emf)).toMatchObject({
       KeysProvisioned: 2,
       Rollbacks: 1,

@@ -229,6 +229,7 @@ const IAM_OF_OPERATION: Record<string, string[]> = {
   GetUsage: ['apigateway:GET /usageplans/*/usage'],
   SendEmail: ['ses:SendEmail'],
   SendMessage: ['sqs:SendMessage'],
+  PutEvents: ['events:PutEvents'],
 };
 
 /**
@@ -405,6 +406,7 @@ const REVOKE_CUSTOMER = 'RevokeCustomerLambdaFunction';
 const CUSTOMER_USAGE = 'CustomerUsageLambdaFunction';
 const RECONCILE = 'ReconcileLambdaFunction';
 const RESUME = 'ResumeRegistrationsLambdaFunction';
+const PUBLISH_EVENTS = 'PublishEventsLambdaFunction';
 /** Every function of the service, and the role it runs with. */
 const FUNCTIONS: Record<string, string> = {
   RegisterLambdaFunction: 'RegisterRole',
@@ -418,12 +420,17 @@ const FUNCTIONS: Record<string, string> = {
   [CUSTOMER_USAGE]: 'CustomerUsageRole',
   [RECONCILE]: 'ReconcileRole',
   [RESUME]: 'ResumeRegistrationsRole',
+  [PUBLISH_EVENTS]: 'PublishEventsRole',
 };
+/** The functions that make no API Gateway management call (management-budget.js's WITHOUT_MANAGEMENT_CALLS). */
+const WITHOUT_MANAGEMENT_CALLS = [PUBLISH_EVENTS];
 const QUEUE = 'ProvisioningQueue';
 const DLQ = 'ProvisioningDeadLetterQueue';
 const TIER_QUEUE = 'TierChangesQueue';
 const TIER_DLQ = 'TierChangesDeadLetterQueue';
 const PLAN_CHANGED_RULE = 'PlanChangedRule';
+const EVENTS_DLQ = 'LifecycleEventsDeadLetterQueue';
+const TABLE_STREAM = getAtt('KeyplanTable', 'StreamArn');
 /** The saga's configuration, which every function reads (shared/config.ts). */
 const SAGA_SETTINGS = [
   'TABLE_NAME',
@@ -574,6 +581,8 @@ describe('packaged deployment (osls package, offline)', () => {
         [CHANGE_TIER_EVENTS]: keysAndTable,
         [REVOKE_CUSTOMER]: keysAndTable,
         [CUSTOMER_USAGE]: keysAndTable,
+        // The stream's records come with the invocation: EventBridge alone.
+        [PUBLISH_EVENTS]: ['client-eventbridge'],
       };
       const clientsOf = (functionId: string) => {
         const fn = resourceNamed(dev.template, functionId, 'AWS::Lambda::Function');
@@ -742,10 +751,22 @@ describe('packaged deployment (osls package, offline)', () => {
       ['prod', () => prod],
     ] as const;
 
-    it('applies to every function, since every one calls API Gateway', () => {
+    // The functions that make no management call take none of the budget; a role with an API
+    // Gateway grant may not claim to be one of them.
+    const paced = () => Object.keys(FUNCTIONS).filter((functionId) => !WITHOUT_MANAGEMENT_CALLS.includes(functionId));
+
+    it('applies to every function that calls API Gateway, which is every function but those without management calls', () => {
       expect(Object.keys(FUNCTIONS).filter((functionId) => callsApiGateway(dev.template, functionId)).sort()).toEqual(
-        Object.keys(FUNCTIONS).sort(),
+        paced().sort(),
       );
+    });
+
+    it.each(stages)('in %s gives a function without management calls no share, cap or burst', (_, get) => {
+      for (const functionId of WITHOUT_MANAGEMENT_CALLS) {
+        const variables = environmentOf(get().template, functionId);
+        expect(Object.keys(variables).filter((name) => name.startsWith('MANAGEMENT_') && name !== 'MANAGEMENT_CALLS_PER_SECOND')).toEqual([]);
+        expect(resourceNamed(get().template, functionId, 'AWS::Lambda::Function').Properties.ReservedConcurrentExecutions).toBeUndefined();
+      }
     });
 
     it.each(stages)('in %s gives every function that calls API Gateway a share, a cap and a burst', (_, get) => {
@@ -789,7 +810,7 @@ describe('packaged deployment (osls package, offline)', () => {
     });
 
     it("lets all containers start with a full bucket within the account's burst of 40", () => {
-      const tokens = Object.keys(FUNCTIONS).reduce((sum, functionId) => {
+      const tokens = paced().reduce((sum, functionId) => {
         const { concurrency, burst } = budgetOf(dev.template, functionId);
         return sum + concurrency * burst;
       }, 0);
@@ -803,8 +824,8 @@ describe('packaged deployment (osls package, offline)', () => {
           ? 'by its queue'
           : 'reserved';
       const queueFed = (functionId: string) => mappingsOf(dev.template, functionId).length > 0;
-      expect(Object.fromEntries(Object.keys(FUNCTIONS).map((id) => [id, capped(id)]))).toEqual(
-        Object.fromEntries(Object.keys(FUNCTIONS).map((id) => [id, queueFed(id) ? 'by its queue' : 'reserved'])),
+      expect(Object.fromEntries(paced().map((id) => [id, capped(id)]))).toEqual(
+        Object.fromEntries(paced().map((id) => [id, queueFed(id) ? 'by its queue' : 'reserved'])),
       );
       expect(mappingsOf(dev.template, CHANGE_TIER_EVENTS)[0]?.Properties.ScalingConfig).toEqual({
         MaximumConcurrency: budgetOf(dev.template, CHANGE_TIER_EVENTS).concurrency,
@@ -957,7 +978,8 @@ describe('packaged deployment (osls package, offline)', () => {
         FunctionResponseTypes: ['ReportBatchItemFailures'],
         Enabled: true,
       });
-      expect(resourcesOfType(dev.template, 'AWS::Lambda::EventSourceMapping')).toHaveLength(2);
+      // The two queues' triggers and the table stream's (lifecycle events, below).
+      expect(resourcesOfType(dev.template, 'AWS::Lambda::EventSourceMapping')).toHaveLength(3);
     });
 
     it.each([
@@ -1032,7 +1054,8 @@ describe('packaged deployment (osls package, offline)', () => {
       const alarms = resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm').filter(
         ([, alarm]) => alarm.Properties.Namespace === 'AWS/SQS',
       );
-      expect(alarms).toHaveLength(queuePairs.length);
+      // The queues' DLQs, and the table stream's (lifecycle events, below).
+      expect(alarms).toHaveLength(queuePairs.length + 1);
       for (const { dlqId, name } of queuePairs) {
         const alarm = alarms.find(([, candidate]) =>
           JSON.stringify(candidate.Properties.Dimensions).includes(JSON.stringify(getAtt(dlqId, 'QueueName'))),
@@ -1071,6 +1094,98 @@ describe('packaged deployment (osls package, offline)', () => {
       });
       expect(paramsOf('dev').alarmEmail).toBe('');
       expect(dev.template.Conditions?.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+    });
+  });
+
+  // DESIGN §9: the table's stream brings the outbox's new EVENT# items to publishEvents, which puts
+  // them on EventBridge; what its trigger gives up on is described in a DLQ of its own.
+  describe('lifecycle events', () => {
+    const stages = [
+      ['dev', () => dev],
+      ['prod', () => prod],
+    ] as const;
+    const mappings = () => mappingsOf(dev.template, PUBLISH_EVENTS);
+
+    it('are published by publishEvents, which serves no route and runs on no schedule', () => {
+      expectFunction(dev.template, PUBLISH_EVENTS, 'functions/publish-events/handler.handler', 30);
+      expect(routesOf(dev.template, PUBLISH_EVENTS)).toEqual([]);
+      expect(schedulesOf(dev.template, PUBLISH_EVENTS)).toEqual([]);
+    });
+
+    it.each(stages)('in %s go to the bus of eventBusName, with the source keyplan.<stage>', (stage, get) => {
+      expect(paramsOf(stage).eventBusName).toBe('default');
+      expect(environmentOf(get().template, PUBLISH_EVENTS)).toMatchObject({
+        EVENT_SOURCE: `${config.service}.${stage}`,
+        EVENT_BUS_NAME: 'default',
+      });
+    });
+
+    it('come from the table stream: new outbox items only, partial batch failures, retried and halved, then to the DLQ', () => {
+      expect(mappings()).toHaveLength(1);
+      const properties = mappings()[0]?.Properties ?? {};
+      expect(properties).toEqual({
+        EventSourceArn: TABLE_STREAM,
+        FunctionName: getAtt(PUBLISH_EVENTS, 'Arn'),
+        Enabled: true,
+        StartingPosition: 'TRIM_HORIZON',
+        BatchSize: 100,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BisectBatchOnFunctionError: true,
+        MaximumRetryAttempts: 10,
+        DestinationConfig: { OnFailure: { Destination: getAtt(EVENTS_DLQ, 'Arn') } },
+        FilterCriteria: { Filters: [{ Pattern: expect.any(String) as unknown }] },
+      });
+      const [filter] = (properties.FilterCriteria as { Filters: { Pattern: string }[] }).Filters;
+      // The sort key prefix of shared/aws/table-keys.ts's eventKey.
+      expect(JSON.parse(String(filter?.Pattern))).toEqual({
+        eventName: ['INSERT'],
+        dynamodb: { Keys: { sk: { S: [{ prefix: 'EVENT#' }] } } },
+      });
+    });
+
+    it.each(stages)("in %s may be put on the one bus only with the stage's source", (stage, get) => {
+      const statements = roleStatements(get().template, 'PublishEventsRole');
+      const bus = 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default';
+      expect(conditionalGrants(statements, 'events')).toEqual([
+        `events:PutEvents ${bus} if ${JSON.stringify({ StringEquals: { 'events:source': `${config.service}.${stage}` } })}`,
+      ]);
+    });
+
+    it('are the only business of their role: no other role reads the stream, puts events or sends to the DLQ', () => {
+      const roles = resourcesOfType(dev.template, 'AWS::IAM::Role').map(([roleId]) => roleId);
+      const holders = (match: (grant: string) => boolean, service: string) =>
+        roles.filter((roleId) => grants(roleStatements(dev.template, roleId), service).some(match));
+      expect(holders(() => true, 'events')).toEqual(['PublishEventsRole']);
+      expect(holders((grant) => grant.includes('StreamArn'), 'dynamodb')).toEqual(['PublishEventsRole']);
+      expect(holders((grant) => grant.includes(EVENTS_DLQ), 'sqs')).toEqual(['PublishEventsRole']);
+    });
+
+    it('that could not be published are described in a DLQ kept 14 days, alarmed like every DLQ', () => {
+      expect(resourceNamed(dev.template, EVENTS_DLQ, 'AWS::SQS::Queue').Properties).toEqual({
+        QueueName: `${config.service}-dev-events-dlq`,
+        MessageRetentionPeriod: 1_209_600,
+        SqsManagedSseEnabled: true,
+      });
+      const alarm = resourcesOfType(dev.template, 'AWS::CloudWatch::Alarm').find(([, candidate]) =>
+        JSON.stringify(candidate.Properties.Dimensions).includes(JSON.stringify(getAtt(EVENTS_DLQ, 'QueueName'))),
+      )?.[1];
+      expect(alarm?.Properties).toMatchObject({
+        AlarmName: `${config.service}-dev-events-dlq-not-empty`,
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Statistic: 'Maximum',
+        Period: 60,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: 'AlarmTopic' }],
+        OKActions: [{ Ref: 'AlarmTopic' }],
+      });
+      const description = String(alarm?.Properties.AlarmDescription);
+      expect(description).toContain(`${config.service}-dev-events-dlq`);
+      expect(description).toMatch(/publishEvents logs/);
+      expect(description).toMatch(/audit trail/);
     });
   });
 
@@ -1180,7 +1295,7 @@ describe('packaged deployment (osls package, offline)', () => {
     it.each([
       ['dev', () => dev],
       ['prod', () => prod],
-    ])('in %s is on demand, with PITR, TTL, SSE and deletion protection as configured', (stage, get) => {
+    ])('in %s is on demand, with PITR, TTL, SSE, a stream of new images and deletion protection as configured', (stage, get) => {
       const tables = resourcesOfType(get().template, 'AWS::DynamoDB::Table');
       expect(tables.map(([logicalId]) => logicalId)).toEqual(['KeyplanTable']);
       const keyplanTable = resourceNamed(get().template, 'KeyplanTable', 'AWS::DynamoDB::Table');
@@ -1189,6 +1304,8 @@ describe('packaged deployment (osls package, offline)', () => {
         BillingMode: 'PAY_PER_REQUEST',
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        // The outbox's new EVENT# items, for the lifecycle events' publisher.
+        StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
         SSESpecification: { SSEEnabled: true },
         DeletionProtectionEnabled: protect,
       });
@@ -1281,6 +1398,9 @@ describe('packaged deployment (osls package, offline)', () => {
   const updateApiKey = onOwnKey(`apigateway:PATCH ${apiGateway('/apikeys/*')}`);
   const queryDueIndex = `dynamodb:Query ${dueIndexArn}`;
   const releaseLock = `dynamodb:DeleteItem ${tableArn}`;
+  const readStream = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'].map(
+    (action) => `${action} ${JSON.stringify(TABLE_STREAM)}`,
+  );
   const consumeQueue = ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'];
   const rotation = {
     services: ['apigateway', 'dynamodb', 'logs', 'ses'],
@@ -1406,6 +1526,18 @@ describe('packaged deployment (osls package, offline)', () => {
       dynamoDb: [`dynamodb:Query ${tableArn}`],
     },
     {
+      roleId: 'PublishEventsRole',
+      functionName: 'publishEvents',
+      // events: PutEvents, checked on its own below (bus and source).
+      services: ['dynamodb', 'events', 'logs', 'sqs'],
+      queue: EVENTS_DLQ,
+      queueActions: ['sqs:SendMessage'],
+      sendsEmail: false,
+      apiGateway: () => [],
+      // The stream only, for Lambda's trigger: nothing of the table itself.
+      dynamoDb: readStream,
+    },
+    {
       roleId: 'ReconcileRole',
       functionName: 'reconcile',
       services: ['apigateway', 'dynamodb', 'logs'],
@@ -1526,12 +1658,18 @@ describe('packaged deployment (osls package, offline)', () => {
       expect([...operations].filter((operation) => !(operation in IAM_OF_OPERATION))).toEqual([]);
 
       const callable = new Set([...operations].flatMap((operation) => IAM_OF_OPERATION[operation] ?? []));
-      // Lambda polls a queue with the function's role; the code never calls these itself.
-      if (mappingsOf(dev.template, functionId).length > 0) {
-        for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']) callable.add(action);
+      // Lambda polls a queue or reads a stream with the function's role, and sends what a stream's
+      // trigger gives up on to its destination; the code never calls these itself.
+      for (const mapping of mappingsOf(dev.template, functionId)) {
+        const fromStream = JSON.stringify(mapping.Properties.EventSourceArn) === JSON.stringify(TABLE_STREAM);
+        const actions = fromStream
+          ? ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams']
+          : ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'];
+        if (mapping.Properties.DestinationConfig) actions.push('sqs:SendMessage');
+        for (const action of actions) callable.add(action);
       }
       const statements = roleStatements(dev.template, roleId);
-      const granted = ['apigateway', 'dynamodb', 'ses', 'sqs'].flatMap((service) =>
+      const granted = ['apigateway', 'dynamodb', 'events', 'ses', 'sqs'].flatMap((service) =>
         grants(statements, service).map(normalizedGrant),
       );
       expect([...new Set(granted)].filter((grant) => !callable.has(grant))).toEqual([]);

@@ -660,6 +660,31 @@ export function checkInvariants(world: InMemoryWorld, scenario: Scenario, seeded
       violations.push(`${what} key ${seededKey.id} changed: ${now ? `enabled=${now.enabled} plans=[${world.plansOf(seededKey.id).join(', ')}]` : 'deleted'}`);
     }
   }
+  violations.push(...eventViolations(world));
+  return violations;
+}
+
+/**
+ * The outbox (DESIGN §9), whatever interleaved: each customer's events are numbered 1..n with no
+ * gap or repeat, the profile counts n, and the newest KeyEmailed names the key the customer was
+ * last emailed (a customer seeded without events has none to check).
+ */
+export function eventViolations(world: InMemoryWorld): string[] {
+  const violations: string[] = [];
+  for (const [customerId, events] of world.events) {
+    const sequences = events.map((recorded) => recorded.sequence);
+    if (sequences.some((sequence, index) => sequence !== index + 1)) {
+      violations.push(`${customerId}: events numbered [${sequences.join(', ')}], not 1..${events.length}`);
+    }
+    const profile = world.profiles.get(customerId);
+    if ((profile?.eventSeq ?? 0) !== events.length) {
+      violations.push(`${customerId}: the profile counts ${profile?.eventSeq ?? 0} events, ${events.length} were written`);
+    }
+    const lastEmailed = events.filter((recorded) => recorded.type === 'KeyEmailed').at(-1);
+    if (lastEmailed && lastEmailed.keyId !== profile?.emailedKeyId) {
+      violations.push(`${customerId}: the last KeyEmailed names ${lastEmailed.keyId}, the profile says ${profile?.emailedKeyId} was emailed`);
+    }
+  }
   return violations;
 }
 

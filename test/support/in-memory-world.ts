@@ -1,3 +1,4 @@
+import type { LifecycleEvent } from '../../shared/core/events';
 import { createHash } from 'node:crypto';
 import { ApiKeySecret } from '../../shared/api-key-secret';
 import { DUE, type CustomerKey, type DueType, KEY_DUE_TYPES } from '../../shared/core/model';
@@ -128,6 +129,8 @@ export class InMemoryWorld {
   // DynamoDB
   readonly registrations = new Map<string, RegistrationItem>();
   readonly profiles = new Map<string, ProfileItem>();
+  /** Each customer's lifecycle events as written (the outbox), in write order. */
+  readonly events = new Map<string, { sequence: number; type: string; correlationId: string; keyId?: string | undefined }[]>();
   readonly keyItems = new Map<string, Map<string, KeyItem>>();
 
   // SES and SQS
@@ -228,8 +231,34 @@ export class InMemoryWorld {
 
   /** The record as the ledger hands it out: a copy, without what only the table keeps. */
   recordOf(profile: ProfileItem): CustomerRecord {
-    const { customerId, email, tier, status, registrationId, keys, emailedKeyId, tierEventAt, version, lease } = profile;
-    return clone({ customerId, email, tier, status, registrationId, keys, emailedKeyId, tierEventAt, version, lease });
+    const { customerId, email, tier, status, registrationId, keys, emailedKeyId, tierEventAt, version, lease, eventSeq } = profile;
+    return clone({ customerId, email, tier, status, registrationId, keys, emailedKeyId, tierEventAt, version, lease, eventSeq });
+  }
+
+  /**
+   * The outbox part of a write: the events numbered after `seen`, which must still be the
+   * customer's count (the table's condition); `stale` is what a failed condition throws.
+   */
+  appendEvents(
+    profile: ProfileItem,
+    events: readonly LifecycleEvent[] | undefined,
+    context: { correlationId: string; seen: number | undefined; stale: () => Error },
+  ): void {
+    if (!events || events.length === 0) return;
+    const count = profile.eventSeq ?? 0;
+    if (context.seen !== undefined && context.seen !== count) throw context.stale();
+    const list = this.events.get(profile.customerId) ?? [];
+    events.forEach((lifecycle, index) => {
+      const keyId = lifecycle.detail.keyId ?? lifecycle.detail.newKeyId;
+      list.push({
+        sequence: count + index + 1,
+        type: lifecycle.type,
+        correlationId: context.correlationId,
+        keyId: typeof keyId === 'string' ? keyId : undefined,
+      });
+    });
+    this.events.set(profile.customerId, list);
+    profile.eventSeq = count + events.length;
   }
 }
 
@@ -397,10 +426,13 @@ export class InMemoryLedger implements CustomerLedger {
     return true;
   }
 
-  async commit(customerId: string, owner: string, change: CustomerChange, now: Date): Promise<void> {
+  async commit(customerId: string, owner: string, change: CustomerChange, now: Date, eventSeq = 0): Promise<void> {
     const w = this.world;
     const profile = w.profiles.get(customerId);
     if (profile?.lease?.owner !== owner) throw new LeaseLostError(`the lease on customer ${customerId} was lost`, 1);
+    if (change.events?.length && (profile.eventSeq ?? 0) !== eventSeq) {
+      throw new LeaseLostError(`the events of customer ${customerId} moved on`, 1);
+    }
     const registration = change.registration ? w.registrations.get(change.registration.registrationId) : undefined;
     // The other items of the transaction have conditions of their own; one failing cancels all.
     // The registration's (it exists, and is still this attempt's when one is named) moved on with
@@ -456,6 +488,7 @@ export class InMemoryLedger implements CustomerLedger {
       registration.leaseExpiresAt = 0;
       registration.updatedAt = at;
     }
+    w.appendEvents(profile, change.events, { correlationId: owner, seen: eventSeq, stale: () => new Error('unreachable') });
     profile.lease = undefined;
     profile.repairDueAt = undefined;
     touch(profile, now);
@@ -646,6 +679,7 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
     profile.keys = { ...profile.keys, [keyId]: 'ACTIVE' };
     // Only once its email went out: an owed email is recorded by the commit that settles it.
     if (state === 'ACTIVE') profile.emailedKeyId = keyId;
+    w.appendEvents(profile, input.events, { correlationId: registration.attemptId, seen: undefined, stale: () => new Error('unreachable') });
     profile.lease = undefined;
     touch(profile, now);
     w.note(`recordKey ${registration.registrationId} ${keyId} ${state}`);
@@ -665,6 +699,7 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
     stored.updatedAt = at;
     stored.resumeAt = undefined;
     profile.status = profile.priorStatus;
+    w.appendEvents(profile, input.events, { correlationId: registration.attemptId, seen: undefined, stale: () => new Error('unreachable') });
     profile.lease = undefined;
     touch(profile, now);
     if (orphanKeyId) {
@@ -751,6 +786,7 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
       tier: profile.tier,
       status,
       registrationId: profile.registrationId,
+      eventSeq: profile.eventSeq ?? 0,
       createdAt: profile.createdAt,
       updatedAt: profile.updatedAt,
       keys,

@@ -11,7 +11,7 @@ import { folderCycles, folderOf, type ImportGraph, readImportGraph } from '../su
  */
 
 /** Use cases and the core they share: no adapter, no wiring, nothing Lambda-facing. */
-const DOMAIN = ['core', 'customers', 'provisioning', 'reconcile', 'rotation', 'shards', 'sweep', 'usage'].map((f) => `shared/${f}`);
+const DOMAIN = ['audit', 'core', 'customers', 'events', 'provisioning', 'reconcile', 'rotation', 'shards', 'sweep', 'usage'].map((f) => `shared/${f}`);
 /** Implementations of the ports, over the AWS SDK. */
 const ADAPTERS = ['shared/aws'];
 /** Builds adapters from clients and configuration; only compositions, the CLI, tests and the bench use it. */
@@ -22,8 +22,8 @@ const LAMBDA_FACING = ['shared/http'];
 const NEUTRAL_ROOT = ['api-key-secret', 'config', 'errors', 'logger', 'metrics', 'schema', 'validation'].map(
   (f) => `shared/${f}.ts`,
 );
-/** shared/'s own Lambda middleware (log context, metrics flush) and SQS batch handling. */
-const LAMBDA_ROOT = ['shared/observability.ts', 'shared/sqs-batch.ts'];
+/** shared/'s own Lambda middleware (log context, metrics flush) and SQS and stream batch handling. */
+const LAMBDA_ROOT = ['shared/observability.ts', 'shared/sqs-batch.ts', 'shared/stream-batch.ts'];
 /** What a use case must never import directly: the AWS SDK and the Lambda runtime's packages. */
 const AWS_OR_LAMBDA_PACKAGE = /^(@aws-sdk\/|@smithy\/|@middy\/|aws-lambda$)/;
 
@@ -144,7 +144,7 @@ describe('the architecture', () => {
     const functions = [...new Set([...graph.keys()].filter((f) => f.startsWith('functions/')).map(folderOf))];
     const missing = functions.flatMap((fn) => [`${fn}/handler.ts`, `${fn}/composition.ts`].filter((file) => !graph.has(file)));
 
-    expect(functions).toHaveLength(11);
+    expect(functions).toHaveLength(12);
     expect(missing).toEqual([]);
   });
 });

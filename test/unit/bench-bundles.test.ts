@@ -12,6 +12,7 @@ import {
   bytesOverBaselineByPart,
   CLIENT_FACTORIES,
   clientFactoriesCalled,
+  CLIENT_MODULES,
   CLIENTS_MODULE,
   constructionsOf,
   packageOf,
@@ -110,10 +111,14 @@ describe('the constructions of the client factories', () => {
   });
 });
 
-/** Each exported factory of shared/aws/clients.ts: the factories it calls and the SDK code it runs. */
+/** Each exported factory of CLIENT_MODULES: the factories it calls and the SDK code it runs. */
 function factoriesInClientsModule(): Map<string, { calls: string[]; sdk: string[] }> {
-  const text = readFileSync(`${root}${CLIENTS_MODULE}`, 'utf8');
-  const source = ts.createSourceFile(CLIENTS_MODULE, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  return new Map(CLIENT_MODULES.flatMap((file) => [...factoriesInModule(file)]));
+}
+
+function factoriesInModule(file: string): Map<string, { calls: string[]; sdk: string[] }> {
+  const text = readFileSync(`${root}${file}`, 'utf8');
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const exported = source.statements.filter(
     (s): s is ts.FunctionDeclaration =>
       ts.isFunctionDeclaration(s) && !!s.name && !!s.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword),

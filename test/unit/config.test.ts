@@ -34,6 +34,25 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...complete, STAGE: 'prod' }).stage).toBe('prod');
   });
 
+  it('reads where lifecycle events go: the source keyplan.<STAGE> and the default bus unless set', () => {
+    expect(loadConfig(complete)).toMatchObject({ eventSource: 'keyplan.local', eventBusName: 'default' });
+    expect(loadConfig({ ...complete, STAGE: 'prod' }).eventSource).toBe('keyplan.prod');
+    const bus = 'arn:aws:events:eu-west-1:123456789012:event-bus/keyplan-bus';
+    expect(loadConfig({ ...complete, EVENT_SOURCE: 'acme.keys', EVENT_BUS_NAME: bus })).toMatchObject({
+      eventSource: 'acme.keys',
+      eventBusName: bus,
+    });
+  });
+
+  it.each([
+    ['EVENT_SOURCE', 'aws.keyplan', /EVENT_SOURCE must be an event source/],
+    ['EVENT_SOURCE', 'keyplan prod', /EVENT_SOURCE must be an event source/],
+    ['EVENT_BUS_NAME', 'arn:aws:sqs:us-east-1:123456789012:queue', /EVENT_BUS_NAME must be an event bus name or ARN/],
+    ['EVENT_BUS_NAME', '', /EVENT_BUS_NAME must be an event bus name or ARN/],
+  ])('refuses %s %j', (name, value, message) => {
+    expect(() => loadConfig({ ...complete, [name]: value })).toThrow(message);
+  });
+
   it("reads the function's own share of the management budget", () => {
     const config = loadConfig({
       ...complete,

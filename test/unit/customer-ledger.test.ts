@@ -7,7 +7,8 @@ import { DynamoDBDocumentClient, QueryCommand, TransactWriteCommand, UpdateComma
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CustomerLedgerTable } from '../../shared/aws/customer-ledger';
+import { CustomerLedgerTable, EVENT_RETENTION_DAYS } from '../../shared/aws/customer-ledger';
+import { event } from '../../shared/core/events';
 import type { CustomerKey } from '../../shared/core/model';
 import type { AcquireRequest, Lease } from '../../shared/core/customer-record';
 import { LeaseLostError, TransientAwsError } from '../../shared/errors';
@@ -78,7 +79,7 @@ describe('CustomerLedgerTable', () => {
 
   describe('acquire', () => {
     it('takes a free lease with one conditional write and answers the record as it is now', async () => {
-      dynamoMock.on(UpdateCommand).resolves({ Attributes: profileItem() });
+      dynamoMock.on(UpdateCommand).resolves({ Attributes: profileItem({ eventSeq: 6 }) });
 
       const outcome = await ledger.acquire('cust-1', rotateRequest({ mustFinish: false }), NOW);
 
@@ -93,6 +94,8 @@ describe('CustomerLedgerTable', () => {
           keys: { 'key-1': 'ACTIVE' },
           emailedKeyId: 'key-1',
           version: 5,
+          // The count of its events as the holder read it: its commit numbers its own after it.
+          eventSeq: 6,
           lease: { owner: 'op-1', operation: 'rotate', keyId: 'key-1', graceDays: 7, until: LATER, mustFinish: false },
         },
       });
@@ -229,7 +232,7 @@ describe('CustomerLedgerTable', () => {
 
       expect(await ledger.acquire('cust-1', rotateRequest({ status: ['ACTIVE'] }), NOW)).toEqual({
         kind: 'refused',
-        customer: { customerId: 'cust-1', email: '', tier: '', status: 'PENDING', registrationId: 'reg-1', keys: {}, version: 1 },
+        customer: { customerId: 'cust-1', email: '', tier: '', status: 'PENDING', registrationId: 'reg-1', keys: {}, version: 1, eventSeq: 0 },
       });
     });
 
@@ -384,6 +387,110 @@ describe('CustomerLedgerTable', () => {
       expect(key?.Update?.UpdateExpression).toBe('SET updatedAt = :at, #state = :state REMOVE rotation, needsRepair');
       expect(registration?.Update?.ConditionExpression).toBe('attribute_exists(pk)');
       expect(registration?.Update?.ExpressionAttributeValues).not.toHaveProperty(':attemptId');
+    });
+
+    it('writes each event as the customer’s next EVENT# item in the same transaction, numbered after the count the holder read', async () => {
+      dynamoMock.on(TransactWriteCommand).resolves({});
+
+      await ledger.commit(
+        'cust-1',
+        'op-1',
+        {
+          keys: { 'key-1': 'DISABLED' },
+          items: [{ kind: 'update', keyId: 'key-1', set: { state: 'DISABLED' } }],
+          events: [
+            event('CustomerRevoked', { keyIds: ['key-1'] }),
+            event('KeyDisabled', { keyId: 'key-1', reason: 'revoked', shard: undefined }),
+          ],
+        },
+        NOW,
+        3,
+      );
+
+      expect(dynamoMock.calls()).toHaveLength(1);
+      const [profile, key, ...outbox] = sentTransaction();
+      // The count moves with the change, and only if nobody numbered events since the holder read it.
+      expect(profile?.Update?.UpdateExpression).toBe(
+        'SET #version = if_not_exists(#version, :zero) + :one, updatedAt = :at, #keys.#k0 = :k0, eventSeq = :eventSeq REMOVE #lease, dueType, dueAt',
+      );
+      expect(profile?.Update?.ConditionExpression).toBe('#lease.#owner = :owner AND eventSeq = :seenSeq');
+      expect(profile?.Update?.ExpressionAttributeValues).toMatchObject({ ':eventSeq': 5, ':seenSeq': 3 });
+      expect(key?.Update?.Key).toEqual({ pk: 'CUSTOMER#cust-1', sk: 'KEY#key-1' });
+      const expiresAt = NOW_MS / 1000 + EVENT_RETENTION_DAYS * 86_400;
+      expect(outbox).toEqual([
+        {
+          Put: {
+            TableName: TABLE,
+            Item: {
+              pk: 'CUSTOMER#cust-1',
+              sk: 'EVENT#000000000004',
+              eventId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+              customerId: 'cust-1',
+              sequence: 4,
+              type: 'CustomerRevoked',
+              time: NOW.toISOString(),
+              correlationId: 'op-1',
+              detail: { keyIds: ['key-1'] },
+              expiresAt,
+            },
+            // A number is never written twice.
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Put: {
+            TableName: TABLE,
+            Item: {
+              pk: 'CUSTOMER#cust-1',
+              sk: 'EVENT#000000000005',
+              eventId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+              customerId: 'cust-1',
+              sequence: 5,
+              type: 'KeyDisabled',
+              time: NOW.toISOString(),
+              correlationId: 'op-1',
+              // A detail left undefined is left out, not written as null.
+              detail: { keyId: 'key-1', reason: 'revoked' },
+              expiresAt,
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+      ]);
+      expect(outbox[0]?.Put?.Item?.eventId).not.toBe(outbox[1]?.Put?.Item?.eventId);
+    });
+
+    it('numbers a customer’s first events from 1, on a profile written before the count existed too', async () => {
+      dynamoMock.on(TransactWriteCommand).resolves({});
+
+      await ledger.commit('cust-1', 'op-1', { events: [event('KeyMissing', { keyId: 'key-1', shard: 'home' })] }, NOW);
+
+      const [profile, outbox] = sentTransaction();
+      expect(profile?.Update?.ConditionExpression).toBe(
+        '#lease.#owner = :owner AND (attribute_not_exists(eventSeq) OR eventSeq = :seenSeq)',
+      );
+      expect(profile?.Update?.ExpressionAttributeValues).toMatchObject({ ':eventSeq': 1, ':seenSeq': 0 });
+      expect(outbox?.Put?.Item).toMatchObject({ sk: 'EVENT#000000000001', sequence: 1, type: 'KeyMissing', correlationId: 'op-1' });
+    });
+
+    it('writes no event and leaves the count alone for a change that states none', async () => {
+      dynamoMock.on(UpdateCommand).resolves({});
+
+      await ledger.commit('cust-1', 'op-1', { tierEventAt: NOW.toISOString() }, NOW, 5);
+
+      expect(dynamoMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
+      const update = dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input;
+      expect(update?.UpdateExpression).not.toContain('eventSeq');
+      expect(update?.ConditionExpression).toBe('#lease.#owner = :owner');
+      expect(update?.ExpressionAttributeValues).not.toHaveProperty(':seenSeq');
+    });
+
+    it('throws LeaseLostError, having written no event, when the count moved since the holder read it', async () => {
+      dynamoMock.on(TransactWriteCommand).rejects(cancelled('ConditionalCheckFailed', 'None'));
+
+      const commit = ledger.commit('cust-1', 'op-1', { events: [event('KeyMissing', { keyId: 'key-1' })] }, NOW, 2);
+
+      await expect(commit).rejects.toBeInstanceOf(LeaseLostError);
     });
 
     it('writes the profile alone with one conditional UpdateItem, no transaction', async () => {

@@ -1,6 +1,7 @@
 import { webcrypto } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import {
+  holdsKeyValue,
   KEY_RANDOM_BYTES,
   newKeyValue,
   shardOfKeyValue,
@@ -115,6 +116,22 @@ describe('shardOfKeyValue', () => {
     ['nothing', ''],
   ])('gives no shard for %s', (_what, value) => {
     expect(shardOfKeyValue(value)).toBeUndefined();
+  });
+});
+
+describe('holdsKeyValue', () => {
+  it('finds a key value anywhere in a text, as a secret scanner would', () => {
+    const value = newKeyValue('west');
+
+    expect(holdsKeyValue(value)).toBe(true);
+    expect(holdsKeyValue(JSON.stringify({ note: `the key is ${value}.` }))).toBe(true);
+  });
+
+  it('finds nothing in ids, fingerprints or a value cut short', () => {
+    const value = newKeyValue('home');
+
+    expect(holdsKeyValue(JSON.stringify({ keyId: 'a1b2c3d4e5', fingerprint: '925ef2cc', shard: 'home' }))).toBe(false);
+    expect(holdsKeyValue(value.slice(0, -1))).toBe(false);
   });
 });
 

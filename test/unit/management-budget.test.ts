@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { APIGatewayClient, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import {
   ACCOUNT_BURST,
@@ -8,6 +8,7 @@ import {
   type FunctionBudget,
   managementSplit,
   splitBudget,
+  WITHOUT_MANAGEMENT_CALLS,
 } from '../../infra/serverless/management-budget.js';
 import { createAwsClients } from '../../shared/aws/clients';
 import { pacedClient, TokenBucket } from '../../shared/aws/management-budget';
@@ -61,6 +62,13 @@ describe('TokenBucket', () => {
 });
 
 describe('pacedClient', () => {
+  // The SDK loads parts of itself on a client's first call: with real timers, so that a loaded
+  // machine cannot leave that load (and the call's timers) past the fake clock's advance.
+  beforeAll(async () => {
+    const warm = testClient();
+    answerLocally(warm);
+    await warm.send(new GetApiKeysCommand({}));
+  });
   afterEach(() => {
     vi.useRealTimers();
   });
@@ -185,7 +193,9 @@ describe('the management budget split', () => {
     const ref = (name: string, field: string) => `\${self:custom.managementBudget.${name}.${field}}`;
 
     expect(service.custom.managementBudget).toBe('${file(infra/serverless/management-budget.js):budget}');
-    expect(Object.keys(service.functions).sort()).toEqual(Object.keys(split).sort());
+    // Every function has its row, but those that make no management call (and no row).
+    expect(Object.keys(service.functions).sort()).toEqual([...Object.keys(split), ...WITHOUT_MANAGEMENT_CALLS].sort());
+    expect(WITHOUT_MANAGEMENT_CALLS.filter((name) => name in split)).toEqual([]);
     const wiring = (name: string, fn: ServerlessFunction) => ({
       share: fn.environment?.MANAGEMENT_SHARE_PER_SECOND,
       concurrency: fn.environment?.MANAGEMENT_CONCURRENCY,
@@ -203,10 +213,19 @@ describe('the management budget split', () => {
       queueTriggerCaps: split[name]?.queue ? [ref(name, 'concurrency')] : [],
       queue: split[name]?.queue,
     });
-    const functions = Object.entries(service.functions);
+    const functions = Object.entries(service.functions).filter(([name]) => !WITHOUT_MANAGEMENT_CALLS.includes(name));
     expect(Object.fromEntries(functions.map(([name, fn]) => [name, wiring(name, fn)]))).toEqual(
       Object.fromEntries(functions.map(([name]) => [name, expected(name)])),
     );
+  });
+
+  it('gives a function without management calls none of the budget: no MANAGEMENT_* settings, no cap from it', () => {
+    const unpaced = WITHOUT_MANAGEMENT_CALLS.map((name) => {
+      const fn = service.functions[name];
+      return { name, settings: Object.keys(fn?.environment ?? {}).filter((key) => key.startsWith('MANAGEMENT_')), reserved: fn?.reservedConcurrency };
+    });
+
+    expect(unpaced).toEqual(WITHOUT_MANAGEMENT_CALLS.map((name) => ({ name, settings: [], reserved: undefined })));
   });
 });
 

@@ -27,12 +27,21 @@ const FINGERPRINT = 'abcd1234';
 /** The customer's partition as the table holds it now: the profile and the registration's key. */
 function customerNow(
   m: MockedProvisioning,
-  now: { tier: string; keyState: string; usagePlanId: string; status?: string },
+  now: { tier: string; keyState: string; usagePlanId: string; status?: string; eventSeq?: number },
 ) {
   const common = { customerId: 'cust-1', registrationId: 'reg-1', createdAt: '2026-03-01T11:00:00.000Z' };
   m.dynamoMock.on(QueryCommand).resolves({
     Items: [
-      { pk: 'CUSTOMER#cust-1', sk: 'PROFILE', ...common, email: 'ada@example.com', tier: now.tier, status: now.status ?? 'ACTIVE', updatedAt: common.createdAt },
+      {
+        pk: 'CUSTOMER#cust-1',
+        sk: 'PROFILE',
+        ...common,
+        email: 'ada@example.com',
+        tier: now.tier,
+        status: now.status ?? 'ACTIVE',
+        updatedAt: common.createdAt,
+        ...(now.eventSeq === undefined ? {} : { eventSeq: now.eventSeq }),
+      },
       {
         pk: 'CUSTOMER#cust-1',
         sk: `KEY#${KEY_ID}`,
@@ -50,12 +59,20 @@ function customerNow(
 
 /**
  * The write that settles the owed email: the customer's lease released with what the customer was
- * told (profile, first) and the registration completed (last). The first transaction is the claim
- * that found the registration, the second the take-over of it and of the customer.
+ * told (profile, first) and the registration completed (last), then the events of the change (the
+ * outbox). The first transaction is the claim that found the registration, the second the
+ * take-over of it and of the customer.
  */
 const settlingWrite = (m: MockedProvisioning) => {
   const items = m.dynamoMock.commandCalls(TransactWriteCommand)[2]?.args[0].input.TransactItems ?? [];
-  return { profile: items[0]?.Update, registration: items.at(-1)?.Update, count: items.length };
+  const isEvent = (item: (typeof items)[number]) => String(item.Put?.Item?.sk).startsWith('EVENT#');
+  const writes = items.filter((item) => !isEvent(item));
+  return {
+    profile: writes[0]?.Update,
+    registration: writes.at(-1)?.Update,
+    count: writes.length,
+    events: items.filter(isEvent).map((item) => item.Put?.Item),
+  };
 };
 
 describe('provisionKey finishing a registration whose email was owed', () => {
@@ -83,6 +100,18 @@ describe('provisionKey finishing a registration whose email was owed', () => {
     expect(written.profile?.UpdateExpression).not.toMatch(/\b(tier|usagePlanId)\b|#status/);
     expect(written.profile?.ConditionExpression).toContain('owner');
     expect(written.registration?.ExpressionAttributeValues).toMatchObject({ ':state': 'ACTIVE' });
+    // The email that went out is a fact of the customer's, written with the write that settles it.
+    expect(written.events).toEqual([
+      expect.objectContaining({
+        sk: 'EVENT#000000000001',
+        sequence: 1,
+        type: 'KeyEmailed',
+        correlationId: written.registration?.ExpressionAttributeValues?.[':attemptId'],
+        detail: { keyId: KEY_ID, fingerprint: FINGERPRINT, reason: 'owed' },
+      }),
+    ]);
+    expect(written.profile?.ConditionExpression).toContain('(attribute_not_exists(eventSeq) OR eventSeq = :seenSeq)');
+    expect(JSON.stringify(written.events)).not.toContain(KEY_VALUE);
   });
 
   it('does not email a key a rotation replaced since, and completes the registration', async () => {
@@ -96,6 +125,9 @@ describe('provisionKey finishing a registration whose email was owed', () => {
     const written = settlingWrite(m);
     expect(written.registration?.ExpressionAttributeValues).toMatchObject({ ':state': 'ACTIVE' });
     expect(JSON.stringify(written.profile?.ExpressionAttributeValues)).not.toContain(KEY_ID);
+    // Nothing was emailed: no event, and the count is neither moved nor conditioned on.
+    expect(written.events).toEqual([]);
+    expect(written.profile?.UpdateExpression).not.toContain('eventSeq');
   });
 
   it('does not email a revoked customer, and the registration follows it: REVOKED', async () => {
@@ -106,16 +138,23 @@ describe('provisionKey finishing a registration whose email was owed', () => {
     expect(result.registration.state).toBe('REVOKED');
     expect(m.sesMock.commandCalls(SendEmailCommand)).toHaveLength(0);
     expect(settlingWrite(m).registration?.ExpressionAttributeValues).toMatchObject({ ':state': 'REVOKED' });
+    expect(settlingWrite(m).events).toEqual([]);
   });
 
   it('sends the owed email when nothing changed, without creating another key, and records it as told', async () => {
-    customerNow(m, { tier: 'free', keyState: 'ACTIVE', usagePlanId: PLAN_FREE });
+    customerNow(m, { tier: 'free', keyState: 'ACTIVE', usagePlanId: PLAN_FREE, eventSeq: 4 });
 
     const result = await finish();
 
     expect(result.registration).toMatchObject({ state: 'ACTIVE', keyId: KEY_ID });
     expect(m.apiGatewayMock.commandCalls(CreateApiKeyCommand)).toHaveLength(0);
     expect(m.sesMock.commandCalls(SendEmailCommand)[0]?.args[0].input.Message?.Body?.Text?.Data).toContain(KEY_VALUE);
-    expect(JSON.stringify(settlingWrite(m).profile?.ExpressionAttributeValues)).toContain(KEY_ID);
+    const written = settlingWrite(m);
+    expect(JSON.stringify(written.profile?.ExpressionAttributeValues)).toContain(KEY_ID);
+    // Numbered after the customer's count as read with the customer.
+    expect(written.profile?.ExpressionAttributeValues).toMatchObject({ ':eventSeq': 5, ':seenSeq': 4 });
+    expect(written.events).toEqual([
+      expect.objectContaining({ sk: 'EVENT#000000000005', sequence: 5, type: 'KeyEmailed', detail: expect.objectContaining({ keyId: KEY_ID }) }),
+    ]);
   });
 });

@@ -93,6 +93,19 @@ describe('provisionKey', () => {
       const fingerprint = createHash('sha256').update(KEY_VALUE).digest('hex').slice(0, 8);
       expect(stored).toContain(`":fp":"${fingerprint}"`);
       expect(transactions(m)).toHaveLength(2);
+      // The record's events: the key made, then emailed, numbered 1 and 2 for a customer the
+      // claim created; by id and fingerprint.
+      const events = (transactions(m)[1]?.TransactItems ?? []).flatMap((item) =>
+        String(item.Put?.Item?.sk).startsWith('EVENT#') ? [item.Put?.Item] : [],
+      );
+      expect(events).toEqual([
+        expect.objectContaining({
+          sequence: 1,
+          type: 'KeyProvisioned',
+          detail: expect.objectContaining({ keyId: KEY_ID, registrationId: 'reg-1', tier: 'free', usagePlanId: PLAN_FREE, fingerprint }),
+        }),
+        expect.objectContaining({ sequence: 2, type: 'KeyEmailed', detail: { keyId: KEY_ID, fingerprint, reason: 'registration' } }),
+      ]);
     });
 
     it('makes five AWS calls once the plan limits are cached', async () => {
@@ -123,14 +136,21 @@ describe('provisionKey', () => {
 
       expect(m.apiGatewayMock.commandCalls(DeleteApiKeyCommand)[0]?.args[0].input).toEqual({ apiKey: KEY_ID });
       const failure = transactions(m)[1]?.TransactItems;
-      // The registration, and the customer it reserved going back to what it was (and free).
-      expect(failure).toHaveLength(2);
+      // The registration, the customer it reserved going back to what it was (and free), and the
+      // failure's event.
+      expect(failure).toHaveLength(3);
       expect(failure?.[0]?.Update?.ExpressionAttributeValues).toMatchObject({
         ':failed': 'FAILED',
         ':reason': 'association-rejected',
       });
       expect(failure?.[1]?.Update?.UpdateExpression).toMatch(/priorStatus/);
       expect(failure?.[1]?.Update?.UpdateExpression).toMatch(/REMOVE.*#lease/);
+      expect(failure?.[2]?.Put?.Item).toMatchObject({
+        sk: 'EVENT#000000000001',
+        sequence: 1,
+        type: 'RegistrationFailed',
+        detail: { registrationId: 'reg-1', tier: 'free', reason: 'association-rejected' },
+      });
       expect(m.sesMock.calls()).toHaveLength(0);
     });
 
@@ -234,6 +254,11 @@ describe('provisionKey', () => {
       expect(transactions(m)[1]?.TransactItems?.[0]?.Update?.ExpressionAttributeValues).toMatchObject({
         ':state': 'EMAIL_PENDING',
       });
+      // The key was made, not emailed: no KeyEmailed until the email goes out.
+      const events = (transactions(m)[1]?.TransactItems ?? []).flatMap((item) =>
+        String(item.Put?.Item?.sk).startsWith('EVENT#') ? [item.Put?.Item?.type] : [],
+      );
+      expect(events).toEqual(['KeyProvisioned']);
     });
 
     it('sends the email on the next attempt without creating another key', async () => {

@@ -1,9 +1,10 @@
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { RegistrationTable } from '../../shared/aws/registration-table';
+import { event } from '../../shared/core/events';
 import { RegistrationInProgressError } from '../../shared/errors';
 import type { Registration } from '../../shared/core/registration';
 import { existingRegistration } from '../support/provisioning-fakes';
@@ -40,13 +41,16 @@ const transactions = () => dynamoMock.commandCalls(TransactWriteCommand).map((ca
 beforeEach(() => {
   dynamoMock.reset();
   dynamoMock.on(TransactWriteCommand).resolves({});
+  // The customer's count of events, for an attempt that does not know it from its claim.
+  dynamoMock.on(GetCommand).resolves({ Item: { eventSeq: 2 } });
 });
 
 describe('claim', () => {
   it('writes a new customer’s profile whole, with a Put that takes only a customer with no profile', async () => {
     const registration = fresh();
 
-    expect(await table.claim(registration, NOW)).toEqual({ kind: 'claimed', registration });
+    // A new profile has written no event yet: the attempt knows its count without a read.
+    expect(await table.claim(registration, NOW)).toEqual({ kind: 'claimed', registration: { ...registration, eventSeq: 0 } });
 
     expect(transactions()).toHaveLength(1);
     const [reg, customer] = transactions()[0]!;
@@ -128,14 +132,17 @@ describe('claim', () => {
 });
 
 describe('recordKey', () => {
-  const record = (state: 'ACTIVE' | 'EMAIL_PENDING' = 'ACTIVE') =>
+  const provisioned = event('KeyProvisioned', { keyId: 'key-1', registrationId: 'reg-1', tier: 'free', fingerprint: 'abcd1234' });
+  const emailed = event('KeyEmailed', { keyId: 'key-1', fingerprint: 'abcd1234', reason: 'registration' });
+  const record = (state: 'ACTIVE' | 'EMAIL_PENDING' = 'ACTIVE', registration = fresh()) =>
     table.recordKey({
-      registration: fresh(),
+      registration,
       keyId: 'key-1',
       fingerprint: 'abcd1234',
       state,
       rotateAt: '2026-05-30T12:00:00.000Z',
       now: NOW,
+      events: state === 'ACTIVE' ? [provisioned, emailed] : [provisioned],
     });
 
   it('writes the key’s item whole, with a Put that never writes over an item', async () => {
@@ -164,23 +171,109 @@ describe('recordKey', () => {
       },
       ConditionExpression: 'attribute_not_exists(pk)',
     });
-    expect(profile?.Update?.ConditionExpression).toBe('#lease.#owner = :attemptId');
+    expect(profile?.Update?.ConditionExpression).toBe('#lease.#owner = :attemptId AND eventSeq = :seenSeq');
+  });
+
+  it('writes its events in the same transaction, numbered after the customer’s count, read once', async () => {
+    await record();
+
+    // The attempt took over a customer it did not create: the count is read (consistently).
+    expect(dynamoMock.commandCalls(GetCommand).map((call) => call.args[0].input)).toEqual([
+      { TableName: 'keyplan-test', Key: PROFILE, ProjectionExpression: 'eventSeq', ConsistentRead: true },
+    ]);
+    const items = transactions()[0]!;
+    expect(items).toHaveLength(5);
+    const profile = items[2]?.Update;
+    expect(profile?.UpdateExpression).toContain(', eventSeq = :eventSeq REMOVE #lease, priorStatus');
+    expect(profile?.ExpressionAttributeValues).toMatchObject({ ':eventSeq': 4, ':seenSeq': 2 });
+    expect(items.slice(3).map((item) => item.Put)).toEqual([
+      {
+        TableName: 'keyplan-test',
+        Item: {
+          pk: 'CUSTOMER#cust-1',
+          sk: 'EVENT#000000000003',
+          eventId: expect.any(String),
+          customerId: 'cust-1',
+          sequence: 3,
+          type: 'KeyProvisioned',
+          time: NOW.toISOString(),
+          correlationId: 'attempt-1',
+          detail: { keyId: 'key-1', registrationId: 'reg-1', tier: 'free', fingerprint: 'abcd1234' },
+          expiresAt: expect.any(Number),
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+      {
+        TableName: 'keyplan-test',
+        Item: expect.objectContaining({
+          sk: 'EVENT#000000000004',
+          sequence: 4,
+          type: 'KeyEmailed',
+          correlationId: 'attempt-1',
+          detail: { keyId: 'key-1', fingerprint: 'abcd1234', reason: 'registration' },
+        }),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    ]);
+  });
+
+  it('numbers from the count its claim knew, with no read, on a customer it created', async () => {
+    await record('EMAIL_PENDING', fresh({ eventSeq: 0 }));
+
+    expect(dynamoMock.commandCalls(GetCommand)).toHaveLength(0);
+    const items = transactions()[0]!;
+    expect(items[2]?.Update?.ConditionExpression).toBe(
+      '#lease.#owner = :attemptId AND (attribute_not_exists(eventSeq) OR eventSeq = :seenSeq)',
+    );
+    expect(items[2]?.Update?.ExpressionAttributeValues).toMatchObject({ ':eventSeq': 1, ':seenSeq': 0 });
+    expect(items.slice(3).map((item) => item.Put?.Item)).toEqual([
+      expect.objectContaining({ sk: 'EVENT#000000000001', sequence: 1, type: 'KeyProvisioned' }),
+    ]);
   });
 
   it('answers a lost lease when the registration or the customer moved on', async () => {
-    dynamoMock.on(TransactWriteCommand).rejects(cancelled(2, undefined, 3));
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(2, undefined, 5));
     await expect(record()).rejects.toBeInstanceOf(RegistrationInProgressError);
 
-    dynamoMock.on(TransactWriteCommand).rejects(cancelled(0, undefined, 3));
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(0, undefined, 5));
     await expect(record()).rejects.toBeInstanceOf(RegistrationInProgressError);
   });
 
   it('refuses, loudly, to record over a key item that exists', async () => {
-    dynamoMock.on(TransactWriteCommand).rejects(cancelled(1, undefined, 3));
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(1, undefined, 5));
 
     const failure = await record().catch((error: unknown) => error);
 
     expect(failure).not.toBeInstanceOf(RegistrationInProgressError);
     expect((failure as Error).message).toMatch(/key key-1 of customer cust-1 has an item already/);
+  });
+});
+
+describe('recordFailure', () => {
+  it('writes the failure’s event with the customer going back, numbered after its count', async () => {
+    const failed = event('RegistrationFailed', { registrationId: 'reg-1', tier: 'free', reason: 'association-rejected' });
+
+    await table.recordFailure({
+      registration: fresh(),
+      reason: 'association-rejected',
+      detail: 'refused',
+      now: NOW,
+      events: [failed],
+    });
+
+    const [registration, profile, outbox, ...rest] = transactions()[0]!;
+    expect(rest).toEqual([]);
+    expect(registration?.Update?.ExpressionAttributeValues).toMatchObject({ ':failed': 'FAILED' });
+    expect(profile?.Update?.UpdateExpression).toMatch(/, eventSeq = :eventSeq REMOVE #lease, priorStatus$/);
+    expect(profile?.Update?.ConditionExpression).toBe('#lease.#owner = :attemptId AND eventSeq = :seenSeq');
+    expect(profile?.Update?.ExpressionAttributeValues).toMatchObject({ ':eventSeq': 3, ':seenSeq': 2 });
+    expect(outbox?.Put?.Item).toMatchObject({
+      pk: 'CUSTOMER#cust-1',
+      sk: 'EVENT#000000000003',
+      sequence: 3,
+      type: 'RegistrationFailed',
+      correlationId: 'attempt-1',
+      detail: { registrationId: 'reg-1', tier: 'free', reason: 'association-rejected' },
+    });
   });
 });
