@@ -11,10 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { bootstrapLocalStack, functionEnvironment, type LocalShard, type LocalStack } from '../infra/local/bootstrap';
-import { startQueuePoller } from '../infra/local/queue-poller';
-import { createAwsClients } from '../shared/aws/clients';
 import { loadConfig } from '../shared/config';
 import { enqueueRegistration } from '../shared/provisioning/enqueue-registration';
 import { createEnqueueDeps } from '../shared/wiring/compose';
@@ -28,6 +25,7 @@ import { matchDeployedQueue, readDeployedFunctions, STACK_ENVIRONMENT } from './
 import { batchMix, type ScaleOutPoint, type ScaleOutShard, shardsLimit } from './scale-out-figures';
 import { budgetKey, MOTO_DEFAULT_ACCOUNT, startShardBudgetProxy } from './shard-budget-proxy';
 import { round } from './stats';
+import { drainWithWorkers, type WorkerHandler } from './worker-drain';
 
 export interface ScaleOutInput {
   endpoint: string;
@@ -43,7 +41,6 @@ export interface ScaleOutInput {
   timeoutSeconds?: number;
 }
 
-type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 const TIERS = ['free', 'basic', 'pro'] as const;
 
 async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
@@ -96,60 +93,24 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
     handlers.push(module.handler);
   }
 
-  let acknowledged = 0;
-  let returned = 0;
-  let lastAcknowledgedAt = 0;
   /** When each registration's message was acknowledged, for each shard's own pace. */
   const acknowledgedAt = new Map<string, number>();
   /** The registrations of each batch a container was handed, to see how batches fell over the shards. */
   const batches: string[][] = [];
-  let allAcknowledged: () => void = () => undefined;
-  const finished = new Promise<void>((resolve) => (allAcknowledged = resolve));
-  const counted = (handler: WorkerHandler): WorkerHandler => async (event, context) => {
-    batches.push(event.Records.map((record) => registrationOf(record.body)));
-    const response = await handler(event, context);
-    const failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
-    const now = performance.now();
-    for (const record of event.Records) {
-      if (failed.has(record.messageId)) continue;
-      acknowledgedAt.set(registrationOf(record.body), now);
-    }
-    acknowledged += event.Records.length - failed.size;
-    returned += failed.size;
-    lastAcknowledgedAt = now;
-    if (acknowledged >= registrations) allAcknowledged();
-    return response;
-  };
-
-  const started = performance.now();
-  const pollers = handlers.map((handler) =>
-    startQueuePoller({ sqs: createAwsClients().sqs, queueUrl, handler: counted(handler), concurrency: 1, region: stack.region }),
-  );
-  const ticker = setInterval(() => progress(`${acknowledged}/${registrations} done after ${Math.round((performance.now() - started) / 1000)} s`), 30_000);
-  // A message that ends in the DLQ is never acknowledged: an empty queue ends the run too.
-  let waiting = true;
-  const drained = (async () => {
-    while (waiting && acknowledged < registrations) {
-      await new Promise((resolve) => setTimeout(resolve, 5_000));
-      if ((await queueDepth(viaProxy.sqs, queueUrl).catch(() => -1)) === 0) return;
-    }
-  })();
-  let timedOut = false;
-  await Promise.race([
-    finished,
-    drained,
-    new Promise<void>((resolve) =>
-      setTimeout(() => {
-        timedOut = true;
-        resolve();
-      }, timeoutSeconds * 1000).unref(),
-    ),
-  ]);
-  waiting = false;
-  clearInterval(ticker);
-  await drained;
-  await Promise.all(pollers.map((poller) => poller.stop()));
-  const seconds = ((timedOut ? performance.now() : lastAcknowledgedAt) - started) / 1000;
+  const { started, seconds, timedOut, acknowledged, returned } = await drainWithWorkers({
+    handlers,
+    queueUrl,
+    region: stack.region,
+    registrations,
+    timeoutSeconds,
+    sqs: viaProxy.sqs,
+    onBatch: (event, failed, at) => {
+      batches.push(event.Records.map((record) => registrationOf(record.body)));
+      for (const record of event.Records) {
+        if (!failed.has(record.messageId)) acknowledgedAt.set(registrationOf(record.body), at);
+      }
+    },
+  });
   const dlq = await queueDepth(viaProxy.sqs, dlqUrl);
   const leftInQueue = await queueDepth(viaProxy.sqs, queueUrl);
   const budgets = new Map([...proxy.budgets()].map(([key, budget]) => [key, { bucket: budget.bucket, calls: budget.proxy.stats() }]));

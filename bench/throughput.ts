@@ -11,9 +11,6 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { GetApiKeysCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
 import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { startQueuePoller } from '../infra/local/queue-poller';
-import { createAwsClients } from '../shared/aws/clients';
 import { loadConfig } from '../shared/config';
 import { createEnqueueDeps } from '../shared/wiring/compose';
 import { enqueueRegistration } from '../shared/provisioning/enqueue-registration';
@@ -24,6 +21,7 @@ import { itemsPerSecond, MANAGEMENT_CALLS_PER_REGISTRATION, shareOf, throughputF
 import { childMain, progress } from './child';
 import { matchDeployedQueue, readDeployedFunctions, STACK_ENVIRONMENT } from './deployed-functions';
 import { figureStack } from './figure-stack';
+import { drainWithWorkers, type WorkerHandler } from './worker-drain';
 import { type Figure, round } from './stats';
 
 interface ThroughputInput {
@@ -33,7 +31,6 @@ interface ThroughputInput {
   timeoutSeconds?: number;
 }
 
-type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 const TIERS = ['free', 'basic', 'pro'] as const;
 async function measureThroughput({ endpoint, registrations, ...input }: ThroughputInput): Promise<Figure[]> {
   const run = randomUUID().slice(0, 8);
@@ -85,51 +82,15 @@ async function measureThroughput({ endpoint, registrations, ...input }: Throughp
     handlers.push(module.handler);
   }
 
-  let acknowledged = 0;
-  let returned = 0;
-  let lastAcknowledgedAt = 0;
-  let allAcknowledged: () => void = () => undefined;
-  const finished = new Promise<void>((resolve) => (allAcknowledged = resolve));
-  const counted = (handler: WorkerHandler): WorkerHandler => async (event, context) => {
-    const response = await handler(event, context);
-    const failed = response.batchItemFailures.length;
-    acknowledged += event.Records.length - failed;
-    returned += failed;
-    lastAcknowledgedAt = performance.now();
-    if (acknowledged >= registrations) allAcknowledged();
-    return response;
-  };
-
-  const started = performance.now();
   const callsBefore = proxy.stats();
-  const pollers = handlers.map((handler) =>
-    startQueuePoller({ sqs: createAwsClients().sqs, queueUrl, handler: counted(handler), concurrency: 1, region: stack.region }),
-  );
-  const ticker = setInterval(() => progress(`${acknowledged}/${registrations} done after ${Math.round((performance.now() - started) / 1000)} s`), 30_000);
-  // A message that ends in the DLQ is never acknowledged: an empty queue ends the run too.
-  let waiting = true;
-  const drained = (async () => {
-    while (waiting && acknowledged < registrations) {
-      await new Promise((resolve) => setTimeout(resolve, 5_000));
-      if ((await queueDepth(viaProxy.sqs, queueUrl).catch(() => -1)) === 0) return;
-    }
-  })();
-  let timedOut = false;
-  await Promise.race([
-    finished,
-    drained,
-    new Promise<void>((resolve) =>
-      setTimeout(() => {
-        timedOut = true;
-        resolve();
-      }, timeoutSeconds * 1000).unref(),
-    ),
-  ]);
-  waiting = false;
-  clearInterval(ticker);
-  await drained;
-  await Promise.all(pollers.map((poller) => poller.stop()));
-  const seconds = ((timedOut ? performance.now() : lastAcknowledgedAt) - started) / 1000;
+  const { seconds, timedOut, acknowledged, returned } = await drainWithWorkers({
+    handlers,
+    queueUrl,
+    region: stack.region,
+    registrations,
+    timeoutSeconds,
+    sqs: viaProxy.sqs,
+  });
   const calls = proxy.stats();
   const dlq = await queueDepth(viaProxy.sqs, dlqUrl);
   const leftInQueue = await queueDepth(viaProxy.sqs, queueUrl);
