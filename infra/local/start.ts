@@ -1,12 +1,11 @@
 // `npm start`: the emulator, the resources the functions need, and the HTTP contract on
 // http://127.0.0.1:3000, until Ctrl-C. See DESIGN §5.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { rm } from 'node:fs/promises';
 import { type LocalStack, bootstrapLocalStack, functionEnvironment, MAX_LOCAL_SHARDS } from './bootstrap';
 import { type Emulator, startEmulator } from './emulator';
 import { startHttpGateway } from './http-gateway';
 import { startQueuePoller } from './queue-poller';
+import { stateFileLocation, writeFileAtomically } from './state-file';
 import { startStreamPoller, streamsApiOf, tableStreamArn } from './stream-poller';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createAwsClients, dynamoStreamsClient } from '../../shared/aws/clients';
@@ -14,7 +13,10 @@ import { createAwsClients, dynamoStreamsClient } from '../../shared/aws/clients'
 /** A local stand-in for an event source (e.g. the queue's trigger); returns how to stop it. */
 type BackgroundWorker = (stack: LocalStack) => Promise<() => Promise<void>>;
 
-/** Started after the gateway, stopped before it, in this order. */
+/**
+ * Started in this order before the gateway opens its port, so that an open port means everything
+ * runs; stopped after the gateway.
+ */
 const backgroundWorkers: BackgroundWorker[] = [
   // The provisioning queue into the worker, as Lambda's event source mapping does in AWS. The
   // handler is imported here, after process.env points at the stack: it reads config at import.
@@ -49,7 +51,9 @@ const backgroundWorkers: BackgroundWorker[] = [
 ];
 
 const EMULATOR_PORT = 4566;
-const stateFile = fileURLToPath(new URL('../../.keyplan/local.json', import.meta.url));
+const HOST = '127.0.0.1';
+const stateFile = stateFileLocation(process.env, process.cwd());
+const writeState = (local: LocalStack) => writeFileAtomically(stateFile, `${JSON.stringify(local, null, 2)}\n`);
 
 async function main(): Promise<void> {
   const stops: (() => Promise<void>)[] = [];
@@ -69,6 +73,11 @@ async function main(): Promise<void> {
   }
 
   try {
+    // A state file of an earlier run describes a stack that is not this one (yet): gone before
+    // anything starts, so nobody uses it while this run boots.
+    await rm(stateFile, { force: true });
+    const port = localPort();
+
     let endpoint = process.env.AWS_ENDPOINT_URL;
     if (endpoint) {
       console.log(`keyplan: using the AWS endpoint in AWS_ENDPOINT_URL (${endpoint})`);
@@ -81,25 +90,42 @@ async function main(): Promise<void> {
     const stack = await bootstrapLocalStack({ endpoint, region: process.env.AWS_REGION, shards: localShardCount() });
     Object.assign(process.env, functionEnvironment(stack));
 
-    const port = Number(process.env.PORT ?? 3000);
-    const gateway = await startHttpGateway({ port, log: (line) => console.log(`  ${line}`) }).catch((error: unknown) => {
-      throw (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
-        ? new Error(`Port ${port} is in use: stop what uses it, or set PORT to another port.`, { cause: error })
-        : error;
-    });
-    stops.push(() => gateway.close());
-
     for (const worker of backgroundWorkers) stops.push(await worker(stack));
 
+    // A script that waits for the port and then reads the state file must find this run's, whole:
+    // so it is written (atomically) before the port opens. With PORT=0 the system picks the port
+    // as it opens, so there the file follows the port, and a script waits for the file instead.
+    if (port !== 0) await writeState({ apiUrl: `http://${HOST}:${port}`, ...stack });
+    const gateway = await startHttpGateway({ port, host: HOST, log: (line) => console.log(`  ${line}`) }).catch(
+      (error: unknown) => {
+        throw (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+          ? new Error(`Port ${port} is in use: stop what uses it, or set PORT to another port.`, { cause: error })
+          : error;
+      },
+    );
+    stops.push(() => gateway.close());
+
     const local: LocalStack = { apiUrl: gateway.url, ...stack };
-    await mkdir(dirname(stateFile), { recursive: true });
-    await writeFile(stateFile, `${JSON.stringify(local, null, 2)}\n`);
+    if (port === 0) await writeState(local);
     printBanner(local);
   } catch (error) {
     console.error(`keyplan: could not start: ${error instanceof Error ? error.message : String(error)}`);
+    // A stack that did not start leaves no state file: the one written before the port failed to
+    // open names a gateway that never ran.
+    await rm(stateFile, { force: true }).catch(() => undefined);
     await stop();
     process.exit(1);
   }
+}
+
+/** PORT: where the HTTP API listens (default 3000; 0 lets the system pick a free port). */
+function localPort(): number {
+  const raw = process.env.PORT || '3000';
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new Error(`PORT must be a port number from 0 to 65535, not "${raw}"`);
+  }
+  return port;
 }
 
 /** KEYPLAN_SHARDS: how many API Gateway shards the local stack spreads customers over (default 1). */
