@@ -27,6 +27,8 @@ export interface CommandContext {
   interrupted(): AbortSignal;
   /** The local stack of `npm start`, whose emulator may simply not be running. */
   local: boolean;
+  /** The deployed stage of `--stage NAME`; none for the environment or the local stack. */
+  stage?: string | undefined;
 }
 
 export interface CommandOutput {
@@ -49,6 +51,11 @@ export interface Command {
   /** The command's own --help text, without the global options; `invocation` starts its usage line. */
   help(invocation: string): string;
   options?: OptionSpec;
+  /**
+   * The function of the stage whose configuration `--stage NAME` reads (serverless.yml's function
+   * key); `register` unless the command needs another's (a scheduled job's batch size).
+   */
+  stageFunction?(args: ParsedArgs): string;
   /**
    * Checks the arguments before anything else happens (throws UsageError or ValidationError) and
    * returns the work, which runs once the stack is chosen.
@@ -127,6 +134,29 @@ export function integerOption(args: ParsedArgs, name: string, min: number, max: 
     throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * A point in time given as ISO 8601 with a time zone (`2026-06-09T03:00:00Z`,
+ * `2026-06-09T05:00+02:00`), or undefined when absent. A time without a zone would mean a
+ * different instant on every machine, and an impossible date (February 30) is refused rather than
+ * rolled over.
+ */
+export function instantOption(args: ParsedArgs, name: string): Date | undefined {
+  const raw = stringOption(args, name);
+  if (raw === undefined) return undefined;
+  const problem = `--${name} must be a date and time in ISO 8601 with a time zone, such as 2026-06-09T03:00:00Z, got "${raw}"`;
+  const match = INSTANT.exec(raw.trim());
+  if (!match) throw new UsageError(problem);
+  // The wall-clock time as written must read back the same (JavaScript rolls 02-30 over to 03-02).
+  const wall = `${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6] ?? '00'}`;
+  const asWritten = new Date(`${wall}Z`);
+  const at = new Date(raw.trim().toUpperCase().replace(/([+-]\d{2})(\d{2})$/, '$1:$2'));
+  const real = !Number.isNaN(asWritten.getTime()) && asWritten.toISOString().startsWith(wall) && !Number.isNaN(at.getTime());
+  if (!real) throw new UsageError(problem);
+  return at;
 }
 
 /** Rows as columns padded to the widest cell; for human output only. */

@@ -23,6 +23,38 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/**
+ * Lambda throttled an invoke of a deployed function: a scheduled job runs one at a time
+ * (reservedConcurrency), so usually a run is on.
+ */
+export class FunctionBusyError extends Error {
+  override readonly name = 'FunctionBusyError';
+  constructor(
+    readonly functionName: string,
+    reason: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(
+      reason === 'ReservedFunctionConcurrentInvocationLimitExceeded' || reason === undefined
+        ? `${functionName} is running already (one run at a time)`
+        : `Lambda throttled ${functionName} (${reason})`,
+      options,
+    );
+  }
+}
+
+/** A deployed function ran and failed: what its answer said. */
+export class FunctionFailedError extends Error {
+  override readonly name = 'FunctionFailedError';
+  constructor(
+    readonly functionName: string,
+    readonly errorType: string,
+    readonly errorMessage: string,
+  ) {
+    super(`${functionName} failed: ${errorType}: ${errorMessage}`);
+  }
+}
+
 /** What the operator is told about an error: one line on stderr, and the --json error object. */
 export interface Failure {
   exitCode: number;
@@ -52,6 +84,12 @@ export function describeFailure(error: unknown, context: FailureContext = {}): F
   if (error instanceof ConfigError) return { exitCode: EXIT.usage, code: 'configuration', message: oneLine(error.message) };
   if (error instanceof ImportFileError) return { exitCode: EXIT.usage, code: 'import-file', message: oneLine(error.message) };
   if (error instanceof KeyplanError) return keyplanFailure(error, context);
+  if (error instanceof FunctionBusyError) {
+    return { exitCode: EXIT.retryLater, code: 'function-busy', message: `${error.message}: run the same command again later` };
+  }
+  if (error instanceof FunctionFailedError) {
+    return { exitCode: EXIT.failed, code: 'function-failed', message: `${oneLine(error.message)} (its logs have the details)` };
+  }
   return awsFailure(error, context) ?? unexpected(error);
 }
 

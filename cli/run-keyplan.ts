@@ -4,6 +4,7 @@ import { type Command, GLOBAL_HELP, type ParsedArgs, parseCommandArgs, stringOpt
 import { changeTierCommand } from './commands/change-tier';
 import { eventsCommand } from './commands/events';
 import { historyCommand } from './commands/history';
+import { jobsCommand } from './commands/jobs';
 import { provisionCommand } from './commands/provision';
 import { reconcileCommand } from './commands/reconcile';
 import { revokeCommand } from './commands/revoke';
@@ -26,6 +27,7 @@ export const COMMANDS: readonly Command[] = [
   historyCommand,
   eventsCommand,
   reconcileCommand,
+  jobsCommand,
   importCommand,
   shardsCommand,
 ];
@@ -98,7 +100,8 @@ export async function runKeyplan(io: CliIo): Promise<number> {
     verbose = args.values.verbose === true;
     if (verbose) logger.setLogLevel('INFO');
 
-    const stack = await selectStack({ stage: stringOption(args, 'stage') }, io);
+    const stage = stringOption(args, 'stage');
+    const stack = await selectStack({ stage, functionKey: command.stageFunction?.(args) }, io);
     local = stack.local;
     io.stderr.write(`${prefix}: using ${stack.description}\n`);
     services = (io.services ?? awsServices)(stack.config);
@@ -113,6 +116,7 @@ export async function runKeyplan(io: CliIo): Promise<number> {
         return interruption.signal;
       },
       local,
+      stage,
     });
 
     if (!output.streamed) io.stdout.write(json ? `${JSON.stringify(output.json)}\n` : output.text);

@@ -1,4 +1,5 @@
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { type AwsClients, createAwsClients, dynamoStreamsClient } from '../shared/aws/clients';
 import type { EventFeed } from '../shared/audit/event-feed';
 import type { HistoryDeps } from '../shared/audit/customer-history';
@@ -12,16 +13,20 @@ import {
   createHistoryDeps,
   createProvisioningDeps,
   createReconcileDeps,
+  createResumeDeps,
   createRotationDeps,
   createDrainDeps,
   createUsageDeps,
 } from '../shared/wiring/compose';
 import type { EnqueueDeps } from '../shared/provisioning/enqueue-registration';
 import type { ProvisioningDeps } from '../shared/provisioning/provision-key';
+import type { ResumeDeps } from '../shared/provisioning/resume-registrations';
 import type { ReconcileDeps } from '../shared/reconcile/ports';
 import type { RotationDeps } from '../shared/rotation/rotate-key';
 import type { UsageDeps } from '../shared/usage/get-customer-usage';
 import type { DrainDeps } from '../shared/shards/drain-shard';
+import type { FinishDeps } from '../shared/sweep/finish-interrupted';
+import { type FunctionInvoker, LambdaFunctionInvoker } from './function-invoker';
 
 /**
  * The use cases' dependencies, built by the same builders (shared/wiring/) as the Lambda functions',
@@ -40,8 +45,12 @@ export interface Services {
   /** Every customer's lifecycle events as they commit: the table's stream. */
   eventFeed(): EventFeed;
   reconcile(): ReconcileDeps;
-  /** Shard drains and the shard report. */
+  /** Shard drains and the shard report; the scheduled rotation (which continues drains). */
   shards(): DrainDeps;
+  /** The sweep: stalled registrations and interrupted operations. */
+  resume(): ResumeDeps & FinishDeps;
+  /** A deployed stage's functions, run through Lambda (`jobs run --stage`). */
+  functions(): FunctionInvoker;
   /** Idle keep-alive sockets would otherwise hold the process open after the output. */
   close(): void;
 }
@@ -53,6 +62,9 @@ export function awsServices(config: Config): Services {
   const clients = () => (made ??= createAwsClients());
   // Only `events` reads the stream: its client is not one of every command's.
   let streams: DynamoDBStreamsClient | undefined;
+  // Only `jobs run --stage` invokes a function. No retries: a throttled invoke means a run is on
+  // (one at a time), and a failed one is the function's answer, not the network's.
+  let lambda: LambdaClient | undefined;
   return {
     provisioning: () => createProvisioningDeps(config, clients()),
     enqueue: () => createEnqueueDeps(config, clients()),
@@ -63,9 +75,12 @@ export function awsServices(config: Config): Services {
     eventFeed: () => createEventFeed(config, { dynamo: clients().dynamo, dynamoStreams: (streams ??= dynamoStreamsClient()) }),
     reconcile: () => createReconcileDeps(config, clients()),
     shards: () => createDrainDeps(config, clients()),
+    resume: () => createResumeDeps(config, clients()),
+    functions: () => new LambdaFunctionInvoker((lambda ??= new LambdaClient({ maxAttempts: 1 }))),
     close: () => {
       for (const client of Object.values(made ?? {})) client.destroy();
       streams?.destroy();
+      lambda?.destroy();
     },
   };
 }

@@ -46,14 +46,20 @@ const localStackSchema = object({
 /** Stage names as the deploy accepts them (`keyplan-<stage>` names every resource). */
 const STAGE = /^[A-Za-z0-9-]{1,40}$/;
 
+/** The function of a stage whose configuration a command reads unless it names another. */
+export const CONFIGURATION_FUNCTION = 'register';
+
 /**
  * Chooses the stack: `--stage NAME` (a deployed stack, its configuration read from its register
- * function), else the environment when it names a table (as a Lambda function's would), else the
- * local stack `npm start` describes in .keyplan/local.json.
+ * function, or the function `functionKey` names), else the environment when it names a table (as
+ * a Lambda function's would), else the local stack `npm start` describes in .keyplan/local.json.
  * @throws UsageError, ConfigError; AWS errors of the configuration lookup pass unchanged
  */
-export async function selectStack(request: { stage?: string | undefined }, io: StackIo): Promise<Stack> {
-  if (request.stage !== undefined) return deployedStack(request.stage);
+export async function selectStack(
+  request: { stage?: string | undefined; functionKey?: string | undefined },
+  io: StackIo,
+): Promise<Stack> {
+  if (request.stage !== undefined) return deployedStack(request.stage, request.functionKey ?? CONFIGURATION_FUNCTION);
   if (io.env.TABLE_NAME) {
     const config = loadConfig(io.env);
     const region = io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION ?? 'the default region';
@@ -62,13 +68,17 @@ export async function selectStack(request: { stage?: string | undefined }, io: S
   return localStack(io);
 }
 
+/** A deployed function's name, as the framework names it: service, stage, function key (serverless.yml). */
+export const deployedFunctionName = (stage: string, functionKey: string) => `keyplan-${stage}-${functionKey}`;
+
 /**
  * Every function of a stage gets the same configuration (serverless.yml `provider.environment`);
- * `register` also has QUEUE_URL, which asynchronous provisioning and import need.
+ * `register` also has QUEUE_URL, which asynchronous provisioning and import need, and a scheduled
+ * job's function its batch size.
  */
-async function deployedStack(stage: string): Promise<Stack> {
+async function deployedStack(stage: string, functionKey: string): Promise<Stack> {
   if (!STAGE.test(stage)) throw new UsageError(`--stage must be letters, digits and -, got "${stage}"`);
-  const functionName = `keyplan-${stage}-register`;
+  const functionName = deployedFunctionName(stage, functionKey);
   // The caller's credentials and region, as for every other client; the SDK's own settings decide
   // the endpoint (AWS_ENDPOINT_URL and friends).
   const lambda = new LambdaClient({});

@@ -26,27 +26,36 @@ operation held the customer are counted as busy, not failed.
     const dryRun = flag(args, 'dry-run');
     return async ({ services, now }) => {
       const report = await reconcileKeys({ now: now(), dryRun }, services.reconcile());
-      const notes: string[] = [];
-      if (report.failures > 0) notes.push(`${count(report.failures, 'repair')} failed: run reconcile again (--verbose shows why)`);
-      if (report.busy > 0) notes.push(`${count(report.busy, 'repair')} waited for a busy customer: the next run does them`);
-      if (report.nearCeiling) {
-        notes.push(`the account has ${report.accountKeys} API keys, ${report.ceilingUsedPercent}% of the ${report.keyCeiling} ceiling`);
-      }
       return {
         json: report,
         text: formatReport(report),
         exitCode: report.failures > 0 ? EXIT.failed : EXIT.ok,
-        notes,
+        notes: reconcileNotes(report),
       };
     };
   },
 };
 
+/** What went wrong or needs attention in a reconcile run, for stderr. */
+export function reconcileNotes(report: ReconcileReport): string[] {
+  const notes: string[] = [];
+  if (report.failures > 0) notes.push(`${count(report.failures, 'repair')} failed: run reconcile again (--verbose shows why)`);
+  if (report.busy > 0) notes.push(`${count(report.busy, 'repair')} waited for a busy customer: the next run does them`);
+  if (report.nearCeiling) {
+    notes.push(`the account has ${report.accountKeys} API keys, ${report.ceilingUsedPercent}% of the ${report.keyCeiling} ceiling`);
+  }
+  return notes;
+}
+
 const KINDS: readonly ReconcileAction['kind'][] = ['delete-orphan', 'repair-plan', 'mark-missing', 'close-orphan-record'];
 
 function formatReport(report: ReconcileReport): string {
+  return `reconcile${report.dryRun ? ' (dry run: nothing changed)' : ''} at ${report.at}\n${reconcileTables(report)}`;
+}
+
+/** The report's counts and actions as tables, each line ending with a newline. */
+export function reconcileTables(report: ReconcileReport): string {
   const lines = [
-    `reconcile${report.dryRun ? ' (dry run: nothing changed)' : ''} at ${report.at}`,
     table([
       ['account keys', `${report.accountKeys} of ${report.keyCeiling} (${report.ceilingUsedPercent}%)`],
       ['managed keys', String(report.managedKeys)],

@@ -1,7 +1,6 @@
 import { apiGatewayClients, dynamoClient, sesClient } from '../../shared/aws/clients';
 import { type Config, loadConfig } from '../../shared/config';
-import { resumeStalledRegistrations } from '../../shared/provisioning/resume-registrations';
-import { finishInterruptedOperations } from '../../shared/sweep/finish-interrupted';
+import { runSweep } from '../../shared/sweep/sweep';
 import { resumeDeps } from '../../shared/wiring/resume';
 
 /**
@@ -11,8 +10,5 @@ import { resumeDeps } from '../../shared/wiring/resume';
  */
 export function composeResumeRegistrations(config: Config = loadConfig()) {
   const deps = resumeDeps(config, { ...apiGatewayClients(), dynamo: dynamoClient(), ses: sesClient() });
-  return {
-    resumeStalledRegistrations: (now: Date) => resumeStalledRegistrations(now, config.resumeBatchSize, deps),
-    finishInterruptedOperations: (now: Date) => finishInterruptedOperations(now, config.resumeBatchSize, deps),
-  };
+  return (now: Date) => runSweep(now, config.resumeBatchSize, deps);
 }

@@ -1,7 +1,6 @@
 import { apiGatewayClients, dynamoClient, sesClient } from '../../shared/aws/clients';
 import { type Config, loadConfig } from '../../shared/config';
-import { rotateDueKeys } from '../../shared/rotation/rotation-jobs';
-import { continueDrains } from '../../shared/shards/drain-shard';
+import { runScheduledRotation } from '../../shared/shards/scheduled-rotation';
 import { drainDeps } from '../../shared/wiring/shards';
 
 /**
@@ -11,9 +10,5 @@ import { drainDeps } from '../../shared/wiring/shards';
  */
 export function composeRotateKeys(config: Config = loadConfig()) {
   const deps = drainDeps(config, { ...apiGatewayClients(), dynamo: dynamoClient(), ses: sesClient() });
-  return async (now: Date) => {
-    const report = await rotateDueKeys(now, config.rotationBatchSize, deps);
-    const drains = await continueDrains(now, config.rotationBatchSize - report.rotated - report.skipped, deps);
-    return drains.length === 0 ? report : { ...report, drains };
-  };
+  return (now: Date) => runScheduledRotation(now, config.rotationBatchSize, deps);
 }

@@ -1,3 +1,4 @@
+import type { Registration } from '../core/registration';
 import { CustomerBusyError, isPermanent, RegistrationInProgressError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
@@ -56,4 +57,35 @@ export async function resumeStalledRegistrations(now: Date, limit: number, deps:
   }
   logger.info('resume run finished', { ...report });
   return report;
+}
+
+/** An unfinished registration the sweep would take, as a dry run shows it. */
+export interface StalledRegistration {
+  registrationId: string;
+  customerId: string;
+  state: Registration['state'];
+  resumeAttempts: number;
+  /** resume: through the saga again; give-up: out of attempts, left for an operator. */
+  action: 'resume' | 'give-up';
+  updatedAt: string;
+}
+
+/**
+ * What resumeStalledRegistrations(at, limit) would take, changing nothing: the same read of the
+ * RESUME partition (registrations whose resume time has passed by `at`, oldest first), and what
+ * it would do with each.
+ */
+export async function findStalledRegistrations(
+  at: Date,
+  limit: number,
+  deps: { stalled: Pick<StalledRegistrations, 'findStalled'> },
+): Promise<StalledRegistration[]> {
+  return (await deps.stalled.findStalled(at, limit)).map((registration) => ({
+    registrationId: registration.registrationId,
+    customerId: registration.customerId,
+    state: registration.state,
+    resumeAttempts: registration.resumeAttempts ?? 0,
+    action: (registration.resumeAttempts ?? 0) >= MAX_RESUME_ATTEMPTS ? 'give-up' : 'resume',
+    updatedAt: registration.updatedAt,
+  }));
 }

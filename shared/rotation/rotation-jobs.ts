@@ -1,12 +1,13 @@
 import { event } from '../core/events';
 import { acquireCustomer } from '../core/customer-lease';
 import { buildRetirementReminder } from '../core/key-email';
-import { type CustomerKey, DUE } from '../core/model';
+import { type CustomerKey, DUE, type DueType } from '../core/model';
+import type { KeyStore } from '../core/ports';
 import { shardOf } from '../core/shards';
 import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
 import { countMetric, METRIC } from '../metrics';
-import { disableRetiringKey, type RotationDeps, type RotationResult, rotateKey } from './rotate-key';
+import { disableRetiringKey, type RotationDeps, type RotationResult, type RotationSettings, rotateKey } from './rotate-key';
 
 export interface RotationRunReport {
   rotated: number;
@@ -154,4 +155,88 @@ async function deleteDisabledKey(key: CustomerKey, now: Date, deps: RotationDeps
     );
     return true;
   }, 'release');
+}
+
+/** A key waiting in the due index, as a dry run shows it. */
+export interface DueKey {
+  keyId: string;
+  customerId: string;
+  /** The shard holding the key (the home shard's id for keys that name none). */
+  shard: string;
+  state: CustomerKey['state'];
+  rotateAt?: string | undefined;
+  retireAt?: string | undefined;
+}
+
+/** What one partition of the due index holds for a run: the keys it takes (one batch) and all due. */
+export interface DueBatch {
+  keys: DueKey[];
+  /** Every key due by then, the batch's included: more than the batch waits for later runs. */
+  totalDue: number;
+}
+
+export const dueKey = (key: CustomerKey, settings: Pick<RotationSettings, 'shards'>): DueKey => ({
+  keyId: key.keyId,
+  customerId: key.customerId,
+  shard: key.shard ?? settings.shards[0]!.id,
+  state: key.state,
+  rotateAt: key.rotateAt,
+  retireAt: key.retireAt,
+});
+
+/**
+ * What rotateDueKeys(at, limit) would rotate, changing nothing: the same read of the due index
+ * (the oldest `limit` keys whose rotateAt has passed by `at`), and how many are due in all. A key
+ * whose customer is no longer ACTIVE is listed too: the run would find that under the lease and
+ * skip it.
+ */
+export async function findDueRotations(
+  at: Date,
+  limit: number,
+  deps: { keyStore: Pick<KeyStore, 'findDue' | 'countDue'>; settings: Pick<RotationSettings, 'shards'> },
+): Promise<DueBatch> {
+  const [keys, totalDue] = await Promise.all([deps.keyStore.findDue(DUE.rotate, at, limit), deps.keyStore.countDue(DUE.rotate, at)]);
+  return { keys: keys.map((key) => dueKey(key, deps.settings)), totalDue };
+}
+
+export interface DueRetirements {
+  /** Reminders: the customer is told the old key stops soon. */
+  remind: DueBatch;
+  /** Keys disabled: their grace is over (reminded ones too, when it is over by then). */
+  retire: DueBatch;
+  /** Disabled keys deleted after the retention period. */
+  delete: DueBatch;
+}
+
+/**
+ * What retireDueKeys(at, limit) would do, changing nothing: the keys due in each of its steps.
+ * The run takes the steps in order, so a key it reminds whose grace is over by `at` moves on to
+ * the disabling step of the same run, and a key it disables is due for deletion in the same run
+ * when the retention is 0: both are listed where the run would act on them.
+ */
+export async function findDueRetirements(
+  at: Date,
+  limit: number,
+  deps: { keyStore: Pick<KeyStore, 'findDue' | 'countDue'>; settings: Pick<RotationSettings, 'shards' | 'keyRetentionDays'> },
+): Promise<DueRetirements> {
+  const read = (dueType: DueType) =>
+    Promise.all([deps.keyStore.findDue(dueType, at, limit), deps.keyStore.countDue(dueType, at)] as const);
+  const [[remind, remindTotal], [retire, retireTotal], [remove, removeTotal]] = await Promise.all([
+    read(DUE.remind),
+    read(DUE.retire),
+    read(DUE.delete),
+  ]);
+  const byRetireAt = (a: CustomerKey, b: CustomerKey) => (a.retireAt ?? '').localeCompare(b.retireAt ?? '');
+  const graceOver = remind.filter((key) => key.retireAt !== undefined && key.retireAt <= at.toISOString());
+  const disabled = [...retire, ...graceOver].sort(byRetireAt).slice(0, limit);
+  const deletedAtOnce = deps.settings.keyRetentionDays === 0 ? disabled : [];
+  const batch = (keys: CustomerKey[], totalDue: number): DueBatch => ({
+    keys: keys.map((key) => dueKey(key, deps.settings)),
+    totalDue,
+  });
+  return {
+    remind: batch(remind, remindTotal),
+    retire: batch(disabled, retireTotal + graceOver.length),
+    delete: batch([...remove, ...deletedAtOnce].slice(0, limit), removeTotal + deletedAtOnce.length),
+  };
 }

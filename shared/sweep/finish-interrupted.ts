@@ -93,3 +93,27 @@ async function finishOne(customerId: string, intent: LeaseIntent, now: Date, dep
   await lease.release();
   return false;
 }
+
+/** A customer whose operation died holding its lease, as a dry run shows it. */
+export interface InterruptedOperation {
+  customerId: string;
+  /** What the sweep would finish: the lease's intent (none recorded: a repair of the plans). */
+  operation: LeaseIntent['operation'];
+  keyId?: string | undefined;
+}
+
+/**
+ * What finishInterruptedOperations would take, changing nothing: the same read, at most `limit`
+ * customers whose must-finish lease has expired. By the clock, as the run judges it whatever
+ * time it is run as: a lease is a time of the clock, and one still held is its holder's.
+ */
+export async function findInterruptedOperations(
+  limit: number,
+  deps: { ledger: Pick<FinishDeps['ledger'], 'findInterrupted'>; clock: () => Date },
+): Promise<InterruptedOperation[]> {
+  return (await deps.ledger.findInterrupted(deps.clock(), limit)).map(({ customerId, intent }) => ({
+    customerId,
+    operation: intent?.operation ?? 'repair',
+    keyId: intent?.keyId,
+  }));
+}
