@@ -1,7 +1,9 @@
 // Figure 7 (issue 15), one point: a bulk load over `shards` shards, worked as figure 4 works it.
 // Registrations are queued as `Prefer: respond-async` and `npm run import` queue them
-// (enqueueRegistration, which places each customer on a shard); the provisioning worker's
-// containers (its queue trigger's MaximumConcurrency) work the queue, each built by the handler
+// (enqueueRegistration, which places each customer on a shard and sends it to that shard's
+// provisioning queue, as deployed: the home shard's QUEUE_URL, each other shard's own in
+// QUEUE_URLS); the provisioning worker's containers work each queue (as many per queue as its
+// trigger's MaximumConcurrency, so a batch holds one shard's registrations), each built by the handler
 // module from the environment serverless.yml gives it (bench/deployed-functions.ts), with the
 // local stack's shard list (infra/local/bootstrap.ts: `home`, then `west` in another Region of the
 // same account, then `acct2` in another account, reached through their roles). Every call goes
@@ -25,7 +27,7 @@ import { matchDeployedQueue, readDeployedFunctions, STACK_ENVIRONMENT } from './
 import { batchMix, type ScaleOutPoint, type ScaleOutShard, shardsLimit } from './scale-out-figures';
 import { budgetKey, MOTO_DEFAULT_ACCOUNT, startShardBudgetProxy } from './shard-budget-proxy';
 import { round } from './stats';
-import { drainWithWorkers, type WorkerHandler } from './worker-drain';
+import { type DrainedQueue, drainWithWorkers, type WorkerHandler } from './worker-drain';
 
 export interface ScaleOutInput {
   endpoint: string;
@@ -50,25 +52,36 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
   const stackEnv = { ...functionEnvironment(stack), KEY_NAME_PREFIX: `bench-scaleout${shards}-${run}` };
   // The worker as serverless.yml deploys it (MANAGEMENT_* included), with the stack's own shard list.
   const { provisionWorker: deployed } = await readDeployedFunctions(['provisionWorker'], {
-    skip: new Set([...Object.keys(stackEnv), ...STACK_ENVIRONMENT, 'SHARDS']),
+    skip: new Set([...Object.keys(stackEnv), ...STACK_ENVIRONMENT, 'SHARDS', 'QUEUE_URLS']),
   });
   if (!deployed) throw new Error('serverless.yml defines no provisionWorker');
   const proxy = await startShardBudgetProxy(endpoint, ACCOUNT_MANAGEMENT_BUDGET);
   // Created through the proxy, the queue's URL names the proxy: the workers reach it through it.
   const viaProxy = clientsAt(proxy.endpoint);
-  const { queueUrl, dlqUrl } = await createQueuePair(viaProxy.sqs, `bench-scale-out-${shards}-${run}`);
-  const visibilityTimeout = await matchDeployedQueue(viaProxy.sqs, queueUrl, deployed.queue);
-  const env: Record<string, string> = { ...stackEnv, ...deployed.environment, AWS_ENDPOINT_URL: proxy.endpoint, QUEUE_URL: queueUrl };
+  // One provisioning queue per shard, as deployed: the home shard's (QUEUE_URL), then each other
+  // shard's own (QUEUE_URLS); one shard has the one queue of figure 4.
+  const locations = shardsOf(stack);
+  const queues: ShardQueue[] = [];
+  for (const [index, shard] of locations.entries()) {
+    const name = index === 0 ? `bench-scale-out-${shards}-${run}` : `bench-scale-out-${shards}-${run}-${shard.id}`;
+    queues.push({ shard: shard.id, ...(await createQueuePair(viaProxy.sqs, name)) });
+  }
+  let visibilityTimeout: number | undefined;
+  for (const { queueUrl } of queues) visibilityTimeout = await matchDeployedQueue(viaProxy.sqs, queueUrl, deployed.queue);
+  const [home, ...others] = queues;
+  const env: Record<string, string> = { ...stackEnv, ...deployed.environment, AWS_ENDPOINT_URL: proxy.endpoint, QUEUE_URL: home!.queueUrl };
+  delete env.QUEUE_URLS;
+  if (others.length > 0) env.QUEUE_URLS = JSON.stringify(Object.fromEntries(others.map((queue) => [queue.shard, queue.queueUrl])));
+  delete process.env.QUEUE_URLS;
   if (input.share === 'account') env.MANAGEMENT_SHARE_PER_SECOND = env.MANAGEMENT_CALLS_PER_SECOND ?? String(ACCOUNT_MANAGEMENT_BUDGET.ratePerSecond);
   Object.assign(process.env, env);
   const config = loadConfig();
   const worker = shareOf(config, deployed.concurrency);
   const limit = shardsLimit(shards, worker.sharePerSecond);
   const timeoutSeconds = input.timeoutSeconds ?? Math.max(120, Math.ceil((registrations / limit) * 3));
-  const locations = shardsOf(stack);
   progress(
     `${shards} shard(s) (${locations.map((shard) => `${shard.id}: ${budgetKey(budgetOf(shard, stack))}`).join(', ')}); worker: ` +
-      `${worker.containers} containers, ${worker.sharePerSecond} calls/s in each shard (burst ${worker.burst} a container): at most ` +
+      `${worker.containers} containers per shard queue, ${worker.sharePerSecond} calls/s in each shard (burst ${worker.burst} a container): at most ` +
       `${round(limit, 3)} registrations/s; timeout ${timeoutSeconds} s`,
   );
 
@@ -86,11 +99,17 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
   progress(`${registrations} registrations queued in ${round(enqueueSeconds, 1)} s`);
 
   // One handler module per container: each builds its own clients and per-shard buckets at init.
+  // Each shard queue's trigger runs its own containers (MaximumConcurrency per event source
+  // mapping), so a shard's calls come from that many containers at once, each at share / that.
   const handlerUrl = new URL('../functions/provision-worker/handler.ts', import.meta.url).href;
-  const handlers: WorkerHandler[] = [];
-  for (let container = 1; container <= worker.containers; container++) {
-    const module = (await import(`${handlerUrl}?container=${container}`)) as { handler: WorkerHandler };
-    handlers.push(module.handler);
+  const drained: DrainedQueue[] = [];
+  for (const { shard, queueUrl } of queues) {
+    const handlers: WorkerHandler[] = [];
+    for (let container = 1; container <= worker.containers; container++) {
+      const module = (await import(`${handlerUrl}?queue=${shard}&container=${container}`)) as { handler: WorkerHandler };
+      handlers.push(module.handler);
+    }
+    drained.push({ queueUrl, handlers });
   }
 
   /** When each registration's message was acknowledged, for each shard's own pace. */
@@ -98,8 +117,7 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
   /** The registrations of each batch a container was handed, to see how batches fell over the shards. */
   const batches: string[][] = [];
   const { started, seconds, timedOut, acknowledged, returned } = await drainWithWorkers({
-    handlers,
-    queueUrl,
+    queues: drained,
     region: stack.region,
     registrations,
     timeoutSeconds,
@@ -111,8 +129,10 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
       }
     },
   });
-  const dlq = await queueDepth(viaProxy.sqs, dlqUrl);
-  const leftInQueue = await queueDepth(viaProxy.sqs, queueUrl);
+  const depths = async (urls: string[]) =>
+    (await Promise.all(urls.map((url) => queueDepth(viaProxy.sqs, url)))).reduce((sum, depth) => sum + depth, 0);
+  const dlq = await depths(queues.map((queue) => queue.dlqUrl));
+  const leftInQueue = await depths(queues.map((queue) => queue.queueUrl));
   const budgets = new Map([...proxy.budgets()].map(([key, budget]) => [key, { bucket: budget.bucket, calls: budget.proxy.stats() }]));
   const sessions = proxy.accounts.sessionsPerAccount();
   await proxy.stop();
@@ -180,6 +200,8 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
     details: {
       share: input.share,
       worker,
+      // One provisioning queue per shard, each with worker.containers containers of its own.
+      queues: queues.length,
       timedOut,
       timeoutSeconds,
       queueVisibilityTimeout: visibilityTimeout,
@@ -198,6 +220,12 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
       sdkRetriesByBudget: Object.fromEntries([...budgets].map(([key, budget]) => [key, budget.calls.sdkRetries])),
     },
   };
+}
+
+interface ShardQueue {
+  shard: string;
+  queueUrl: string;
+  dlqUrl: string;
 }
 
 const registrationOf = (body: string) => String((JSON.parse(body) as { registrationId?: unknown }).registrationId);

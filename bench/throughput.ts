@@ -84,8 +84,7 @@ async function measureThroughput({ endpoint, registrations, ...input }: Throughp
 
   const callsBefore = proxy.stats();
   const { seconds, timedOut, acknowledged, returned } = await drainWithWorkers({
-    handlers,
-    queueUrl,
+    queues: [{ queueUrl, handlers }],
     region: stack.region,
     registrations,
     timeoutSeconds,

@@ -1,6 +1,7 @@
 // The worker side of the queue figures (throughput, scale-out): the deployed worker's handler
-// modules, one per container, each polling the queue until every registration was acknowledged,
-// the queue is empty (a message that ends in the DLQ is never acknowledged), or time runs out.
+// modules, one per container, each polling its queue (a queue trigger's containers; scale-out has
+// one queue per shard) until every registration was acknowledged, every queue is empty (a message
+// that ends in the DLQ is never acknowledged), or time runs out.
 import { performance } from 'node:perf_hooks';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -11,9 +12,14 @@ import { progress } from './child';
 
 export type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-export interface DrainOptions {
-  handlers: readonly WorkerHandler[];
+/** A queue and the containers its trigger runs (as many as its MaximumConcurrency). */
+export interface DrainedQueue {
   queueUrl: string;
+  handlers: readonly WorkerHandler[];
+}
+
+export interface DrainOptions {
+  queues: readonly DrainedQueue[];
   region: string;
   /** How many messages there are to acknowledge. */
   registrations: number;
@@ -34,9 +40,9 @@ export interface Drained {
   returned: number;
 }
 
-/** Polls the queue with one poller per handler (a container each) until it is worked off. */
+/** Polls each queue with one poller per handler (a container each) until they are worked off. */
 export async function drainWithWorkers(options: DrainOptions): Promise<Drained> {
-  const { registrations, queueUrl } = options;
+  const { registrations, queues } = options;
   let acknowledged = 0;
   let returned = 0;
   let lastAcknowledgedAt = 0;
@@ -57,8 +63,10 @@ export async function drainWithWorkers(options: DrainOptions): Promise<Drained> 
     };
 
   const started = performance.now();
-  const pollers = options.handlers.map((handler) =>
-    startQueuePoller({ sqs: createAwsClients().sqs, queueUrl, handler: counted(handler), concurrency: 1, region: options.region }),
+  const pollers = queues.flatMap(({ queueUrl, handlers }) =>
+    handlers.map((handler) =>
+      startQueuePoller({ sqs: createAwsClients().sqs, queueUrl, handler: counted(handler), concurrency: 1, region: options.region }),
+    ),
   );
   const ticker = setInterval(
     () => progress(`${acknowledged}/${registrations} done after ${Math.round((performance.now() - started) / 1000)} s`),
@@ -68,7 +76,8 @@ export async function drainWithWorkers(options: DrainOptions): Promise<Drained> 
   const drained = (async () => {
     while (waiting && acknowledged < registrations) {
       await new Promise((resolve) => setTimeout(resolve, 5_000));
-      if ((await queueDepth(options.sqs, queueUrl).catch(() => -1)) === 0) return;
+      const depths = await Promise.all(queues.map(({ queueUrl }) => queueDepth(options.sqs, queueUrl).catch(() => -1)));
+      if (depths.every((depth) => depth === 0)) return;
     }
   })();
   let timedOut = false;

@@ -23,7 +23,13 @@ export interface Config {
   leaseSeconds: number;
   /** How long a finished registration is kept for replays before its TTL removes it. */
   registrationRetentionDays: number;
+  /** The provisioning queue of the home shard, and of any shard without a queue of its own. */
   queueUrl: string | undefined;
+  /**
+   * shard id -> its own provisioning queue (QUEUE_URLS), for shards other than the home one, so a
+   * worker batch holds one shard's registrations; empty without QUEUE_URLS.
+   */
+  shardQueueUrls: Readonly<Record<string, string>>;
   /**
    * The deployment's stage (`keyplan:stage` tag on every key it creates; its roles may touch only
    * keys carrying it). 'local' for the local stack.
@@ -195,6 +201,46 @@ function toShards(list: unknown[] | undefined, tierMap: Readonly<Record<string, 
   });
 }
 
+/** A queue URL the SDK can send to (tabs and line breaks would be dropped by the URL parser). */
+const queueUrl_ = refine(text({ trim: true }), (url) => !/[\t\n\r]/.test(url) && URL.canParse(url), 'must be a URL');
+
+/** QUEUE_URLS: JSON of shard id -> that shard's provisioning queue URL, at least one. */
+const queueUrls_: Schema<Record<string, string>> = (value, field) => {
+  let map: unknown;
+  try {
+    map = JSON.parse(text()(value, field));
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+  }
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) {
+    fail(field, 'must be a JSON object of shard ids and queue URLs, such as {"eu1":"https://sqs…/keyplan-prod-provisioning-eu1"}');
+  }
+  const entries = Object.entries(map);
+  if (entries.length === 0) fail(field, 'names no shard');
+  return Object.fromEntries(entries.map(([shard, url]) => [shard, queueUrl_(url, `${field}.${shard}`)]));
+};
+
+/**
+ * Each queue of QUEUE_URLS must be a shard's of SHARDS other than the home one (whose queue is
+ * QUEUE_URL), and comes with QUEUE_URL: a shard without a queue of its own uses that one.
+ */
+function toShardQueueUrls(
+  urls: Record<string, string> | undefined,
+  shards: readonly ShardConfig[],
+  homeQueueUrl: string | undefined,
+): Record<string, string> {
+  if (!urls) return {};
+  if (!homeQueueUrl) fail('QUEUE_URLS', "needs QUEUE_URL, the home shard's queue and that of every shard without its own");
+  const [home, ...others] = shards;
+  for (const shard of Object.keys(urls)) {
+    if (shard === home?.id) fail('QUEUE_URLS', `names the home shard "${shard}", whose queue is QUEUE_URL`);
+    if (!others.some((other) => other.id === shard)) {
+      fail('QUEUE_URLS', `names the shard "${shard}", which SHARDS does not list`);
+    }
+  }
+  return urls;
+}
+
 /** API keys per account and Region; not adjustable (DESIGN §6). */
 const ACCOUNT_KEY_CEILING = 10_000;
 
@@ -245,9 +291,9 @@ const settings = {
   REGISTRATION_RETENTION_DAYS: count(1, 3650, 30),
   // What the SDK can send to: an absolute URL (tabs and line breaks in it would be dropped by the
   // URL parser, so a value carrying them is refused rather than read as another address).
-  QUEUE_URL: optional(
-    refine(text({ trim: true }), (url) => !/[\t\n\r]/.test(url) && URL.canParse(url), 'must be a URL'),
-  ),
+  QUEUE_URL: optional(queueUrl_),
+  /** Shard id -> its own provisioning queue, for shards other than the home one (with SHARDS). */
+  QUEUE_URLS: optional(queueUrls_),
   STAGE: withDefault(text({ ...NAME_RULE, patternMessage: 'must be a stage name: 1 to 40 letters, digits or -' }), 'local'),
   MANAGEMENT_CALLS_PER_SECOND: withDefault(fromText(number({ min: 0.1, max: 1000 })), 10),
   WORKER_CONCURRENCY: count(2, 1000, 2),
@@ -292,9 +338,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('MANAGEMENT_SHARE_PER_SECOND is more than MANAGEMENT_CALLS_PER_SECOND, the budget of all functions together');
   }
   let shards: ShardConfig[] = [];
+  let shardQueueUrls: Record<string, string> = {};
   if (problems.length === 0) {
     try {
       shards = toShards(e.SHARDS, e.TIER_MAP, e.API_BASE_URL);
+      shardQueueUrls = toShardQueueUrls(e.QUEUE_URLS, shards, e.QUEUE_URL);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
       problems.push(error.message);
@@ -313,6 +361,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaseSeconds: e.LEASE_SECONDS,
     registrationRetentionDays: e.REGISTRATION_RETENTION_DAYS,
     queueUrl: e.QUEUE_URL,
+    shardQueueUrls: Object.freeze({ ...shardQueueUrls }),
     stage: e.STAGE,
     managementCallsPerSecond: e.MANAGEMENT_CALLS_PER_SECOND,
     workerConcurrency: e.WORKER_CONCURRENCY,

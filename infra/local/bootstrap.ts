@@ -68,6 +68,9 @@ export interface LocalShard {
   plans: Record<string, string>;
   keyCeiling?: number;
   highWaterPercent?: number;
+  /** Its own provisioning queue and DLQ (QUEUE_URLS), for every shard but the home one, as deployed. */
+  queueUrl?: string;
+  dlqUrl?: string;
 }
 
 export interface BootstrapOptions {
@@ -176,6 +179,8 @@ export async function bootstrapLocalStack(opts: BootstrapOptions): Promise<Local
         try {
           const apiId = index === 0 ? restApiId : await ensureRestApi(client, `keyplan-${stage}`, stage);
           const plans = index === 0 ? usagePlans : await ensureUsagePlans(client, apiId, stage);
+          // The home shard's queue is the stack's; every other shard has its own, as deployed.
+          const shardQueues = index === 0 ? {} : await ensureQueues(sqs, `keyplan-${stage}`, where.id);
           stack.shards.push({
             id: where.id,
             region: shardRegion,
@@ -184,6 +189,7 @@ export async function bootstrapLocalStack(opts: BootstrapOptions): Promise<Local
             baseUrl: `https://${apiId}.execute-api.${shardRegion}.amazonaws.com/${stage}`,
             plans,
             ...(opts.shardKeyCeiling ? { keyCeiling: opts.shardKeyCeiling } : {}),
+            ...shardQueues,
           });
         } finally {
           if (client !== apiGateway) client.destroy();
@@ -214,12 +220,19 @@ export function functionEnvironment(
     // and the local functions run without STAGE).
     EVENT_SOURCE: eventSourceOf(stack.stage),
     ...(stack.shards ? { SHARDS: JSON.stringify(stack.shards.map(toShardSetting)) } : {}),
+    ...queueUrlsSetting(stack.shards),
   };
+}
+
+/** QUEUE_URLS: the queue of each shard that has its own (every shard but the home one). */
+function queueUrlsSetting(shards: readonly LocalShard[] | undefined): { QUEUE_URLS?: string } {
+  const urls = (shards ?? []).flatMap((shard) => (shard.queueUrl ? [[shard.id, shard.queueUrl] as const] : []));
+  return urls.length === 0 ? {} : { QUEUE_URLS: JSON.stringify(Object.fromEntries(urls)) };
 }
 
 /** A local shard as SHARDS lists it (shared/config.ts): the home shard names no Region or role. */
 function toShardSetting(shard: LocalShard, index: number) {
-  const { restApiId: _restApiId, ...setting } = shard;
+  const { restApiId: _restApiId, queueUrl: _queueUrl, dlqUrl: _dlqUrl, ...setting } = shard;
   return index === 0 ? { ...setting, region: undefined } : setting;
 }
 
@@ -251,10 +264,12 @@ async function ensureTable(dynamo: DynamoDBClient, tableName: string): Promise<v
   );
 }
 
-async function ensureQueues(sqs: SQSClient, prefix: string): Promise<{ queueUrl: string; dlqUrl: string }> {
-  const dlqUrl = await ensureQueue(sqs, `${prefix}-provisioning-dlq`, { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) });
+/** `<prefix>-provisioning` and its DLQ; a shard's own are `<prefix>-provisioning-<shard>`, as deployed. */
+async function ensureQueues(sqs: SQSClient, prefix: string, shard?: string): Promise<{ queueUrl: string; dlqUrl: string }> {
+  const name = shard ? `${prefix}-provisioning-${shard}` : `${prefix}-provisioning`;
+  const dlqUrl = await ensureQueue(sqs, `${name}-dlq`, { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) });
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
-  const queueUrl = await ensureQueue(sqs, `${prefix}-provisioning`, {
+  const queueUrl = await ensureQueue(sqs, name, {
     VisibilityTimeout: String(QUEUE_VISIBILITY_TIMEOUT_SECONDS),
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: MAX_RECEIVE_COUNT }),
   });

@@ -18,18 +18,24 @@ type BackgroundWorker = (stack: LocalStack) => Promise<() => Promise<void>>;
  * runs; stopped after the gateway.
  */
 const backgroundWorkers: BackgroundWorker[] = [
-  // The provisioning queue into the worker, as Lambda's event source mapping does in AWS. The
-  // handler is imported here, after process.env points at the stack: it reads config at import.
+  // The provisioning queues into the worker, as Lambda's event source mappings do in AWS: the
+  // home shard's, and each other shard's own. The handler is imported here, after process.env
+  // points at the stack: it reads config at import.
   async (stack) => {
     const { handler } = await import('../../functions/provision-worker/handler');
-    const poller = startQueuePoller({
-      sqs: createAwsClients().sqs,
-      queueUrl: stack.queueUrl,
-      handler,
-      region: stack.region,
-      log: (line) => console.log(`  ${line}`),
-    });
-    return () => poller.stop();
+    const queueUrls = [stack.queueUrl, ...(stack.shards ?? []).flatMap((shard) => (shard.queueUrl ? [shard.queueUrl] : []))];
+    const pollers = queueUrls.map((queueUrl) =>
+      startQueuePoller({
+        sqs: createAwsClients().sqs,
+        queueUrl,
+        handler,
+        region: stack.region,
+        log: (line) => console.log(`  ${line}`),
+      }),
+    );
+    return async () => {
+      await Promise.all(pollers.map((poller) => poller.stop()));
+    };
   },
   // The table's stream into the lifecycle events' publisher, as Lambda's stream trigger does; the
   // events reach the default bus, and through the events tap rule the tap queue.

@@ -8,7 +8,7 @@
 // and returns one statement. ARNs go through Fn::Sub with pseudo parameters, so the template is
 // built offline (no ${aws:accountId} lookups) and is valid in any partition.
 import { EVENTS_DLQ, eventBusArn, eventSourceOf } from './lifecycle-events.js';
-import { PROVISIONING_QUEUE } from './provisioning-queue.js';
+import { provisioningQueueIds } from './provisioning-queue.js';
 import { readTable, readTiers, usagePlanLogicalIds } from './source.js';
 import { shardRoleArns } from './shards.js';
 import { TIER_CHANGES_QUEUE } from './tier-changes-queue.js';
@@ -345,12 +345,22 @@ export const sendKeyEmail = ({ sender, senderDomain, configurationSet }) => ({
 // SQS
 // ---------------------------------------------------------------------------------------------
 
-/** register sends the registrations that ask for `Prefer: respond-async` to the provisioning queue. */
+/** A queue's ARN; several as a list (one shard has one provisioning queue, the ARN alone). */
+const queueArns = (queueIds) => {
+  const arns = queueIds.map((queueId) => ({ 'Fn::GetAtt': [queueId, 'Arn'] }));
+  return arns.length === 1 ? arns[0] : arns;
+};
+
+/**
+ * register sends the registrations that ask for `Prefer: respond-async` to the provisioning queue
+ * of the shard each is placed on: the home shard's, and each other shard's own
+ * (provisioning-queue.js).
+ */
 export const enqueueRegistration = () => ({
   Sid: 'EnqueueRegistration',
   Effect: 'Allow',
   Action: 'sqs:SendMessage',
-  Resource: { 'Fn::GetAtt': [PROVISIONING_QUEUE, 'Arn'] },
+  Resource: queueArns(provisioningQueueIds()),
 });
 
 /**
@@ -358,18 +368,18 @@ export const enqueueRegistration = () => ({
  * needs these actions in the consumer's role. The DLQ is never granted: SQS moves messages there
  * itself.
  */
-const consumeQueue = (sid, queueId) => ({
+const consumeQueue = (sid, queueIds) => ({
   Sid: sid,
   Effect: 'Allow',
   Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
-  Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+  Resource: queueArns(queueIds),
 });
 
-/** provisionWorker's trigger (provisioning-queue.js). */
-export const consumeProvisioningQueue = () => consumeQueue('ConsumeProvisioningQueue', PROVISIONING_QUEUE);
+/** provisionWorker's triggers: each shard's provisioning queue (provisioning-queue.js). */
+export const consumeProvisioningQueue = () => consumeQueue('ConsumeProvisioningQueue', provisioningQueueIds());
 
 /** changeTierEvents' trigger (tier-changes-queue.js). */
-export const consumeTierChangesQueue = () => consumeQueue('ConsumeTierChangesQueue', TIER_CHANGES_QUEUE);
+export const consumeTierChangesQueue = () => consumeQueue('ConsumeTierChangesQueue', [TIER_CHANGES_QUEUE]);
 
 /**
  * What the table stream's trigger gives up on (a batch failed maximumRetryAttempts times) Lambda

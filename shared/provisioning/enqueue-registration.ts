@@ -21,8 +21,9 @@ export interface EnqueueResult {
 }
 
 /**
- * Accepts a registration for the SQS worker: records it QUEUED, then enqueues it. The record
- * comes first so that a status URL works at once and a duplicate never reaches the queue as new.
+ * Accepts a registration for the SQS worker: records it QUEUED (which places it on a shard), then
+ * enqueues it on that shard's queue. The record comes first so that a status URL works at once
+ * and a duplicate never reaches the queue as new.
  *
  * @throws ValidationError, CustomerAlreadyRegisteredError, IdempotencyKeyReusedError,
  *   ProvisioningFailedError (it had failed before)
@@ -40,6 +41,8 @@ export async function enqueueRegistration(
   if (claim.kind === 'exists' && isFinished(claim.registration)) {
     return { outcome: 'replayed', registration: claim.registration };
   }
-  await deps.queue.send({ registrationId: command.registrationId, request: command.request });
+  // To the queue of the shard the claim placed the customer on (a replay's: the shard it was
+  // placed on before), so each shard's queue feeds the worker batches of that shard alone.
+  await deps.queue.send({ registrationId: command.registrationId, request: command.request }, claim.registration.shard);
   return { outcome: claim.kind === 'claimed' ? 'queued' : 'requeued', registration: claim.registration };
 }

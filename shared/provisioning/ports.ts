@@ -14,6 +14,11 @@ export interface ProvisioningMessage {
   request: RegistrationRequest;
 }
 
+/**
+ * The provisioning queues: one per shard (or one for all), so that a worker batch holds one
+ * shard's registrations and is paced by that shard's budget alone.
+ */
 export interface RegistrationQueue {
-  send(message: ProvisioningMessage): Promise<void>;
+  /** Sends the message to the queue of `shard`, the shard the registration's claim placed it on. */
+  send(message: ProvisioningMessage, shard: string | undefined): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { provisioningDeps, type SagaClients } from './provisioning';
 import { queueUrlOf } from './settings';
 
 /**
- * The saga plus the queue, for the paths that also accept registrations asynchronously (register,
+ * The saga plus the queues (the home shard's, and each other shard's own), for the paths that also accept registrations asynchronously (register,
  * the import), and the audit trail register also serves (over the same DynamoDB client: nothing
  * more is built). @throws ConfigError without QUEUE_URL
  */
@@ -20,7 +20,7 @@ export function enqueueDeps(
   const queueUrl = queueUrlOf(config);
   return {
     ...provisioningDeps(config, clients),
-    queue: new SqsRegistrationQueue({ client: clients.sqs, queueUrl }),
+    queue: new SqsRegistrationQueue({ client: clients.sqs, queueUrl, shardQueueUrls: config.shardQueueUrls }),
     ...historyDeps(config, clients),
   };
 }

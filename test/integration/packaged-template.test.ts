@@ -698,6 +698,91 @@ describe('packaged deployment (osls package, offline)', () => {
       }
     });
 
+    // One provisioning queue per shard (docs/capacity.md): a worker batch holds one shard's
+    // registrations, paced by that shard's budget alone, instead of waiting for its busiest shard.
+    const EU1_QUEUE = 'ProvisioningEu1Queue';
+    const EU1_DLQ = 'ProvisioningEu1DeadLetterQueue';
+
+    it('one shard: one provisioning queue, no QUEUE_URLS setting', () => {
+      expect(resourcesOfType(dev.template, 'AWS::SQS::Queue').map(([id]) => id).filter((id) => id.startsWith('Provisioning'))).toEqual([
+        QUEUE,
+        DLQ,
+      ]);
+      expect(environmentOf(dev.template, 'RegisterLambdaFunction').QUEUE_URLS).toEqual({ Ref: 'AWS::NoValue' });
+    });
+
+    it('gives each other shard a provisioning queue and DLQ of its own, with the home queue’s settings', () => {
+      const home = resourceNamed(prod.template, QUEUE, 'AWS::SQS::Queue').Properties;
+      const homeDlq = resourceNamed(prod.template, DLQ, 'AWS::SQS::Queue').Properties;
+      const eu1 = resourceNamed(prod.template, EU1_QUEUE, 'AWS::SQS::Queue').Properties;
+      const eu1Dlq = resourceNamed(prod.template, EU1_DLQ, 'AWS::SQS::Queue').Properties;
+
+      expect(eu1).toEqual({
+        ...home,
+        QueueName: `${config.service}-prod-provisioning-eu1`,
+        RedrivePolicy: { deadLetterTargetArn: getAtt(EU1_DLQ, 'Arn'), maxReceiveCount: 5 },
+      });
+      expect(eu1Dlq).toEqual({ ...homeDlq, QueueName: `${config.service}-prod-provisioning-eu1-dlq` });
+      expect(resourcesOfType(prod.template, 'AWS::SQS::Queue').map(([id]) => id).filter((id) => id.startsWith('Provisioning')).sort()).toEqual(
+        [QUEUE, DLQ, EU1_QUEUE, EU1_DLQ].sort(),
+      );
+    });
+
+    it('alarms on the shard queue’s DLQ as on the home one’s', () => {
+      const alarmOn = (dlqId: string) =>
+        resourcesOfType(prod.template, 'AWS::CloudWatch::Alarm').find(
+          ([, alarm]) => JSON.stringify(alarm.Properties.Dimensions) === JSON.stringify([{ Name: 'QueueName', Value: getAtt(dlqId, 'QueueName') }]),
+        )?.[1].Properties;
+      const { AlarmName: homeName, AlarmDescription: _home, Dimensions: _homeDimensions, ...homeAlarm } = alarmOn(DLQ) ?? {};
+      const eu1 = alarmOn(EU1_DLQ);
+
+      expect(homeName).toBe(`${config.service}-prod-provisioning-dlq-not-empty`);
+      expect(eu1).toMatchObject({ ...homeAlarm, AlarmName: `${config.service}-prod-provisioning-eu1-dlq-not-empty` });
+      expect(String(eu1?.AlarmDescription)).toContain(`${config.service}-prod-provisioning-eu1-dlq`);
+      expect(String(eu1?.AlarmDescription)).toMatch(/StartMessageMoveTask/);
+    });
+
+    it('feeds the worker from each shard queue with the home trigger’s batch size and MaximumConcurrency', () => {
+      const mappings = mappingsOf(prod.template, WORKER);
+      const on = (queueId: string) =>
+        mappings.find((mapping) => JSON.stringify(mapping.Properties.EventSourceArn) === JSON.stringify(getAtt(queueId, 'Arn')));
+      const { EventSourceArn: _home, ...homeTrigger } = on(QUEUE)?.Properties ?? {};
+
+      expect(mappings).toHaveLength(2);
+      expect(homeTrigger).toMatchObject({ BatchSize: 10, MaximumBatchingWindowInSeconds: 1, ScalingConfig: { MaximumConcurrency: 2 } });
+      expect(on(EU1_QUEUE)?.Properties).toEqual({ ...homeTrigger, EventSourceArn: getAtt(EU1_QUEUE, 'Arn') });
+      const dependsOn = (queueId: string) => (on(queueId) as { DependsOn?: unknown } | undefined)?.DependsOn;
+      expect(dependsOn(EU1_QUEUE)).toEqual(dependsOn(QUEUE));
+    });
+
+    it('lets register send to every shard queue and the worker consume each, nothing more', () => {
+      const queues = [getAtt(QUEUE, 'Arn'), getAtt(EU1_QUEUE, 'Arn')];
+      const sqsOf = (roleId: string) =>
+        roleStatements(prod.template, roleId).filter((statement) => asArray(statement.Action).some((action) => action.startsWith('sqs:')));
+
+      expect(sqsOf('RegisterRole')).toEqual([{ Sid: 'EnqueueRegistration', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queues }]);
+      expect(sqsOf('ProvisionWorkerRole')).toEqual([
+        {
+          Sid: 'ConsumeProvisioningQueue',
+          Effect: 'Allow',
+          Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+          Resource: queues,
+        },
+      ]);
+      // Only register enqueues: every other role's SQS grants are what they were with one shard.
+      for (const roleId of resourcesOfType(prod.template, 'AWS::IAM::Role').map(([id]) => id)) {
+        if (roleId === 'RegisterRole' || roleId === 'ProvisionWorkerRole') continue;
+        expect(JSON.stringify(sqsOf(roleId))).not.toContain(EU1_QUEUE);
+      }
+    });
+
+    it('tells register each other shard’s queue (QUEUE_URLS), the home one staying QUEUE_URL', () => {
+      const variables = environmentOf(prod.template, 'RegisterLambdaFunction');
+
+      expect(variables.QUEUE_URL).toEqual({ Ref: QUEUE });
+      expect(variables.QUEUE_URLS).toEqual({ 'Fn::Sub': JSON.stringify({ eu1: `\${${EU1_QUEUE}}` }) });
+    });
+
     it('alarms on each shard’s key count before its high-water mark', () => {
       const alarms = resourcesOfType(prod.template, 'AWS::CloudWatch::Alarm')
         .map(([, alarm]) => alarm.Properties)
@@ -731,11 +816,18 @@ describe('packaged deployment (osls package, offline)', () => {
       // Capped by its queues only if nothing else invokes it.
       const otherTriggers = routesOf(template, functionId).length + schedulesOf(template, functionId).length;
       if (mappings.length === 0 || otherTriggers > 0) return Number.POSITIVE_INFINITY;
-      return mappings.reduce((sum, mapping) => {
-        const max = (mapping.Properties.ScalingConfig as { MaximumConcurrency?: number } | undefined)
-          ?.MaximumConcurrency;
-        return sum + (max ?? Number.POSITIVE_INFINITY);
-      }, 0);
+      const caps = mappings.map(
+        (mapping) =>
+          (mapping.Properties.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency ??
+          Number.POSITIVE_INFINITY,
+      );
+      // A shard's registrations are on its own provisioning queue only (one per shard), so a
+      // shard's budget sees one trigger's containers at most: each trigger's cap is the one a
+      // container paces by there (docs/capacity.md). Queues that are not one per shard add up.
+      const perShard = mappings.every((mapping) =>
+        /^Provisioning\w*Queue$/.test(String((mapping.Properties.EventSourceArn as { 'Fn::GetAtt'?: string[] })['Fn::GetAtt']?.[0])),
+      );
+      return perShard ? Math.max(...caps) : caps.reduce((sum, cap) => sum + cap, 0);
     };
     // CloudFormation environment values are strings; a missing one reads as NaN and fails below.
     const budgetOf = (template: Template, functionId: string) => {

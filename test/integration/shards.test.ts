@@ -139,13 +139,23 @@ describe('200 customers imported onto three shards', () => {
   let sharded: ShardedStack;
   let importCounts: Record<string, number>;
   let dlqDepth: number;
+  /** shard -> the customers whose messages its provisioning queue delivered */
+  const deliveredBy = new Map<string, Set<string>>();
   /** customer id -> its tier, as imported */
   const tierOf = new Map<string, string>();
 
   beforeAll(async () => {
     sharded = await shardedStack('imp');
-    const queues = await createQueuePair(aws.sqs, unique('keyplan-shards-'));
-    const config = loadConfig({ ...sharded.env, QUEUE_URL: queues.queueUrl });
+    // A provisioning queue per shard, as deployed: the home shard's QUEUE_URL, each other's own.
+    const queues = await Promise.all(
+      sharded.config.shards.map(async (shard) => ({ shard: shard.id, ...(await createQueuePair(aws.sqs, unique(`keyplan-shards-${shard.id}-`))) })),
+    );
+    const [home, ...others] = queues;
+    const config = loadConfig({
+      ...sharded.env,
+      QUEUE_URL: home!.queueUrl,
+      QUEUE_URLS: JSON.stringify(Object.fromEntries(others.map((queue) => [queue.shard, queue.queueUrl]))),
+    });
     const requests = Array.from({ length: ROWS }, (_, n) => {
       const customerId = `c${n}-${domain.split('.')[0]}`;
       const tier = TIERS[n % TIERS.length] ?? 'free';
@@ -160,19 +170,28 @@ describe('200 customers imported onto three shards', () => {
     // event source mapping feeds it, provisions them.
     const summary = await importRegistrations(rows(), createEnqueueDeps(config), { concurrency: 8 });
     importCounts = summary.counts;
-    const poller = startQueuePoller({
-      sqs: aws.sqs,
-      queueUrl: queues.queueUrl,
-      handler: provisioningBatchHandler(createWorkerDeps(config)),
-      concurrency: 4,
-      retryDelaySeconds: 1,
-    });
+    // One poller per queue, as each queue's event source mapping feeds the one worker function.
+    const worker = provisioningBatchHandler(createWorkerDeps(config));
+    const pollers = queues.map(({ shard, queueUrl }) =>
+      startQueuePoller({
+        sqs: aws.sqs,
+        queueUrl,
+        handler: async (event, context) => {
+          const delivered = deliveredBy.get(shard) ?? new Set<string>();
+          deliveredBy.set(shard, delivered);
+          for (const record of event.Records) delivered.add(String((JSON.parse(record.body) as { request?: { customerId?: unknown } }).request?.customerId));
+          return worker(event, context);
+        },
+        concurrency: 2,
+        retryDelaySeconds: 1,
+      }),
+    );
     try {
-      await eventually(async () => (await queueDepth(aws.sqs, queues.queueUrl)) === 0, 90_000, 250);
+      await eventually(async () => (await Promise.all(queues.map((queue) => queueDepth(aws.sqs, queue.queueUrl)))).every((depth) => depth === 0), 90_000, 250);
     } finally {
-      await poller.stop();
+      await Promise.all(pollers.map((poller) => poller.stop()));
     }
-    dlqDepth = await queueDepth(aws.sqs, queues.dlqUrl);
+    dlqDepth = (await Promise.all(queues.map((queue) => queueDepth(aws.sqs, queue.dlqUrl)))).reduce((sum, depth) => sum + depth, 0);
   }, 120_000);
 
   it('spreads them over every shard, none past its high-water mark, counted on the SHARD items as in API Gateway', async () => {
@@ -199,6 +218,20 @@ describe('200 customers imported onto three shards', () => {
       expect(row).toEqual({ shard: row.shard, highWaterKeys: HIGH_WATER, keys: row.keys, placedKeys: row.keys });
       expect(row.keys).toBeGreaterThan(0);
       expect(row.keys).toBeLessThanOrEqual(HIGH_WATER);
+    }
+  });
+
+  it("sends each registration to its shard's own provisioning queue, so a worker batch holds one shard's", async () => {
+    // Prepare: the import and the worker ran (beforeAll).
+    const { probe } = sharded;
+
+    // Act: the customers whose keys each shard holds.
+    const keysOf = new Map(await Promise.all(probe.shards.map(async (shard) => [shard.id, await probe.keys(shard.id)] as const)));
+
+    // Assess: each queue delivered exactly the customers of its shard.
+    for (const shard of probe.shards) {
+      const customers = (keysOf.get(shard.id) ?? []).map((key) => String(key.customerId)).sort();
+      expect({ shard: shard.id, delivered: [...(deliveredBy.get(shard.id) ?? [])].sort() }).toEqual({ shard: shard.id, delivered: customers });
     }
   });
 

@@ -181,3 +181,62 @@ describe('SHARDS', () => {
     expect(configIds.source).toBe(keyValueIds.source);
   });
 });
+
+describe('QUEUE_URLS', () => {
+  const homeQueue = 'https://sqs.us-east-1.amazonaws.com/123456789012/keyplan-prod-provisioning';
+  const euQueue = 'https://sqs.us-east-1.amazonaws.com/123456789012/keyplan-prod-provisioning-eu1';
+  const withShards = {
+    ...complete,
+    SHARDS: JSON.stringify([
+      { id: 'home' },
+      {
+        id: 'eu1',
+        region: 'eu-west-1',
+        roleArn: 'arn:aws:iam::222222222222:role/keyplan-shard',
+        externalId: 'keyplan-external-id',
+        plans: { free: 'p1free', pro: 'p1pro' },
+      },
+    ]),
+    QUEUE_URL: homeQueue,
+  };
+
+  it('is empty unless set: every shard uses QUEUE_URL, as one-shard deployments and older configs do', () => {
+    expect(loadConfig(withShards).shardQueueUrls).toEqual({});
+    expect(loadConfig({ ...complete, QUEUE_URL: homeQueue })).toMatchObject({ queueUrl: homeQueue, shardQueueUrls: {} });
+  });
+
+  it('reads the own queue of each shard other than the home one', () => {
+    const config = loadConfig({ ...withShards, QUEUE_URLS: JSON.stringify({ eu1: ` ${euQueue} ` }) });
+
+    expect(config).toMatchObject({ queueUrl: homeQueue, shardQueueUrls: { eu1: euQueue } });
+  });
+
+  it.each([
+    ['not JSON', '{eu1:', 'QUEUE_URLS must be a JSON object of shard ids and queue URLs'],
+    ['a list', JSON.stringify([euQueue]), 'QUEUE_URLS must be a JSON object of shard ids and queue URLs'],
+    ['no shard', '{}', 'QUEUE_URLS names no shard'],
+    ['a queue that is no URL', JSON.stringify({ eu1: 'not a url' }), 'QUEUE_URLS.eu1 must be a URL'],
+    ['a queue that is not text', JSON.stringify({ eu1: 7 }), 'QUEUE_URLS.eu1'],
+    ['the home shard', JSON.stringify({ home: euQueue }), 'QUEUE_URLS names the home shard "home", whose queue is QUEUE_URL'],
+    ['a shard SHARDS does not list', JSON.stringify({ us2: euQueue }), 'QUEUE_URLS names the shard "us2", which SHARDS does not list'],
+  ])('refuses %s, saying so', (_case, value, message) => {
+    expect(() => loadConfig({ ...withShards, QUEUE_URLS: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...withShards, QUEUE_URLS: value })).toThrow(message);
+  });
+
+  it('refuses queues of their own without QUEUE_URL, the home shard’s', () => {
+    const { QUEUE_URL: _home, ...env } = withShards;
+
+    expect(() => loadConfig({ ...env, QUEUE_URLS: JSON.stringify({ eu1: euQueue }) })).toThrow(
+      "QUEUE_URLS needs QUEUE_URL, the home shard's queue and that of every shard without its own",
+    );
+  });
+
+  it('refuses queues of their own without SHARDS: there is no shard but the home one', () => {
+    const { SHARDS: _shards, ...env } = withShards;
+
+    expect(() => loadConfig({ ...env, QUEUE_URLS: JSON.stringify({ eu1: euQueue }) })).toThrow(
+      'QUEUE_URLS names the shard "eu1", which SHARDS does not list',
+    );
+  });
+});
