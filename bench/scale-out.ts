@@ -73,7 +73,13 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
   delete env.QUEUE_URLS;
   if (others.length > 0) env.QUEUE_URLS = JSON.stringify(Object.fromEntries(others.map((queue) => [queue.shard, queue.queueUrl])));
   delete process.env.QUEUE_URLS;
-  if (input.share === 'account') env.MANAGEMENT_SHARE_PER_SECOND = env.MANAGEMENT_CALLS_PER_SECOND ?? String(ACCOUNT_MANAGEMENT_BUDGET.ratePerSecond);
+  if (input.share === 'account') {
+    env.MANAGEMENT_SHARE_PER_SECOND = env.MANAGEMENT_CALLS_PER_SECOND ?? String(ACCOUNT_MANAGEMENT_BUDGET.ratePerSecond);
+    // The worker alone: its burst as the configuration derives it from its share (share / containers,
+    // 5 a container), not the 2 the deployed split gives it beside ten other functions.
+    delete env.MANAGEMENT_BURST;
+    delete process.env.MANAGEMENT_BURST;
+  }
   Object.assign(process.env, env);
   const config = loadConfig();
   const worker = shareOf(config, deployed.concurrency);
