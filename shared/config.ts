@@ -117,14 +117,19 @@ export class ConfigError extends Error {
 /** A tier name is a usage plan's tag and part of metric names: short, lowercase, no spaces. */
 const TIER_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
+/** A setting's JSON text, parsed; undefined when it is no JSON (the caller says what was expected). */
+function parseJson(value: unknown, field: string): unknown {
+  const raw = text()(value, field);
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** TIER_MAP: JSON of tier name -> usage plan id, at least one. */
 const tierMap_: Schema<Record<string, string>> = (value, field) => {
-  let map: unknown;
-  try {
-    map = JSON.parse(text()(value, field));
-  } catch (error) {
-    if (error instanceof ValidationError) throw error;
-  }
+  const map = parseJson(value, field);
   if (typeof map !== 'object' || map === null || Array.isArray(map)) {
     fail(field, 'must be a JSON object of tier names and usage plan ids, such as {"free":"a1b2c3"}');
   }
@@ -151,12 +156,7 @@ const ROLE_ARN = /^arn:aws[a-z-]*:iam::[0-9]{12}:role\/[\w+=,.@/-]{1,128}$/;
  * is `highWaterPercent` (default 80) of `keyCeiling` (default 10,000).
  */
 const shardList: Schema<unknown[]> = (value, field) => {
-  let list: unknown;
-  try {
-    list = JSON.parse(text()(value, field));
-  } catch (error) {
-    if (error instanceof ValidationError) throw error;
-  }
+  const list = parseJson(value, field);
   if (!Array.isArray(list) || list.length === 0) fail(field, 'must be a JSON list of shards, such as [{"id":"home","baseUrl":"https://…"}]');
   return list;
 };
@@ -206,12 +206,7 @@ const queueUrl_ = refine(text({ trim: true }), (url) => !/[\t\n\r]/.test(url) &&
 
 /** QUEUE_URLS: JSON of shard id -> that shard's provisioning queue URL, at least one. */
 const queueUrls_: Schema<Record<string, string>> = (value, field) => {
-  let map: unknown;
-  try {
-    map = JSON.parse(text()(value, field));
-  } catch (error) {
-    if (error instanceof ValidationError) throw error;
-  }
+  const map = parseJson(value, field);
   if (typeof map !== 'object' || map === null || Array.isArray(map)) {
     fail(field, 'must be a JSON object of shard ids and queue URLs, such as {"eu1":"https://sqs…/keyplan-prod-provisioning-eu1"}');
   }
