@@ -41,6 +41,7 @@ import { createQueuePair, queueDepth } from '../test/support/emulator-probe';
 import { attributeFailures, type FailureCause, failureFigures, FailureTally, importFigures, MANAGEMENT_CALLS_PER_REGISTRATION } from './budget-figures';
 import { ACCOUNT_MANAGEMENT_BUDGET, startBudgetProxy } from './budget-proxy';
 import { childMain, progress } from './child';
+import { inParallel } from './queued-registrations';
 import { matchDeployedQueue, readDeployedFunctions, STACK_ENVIRONMENT } from './deployed-functions';
 import { figureStack } from './figure-stack';
 import { figure, type Figure, median, percentile, round } from './stats';
@@ -778,15 +779,6 @@ function summary(samples: number[]) {
     min: round(Math.min(...samples)),
     max: round(Math.max(...samples)),
   };
-}
-
-async function inParallel<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
 }
 
 await childMain(measureMixedLoad);

@@ -11,12 +11,9 @@
 // beyond it) per account and Region: each shard has its own, as in AWS. With one shard the worker
 // is exactly figure 4's (no shard list: today's deployment).
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
 import { bootstrapLocalStack, functionEnvironment, type LocalShard, type LocalStack } from '../infra/local/bootstrap';
 import { loadConfig } from '../shared/config';
-import { enqueueRegistration } from '../shared/provisioning/enqueue-registration';
-import { createEnqueueDeps } from '../shared/wiring/compose';
 import { clientsAt } from '../test/support/aws-test-clients';
 import { createQueuePair, queueDepth } from '../test/support/emulator-probe';
 import { sentEmails, ShardProbe } from '../test/support/shard-probe';
@@ -27,6 +24,7 @@ import { matchDeployedQueue, readDeployedFunctions, STACK_ENVIRONMENT } from './
 import { batchMix, type ScaleOutPoint, type ScaleOutShard, shardsLimit } from './scale-out-figures';
 import { budgetKey, MOTO_DEFAULT_ACCOUNT, startShardBudgetProxy } from './shard-budget-proxy';
 import { round } from './stats';
+import { queueRegistrations } from './queued-registrations';
 import { type DrainedQueue, drainWithWorkers, type WorkerHandler } from './worker-drain';
 
 export interface ScaleOutInput {
@@ -43,7 +41,6 @@ export interface ScaleOutInput {
   timeoutSeconds?: number;
 }
 
-const TIERS = ['free', 'basic', 'pro'] as const;
 
 async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
   const { endpoint, registrations, shards } = input;
@@ -91,18 +88,7 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
       `${round(limit, 3)} registrations/s; timeout ${timeoutSeconds} s`,
   );
 
-  const customers = Array.from({ length: registrations }, (_, n) => {
-    const customerId = `so-${run}-${n}`;
-    return { customerId, email: `${customerId}@${run}.example.com`, tier: TIERS[n % TIERS.length] ?? 'free' };
-  });
-  const enqueueStarted = performance.now();
-  const enqueueDeps = createEnqueueDeps(config);
-  await inParallel(customers, 8, async (request) => {
-    const { outcome } = await enqueueRegistration({ registrationId: request.customerId, request, now: new Date() }, enqueueDeps);
-    if (outcome !== 'queued') throw new Error(`${request.customerId} was ${outcome}`);
-  });
-  const enqueueSeconds = (performance.now() - enqueueStarted) / 1000;
-  progress(`${registrations} registrations queued in ${round(enqueueSeconds, 1)} s`);
+  const { customers, enqueueSeconds } = await queueRegistrations(config, { label: 'so', run, registrations });
 
   // One handler module per container: each builds its own clients and per-shard buckets at init.
   // Each shard queue's trigger runs its own containers (MaximumConcurrency per event source
@@ -273,14 +259,5 @@ const apiGatewayCalls = (calls: Record<string, number>) =>
   Object.entries(calls)
     .filter(([name]) => name.startsWith('apigateway.'))
     .reduce((sum, [, count]) => sum + count, 0);
-
-async function inParallel<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
-}
 
 await childMain(measurePoint);

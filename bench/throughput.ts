@@ -8,12 +8,9 @@
 // registrations per second (the target), the account 5 (reported: the static split's cost when
 // the worker runs alone).
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { GetApiKeysCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
 import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
 import { loadConfig } from '../shared/config';
-import { createEnqueueDeps } from '../shared/wiring/compose';
-import { enqueueRegistration } from '../shared/provisioning/enqueue-registration';
 import { clientsAt } from '../test/support/aws-test-clients';
 import { createQueuePair, queueDepth, type SentEmail } from '../test/support/emulator-probe';
 import { ACCOUNT_MANAGEMENT_BUDGET, startBudgetProxy } from './budget-proxy';
@@ -21,6 +18,7 @@ import { itemsPerSecond, MANAGEMENT_CALLS_PER_REGISTRATION, shareOf, throughputF
 import { childMain, progress } from './child';
 import { matchDeployedQueue, readDeployedFunctions, STACK_ENVIRONMENT } from './deployed-functions';
 import { figureStack } from './figure-stack';
+import { queueRegistrations } from './queued-registrations';
 import { drainWithWorkers, type WorkerHandler } from './worker-drain';
 import { type Figure, round } from './stats';
 
@@ -31,7 +29,6 @@ interface ThroughputInput {
   timeoutSeconds?: number;
 }
 
-const TIERS = ['free', 'basic', 'pro'] as const;
 async function measureThroughput({ endpoint, registrations, ...input }: ThroughputInput): Promise<Figure[]> {
   const run = randomUUID().slice(0, 8);
   const direct = clientsAt(endpoint);
@@ -61,18 +58,7 @@ async function measureThroughput({ endpoint, registrations, ...input }: Throughp
       `burst ${worker.burst}): at most ${round(shareLimit, 3)} registrations/s; timeout ${timeoutSeconds} s`,
   );
 
-  const customers = Array.from({ length: registrations }, (_, n) => {
-    const customerId = `tp-${run}-${n}`;
-    return { customerId, email: `${customerId}@${run}.example.com`, tier: TIERS[n % TIERS.length] ?? 'free' };
-  });
-  const enqueueStarted = performance.now();
-  const enqueueDeps = createEnqueueDeps(config);
-  await inParallel(customers, 8, async (request) => {
-    const { outcome } = await enqueueRegistration({ registrationId: request.customerId, request, now: new Date() }, enqueueDeps);
-    if (outcome !== 'queued') throw new Error(`${request.customerId} was ${outcome}`);
-  });
-  const enqueueSeconds = (performance.now() - enqueueStarted) / 1000;
-  progress(`${registrations} registrations queued in ${round(enqueueSeconds, 1)} s`);
+  const { customers, enqueueSeconds } = await queueRegistrations(config, { label: 'tp', run, registrations });
 
   // One handler module per container: each builds its own clients and budget share at init.
   const handlerUrl = new URL('../functions/provision-worker/handler.ts', import.meta.url).href;
@@ -205,14 +191,5 @@ const apiGatewayCalls = (calls: Record<string, number>) =>
   Object.entries(calls)
     .filter(([name]) => name.startsWith('apigateway.'))
     .reduce((sum, [, count]) => sum + count, 0);
-
-async function inParallel<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
-}
 
 await childMain(measureThroughput);
