@@ -3,6 +3,8 @@
 // whatever node is on PATH, so it is plain Node 20 JavaScript with no dependencies.
 // Each part is redone only when its input (package-lock.json, the requirements file) changes,
 // which a sha256 stamp next to the installed result records; when nothing changed it prints nothing.
+// With --browser (pretest) it also finds a Chromium for the console's browser tests, installing
+// Debian's package when it can (root and apt-get): nothing downloads a browser at test time.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -17,6 +19,10 @@ const requirements = join(root, 'infra', 'local', 'requirements.txt');
 const venv = join(root, '.keyplan', 'venv');
 const venvPython = join(venv, process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
 const venvStamp = join(venv, '.keyplan-requirements.sha256');
+
+const browserFile = join(root, '.keyplan', 'browser.json');
+/** Where Debian, Ubuntu and Chrome put their browsers; KEYPLAN_CHROMIUM names another. */
+const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
 const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const readStamp = (file) => (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
@@ -76,5 +82,39 @@ function installEmulator() {
   writeFileSync(venvStamp, `${requirementsHash}\n`);
 }
 
+function installBrowser() {
+  const find = () => [process.env.KEYPLAN_CHROMIUM, ...CHROMIUM_CANDIDATES].find((path) => path && existsSync(path));
+  let found = find();
+  const canInstall = process.platform === 'linux' && process.getuid?.() === 0 && spawnSync('apt-get', ['--version']).status === 0;
+  if (!found && canInstall) {
+    say("installing Debian's chromium for the console's browser tests");
+    const install = () =>
+      spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'chromium'], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      }).status === 0;
+    // A fresh machine's package lists may be missing or stale: refresh them once and try again.
+    if (!install()) {
+      spawnSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      install();
+    }
+    found = find();
+  }
+  mkdirSync(dirname(browserFile), { recursive: true });
+  if (!found) {
+    // Not fatal here: everything but the browser tests runs, and they say what is missing.
+    say(
+      'no Chromium found for the browser tests: install one (Debian/Ubuntu: sudo apt install chromium) ' +
+        'or set KEYPLAN_CHROMIUM to its executable',
+    );
+    if (existsSync(browserFile)) writeFileSync(browserFile, '{}\n');
+    return;
+  }
+  const recorded = existsSync(browserFile) ? readFileSync(browserFile, 'utf8') : '';
+  const description = `${JSON.stringify({ executablePath: found })}\n`;
+  if (recorded !== description) writeFileSync(browserFile, description);
+}
+
 installNodeModules();
 installEmulator();
+if (process.argv.includes('--browser')) installBrowser();

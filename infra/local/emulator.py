@@ -1,5 +1,10 @@
 """keyplan's local AWS emulator: moto's WSGI app behind one lock, plus API Gateway's GetUsage.
 
+API Gateway meters the calls each key makes; nothing calls a stage here, so the emulator takes
+those counts from its callers instead: `POST /_keyplan/usage` with a JSON body
+{"usagePlanId", "keyId", "date": "YYYY-MM-DD", "calls"} adds calls to a key's day, and GetUsage
+answers from them (tests, and the console's usage chart on the local stack).
+
 Usage: python emulator.py [PORT] [--watch-stdin]
 
 PORT 0 (the default) picks a free port. Once listening, prints one line, {"port": N}, to stdout.
@@ -14,6 +19,7 @@ import sys
 import threading
 
 import copy
+import datetime
 
 import moto.apigateway.models as apigateway_models
 import moto.apigateway.urls as apigateway_urls
@@ -42,6 +48,9 @@ class SerializedApp:
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == METER_PATH:
+            with self._lock:
+                return meter_calls(environ, start_response)
         if environ.get("HTTP_X_AMZ_TARGET") in UNSERIALIZED_TARGETS:
             return self._run(environ, start_response)
         with self._lock:
@@ -121,24 +130,80 @@ def snapshot_only_touched_items():
     dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+METER_PATH = "/_keyplan/usage"
+# usage plan id -> key id -> day (YYYY-MM-DD) -> calls, as the meter was told them.
+METERED_CALLS = {}
+
+
+def meter_calls(environ, start_response):
+    """`POST /_keyplan/usage`: adds a key's calls on a day to what GetUsage reports."""
+    try:
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise ValueError("POST a JSON body")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        plan, key, day, calls = body["usagePlanId"], body["keyId"], body["date"], int(body["calls"])
+        datetime.date.fromisoformat(day)
+        if calls < 0:
+            raise ValueError("calls must not be negative")
+    except (KeyError, TypeError, ValueError) as error:
+        start_response("400 Bad Request", [("Content-Type", "text/plain")])
+        return [f"usagePlanId, keyId, date (YYYY-MM-DD) and calls are required: {error}".encode()]
+    days = METERED_CALLS.setdefault(plan, {}).setdefault(key, {})
+    days[day] = days.get(day, 0) + calls
+    start_response("204 No Content", [])
+    return [b""]
+
+
+def usage_items(plan, start_date, end_date, key_id=None):
+    """GetUsage's `items` (`values` on the wire): per key with calls, one [used, remaining] pair per day of the range.
+
+    remaining is the plan's quota less what the key used in the quota period so far (counted from
+    the range's start for a week or month period: the meter knows no earlier calls); without a
+    quota, 0.
+    """
+    quota = getattr(plan, "quota", None) or {}
+    limit, period = quota.get("limit"), quota.get("period")
+    start, end = datetime.date.fromisoformat(start_date), datetime.date.fromisoformat(end_date)
+    items = {}
+    for key, days in METERED_CALLS.get(plan.id, {}).items():
+        if key_id is not None and key != key_id:
+            continue
+        pairs, used_in_period, day = [], 0, start
+        while day <= end:
+            used = days.get(day.isoformat(), 0)
+            if period == "DAY" or (period == "WEEK" and day.weekday() == 0) or (period == "MONTH" and day.day == 1):
+                used_in_period = 0
+            used_in_period += used
+            pairs.append([used, max(limit - used_in_period, 0) if limit is not None else 0])
+            day += datetime.timedelta(days=1)
+        if any(used for used, _ in pairs):
+            items[key] = pairs
+    return items
+
+
 def serve_get_usage():
     """Adds API Gateway's GetUsage (`GET /usageplans/{usagePlanId}/usage`), which moto 5.2.5 lacks.
 
     Without it the SDK gets moto's HTML 404 page and `GET /customers/{id}/usage` could only answer
-    501 locally. moto counts no usage, so the answer is AWS's shape for a plan whose keys made no
-    calls: `items` is empty (AWS leaves out keys without usage). An unknown plan is AWS's
+    501 locally. moto counts no usage: the answer is AWS's shape over what the meter was told
+    (`items` leaves out keys without calls, as AWS does). An unknown plan is AWS's
     NotFoundException, as moto's other usage plan routes answer it.
     """
 
     def get_usage(self):
         usage_plan_id = self.path.split("/")[2]
-        self.backend.get_usage_plan(usage_plan_id)
+        plan = self.backend.get_usage_plan(usage_plan_id)
+        start_date = self.querystring.get("startDate", [None])[0]
+        end_date = self.querystring.get("endDate", [None])[0]
+        key_id = self.querystring.get("keyId", [None])[0]
         return json.dumps(
             {
                 "usagePlanId": usage_plan_id,
-                "startDate": self.querystring.get("startDate", [None])[0],
-                "endDate": self.querystring.get("endDate", [None])[0],
-                "items": {},
+                "startDate": start_date,
+                "endDate": end_date,
+                # The wire name of the SDK's `items`.
+                "values": usage_items(plan, start_date, end_date, key_id) if start_date and end_date else {},
             }
         )
 

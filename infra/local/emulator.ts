@@ -96,3 +96,25 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
   };
 }
+
+/** Calls a key made on a day, as API Gateway would have metered them. */
+export interface MeteredCalls {
+  usagePlanId: string;
+  keyId: string;
+  /** YYYY-MM-DD, UTC */
+  date: string;
+  calls: number;
+}
+
+/**
+ * Tells the emulator about calls a key made: nothing calls a stage locally, so GetUsage (and with
+ * it the usage route, the CLI and the console's usage chart) reports what it was told here.
+ */
+export async function meterCalls(endpoint: string, metered: MeteredCalls): Promise<void> {
+  const response = await fetch(`${endpoint}/_keyplan/usage`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(metered),
+  });
+  if (response.status !== 204) throw new Error(`the emulator refused the metered calls: ${response.status} ${await response.text()}`);
+}

@@ -2,6 +2,7 @@ import { GetUsageCommand } from '@aws-sdk/client-api-gateway';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { functionEnvironment } from '../../infra/local/bootstrap';
+import { meterCalls } from '../../infra/local/emulator';
 import { createAwsClients } from '../../shared/aws/clients';
 import { type Config, loadConfig } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
@@ -75,6 +76,23 @@ describe('GET /customers/{customerId}/usage against the emulator', () => {
     expect(usage).toMatchObject({ usagePlanId: stack.usagePlans.free, startDate: '2026-01-01', endDate: '2026-01-31' });
     expect(Object.keys(usage.items ?? {})).toEqual([]);
     await expect(unknownPlan).rejects.toMatchObject({ name: 'NotFoundException', $fault: 'client' });
+  });
+
+  it("reports the calls API Gateway metered for the key, day by day, with the plan's quota left", async () => {
+    const { customerId, keyId } = await registerCustomer();
+    await meterCalls(stack.endpoint, { usagePlanId: stack.usagePlans.free, keyId: keyId!, date: '2026-03-02', calls: 40 });
+    await meterCalls(stack.endpoint, { usagePlanId: stack.usagePlans.free, keyId: keyId!, date: '2026-03-02', calls: 2 });
+    await meterCalls(stack.endpoint, { usagePlanId: stack.usagePlans.free, keyId: keyId!, date: '2026-03-04', calls: 7 });
+
+    const response = await getUsage(customerId, { from: '2026-03-01', to: '2026-03-04' });
+
+    expect((parse(response).keys as { days: unknown[] }[])[0]!.days).toEqual([
+      // The free tier's quota is 1,000 calls a day (infra/tiers.json).
+      { date: '2026-03-01', used: 0, remaining: 1000 },
+      { date: '2026-03-02', used: 42, remaining: 958 },
+      { date: '2026-03-03', used: 0, remaining: 1000 },
+      { date: '2026-03-04', used: 7, remaining: 993 },
+    ]);
   });
 
   it('answers 400 naming the field for a bad range, before looking the customer up', async () => {
