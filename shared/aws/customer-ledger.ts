@@ -31,114 +31,18 @@ type Item = Record<string, NativeAttributeValue>;
 export const LEASE_FREE = '(attribute_not_exists(#lease) OR (#lease.#until < :nowMs AND #lease.mustFinish = :false))';
 
 /**
- * The customer profile (`CUSTOMER#<id>` / `PROFILE`) as the serialization point of every operation
- * on the customer (DESIGN §7): the lease is a map on the item, taken with one conditional write and
- * released with the write that commits the operation's changes.
+ * The commit of an operation on a customer (its changes and the lease's release in one write),
+ * apart from taking and keeping the lease: the registration saga holds its customer through the
+ * registration's own claim and only commits here, so the functions that run the saga alone
+ * bundle this part of the ledger only.
  */
-export class CustomerLedgerTable implements CustomerLedger {
+export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
   readonly #client: DynamoDBDocumentClient;
   readonly #table: string;
 
   constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
     this.#client = options.client;
     this.#table = options.tableName;
-  }
-
-  async acquire(customerId: string, request: AcquireRequest, now: Date): Promise<AcquireOutcome> {
-    const nowMs = now.getTime();
-    const at = now.toISOString();
-    const lease: Lease = { ...request.intent, owner: request.owner, until: request.until, mustFinish: request.mustFinish };
-    const names: Record<string, string> = { '#lease': 'lease', '#until': 'until', '#version': 'version', '#keys': 'keys' };
-    const values: Item = { ':lease': leaseItem(lease), ':zero': 0, ':one': 1, ':at': at, ':noKeys': {}, ':nowMs': nowMs };
-    // The key list exists from here on, so a commit can set one of its entries (a document path
-    // into a missing map is refused), even on a profile written before the list existed.
-    const sets = [
-      '#lease = :lease',
-      '#version = if_not_exists(#version, :zero) + :one',
-      'updatedAt = :at',
-      '#keys = if_not_exists(#keys, :noKeys)',
-    ];
-    if (request.setStatus) {
-      names['#status'] = 'status';
-      values[':setStatus'] = request.setStatus;
-      sets.push('#status = :setStatus');
-    }
-    if (request.mustFinish) {
-      // Should the holder die, the sweep finds the customer here once the lease has expired.
-      values[':repair'] = DUE.repair;
-      values[':dueAt'] = new Date(request.until).toISOString();
-      sets.push('dueType = :repair', 'dueAt = :dueAt');
-    }
-    let leaseFree = LEASE_FREE;
-    if (request.takeOverInterrupted) {
-      leaseFree = '(attribute_not_exists(#lease) OR #lease.#until < :nowMs)';
-    } else {
-      values[':false'] = false;
-    }
-    const conditions = ['attribute_exists(pk)', leaseFree];
-    if (request.status) {
-      names['#status'] = 'status';
-      conditions.push(`#status IN (${placeholders(values, ':status', request.status)})`);
-    }
-    if (request.key) {
-      names['#k'] = request.key.keyId;
-      conditions.push(`#keys.#k IN (${placeholders(values, ':keyState', request.key.states)})`);
-    }
-    try {
-      const result = await this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: profileKey(customerId),
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: conditions.join(' AND '),
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          // The record comes back with the lease (one call): as it was, plus what was just written.
-          ReturnValues: 'ALL_OLD',
-          // A refusal says why: no customer, who holds it, or the state it is in.
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      const before = result.Attributes ?? {};
-      const customer = toCustomerRecord({
-        ...before,
-        keys: before.keys ?? {},
-        status: request.setStatus ?? before.status,
-        version: Number(before.version ?? 0) + 1,
-        lease: leaseItem(lease),
-      });
-      const previous = toLease(before.lease);
-      const interrupted = previous?.mustFinish && previous.until < nowMs ? previous : undefined;
-      return interrupted ? { kind: 'acquired', customer, interrupted } : { kind: 'acquired', customer };
-    } catch (error) {
-      if (awsErrorName(error) !== 'ConditionalCheckFailedException') throw translateDynamoError(error);
-      const seen = (error as { Item?: Record<string, AttributeValue> }).Item;
-      if (!seen) return { kind: 'not-found' };
-      const item = unmarshall(seen);
-      const holder = toLease(item.lease);
-      if (holder && (holder.until >= nowMs || (holder.mustFinish && !request.takeOverInterrupted))) {
-        return { kind: 'busy', holder };
-      }
-      return { kind: 'refused', customer: toCustomerRecord(item) };
-    }
-  }
-
-  async renew(customerId: string, owner: string, until: number, _now: Date): Promise<boolean> {
-    const result = await ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: profileKey(customerId),
-          // dueAt follows the lease: the sweep must not take up a holder that is still working. (On
-          // a lease that need not be finished there is no dueType, so the item stays out of the index.)
-          UpdateExpression: 'SET #lease.#until = :until, dueAt = :dueAt',
-          ConditionExpression: '#lease.#owner = :owner',
-          ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner' },
-          ExpressionAttributeValues: { ':until': until, ':dueAt': new Date(until).toISOString(), ':owner': owner },
-        }),
-      ),
-    );
-    return result !== undefined;
   }
 
   async commit(customerId: string, owner: string, change: CustomerChange, now: Date, eventSeq = 0): Promise<void> {
@@ -173,66 +77,6 @@ export class CustomerLedgerTable implements CustomerLedger {
       }
       throw translateDynamoError(error);
     }
-  }
-
-  async release(customerId: string, owner: string): Promise<void> {
-    await ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: profileKey(customerId),
-          UpdateExpression: 'REMOVE #lease, dueType, dueAt',
-          // A lease taken over since is the new holder's to release.
-          ConditionExpression: '#lease.#owner = :owner',
-          ExpressionAttributeNames: { '#lease': 'lease', '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': owner },
-        }),
-      ),
-    );
-  }
-
-  async abandon(customerId: string, owner: string, now: Date): Promise<void> {
-    await ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: profileKey(customerId),
-          // Must-finish from now on, whatever it was taken as: only the sweep may take it, and it
-          // learns what to finish from the lease's intent.
-          UpdateExpression: 'SET #lease.#until = :nowMs, #lease.mustFinish = :true, dueType = :repair, dueAt = :at',
-          ConditionExpression: '#lease.#owner = :owner',
-          ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner' },
-          ExpressionAttributeValues: {
-            ':nowMs': now.getTime(),
-            ':true': true,
-            ':repair': DUE.repair,
-            ':at': now.toISOString(),
-            ':owner': owner,
-          },
-        }),
-      ),
-    );
-  }
-
-  async findInterrupted(now: Date, limit: number): Promise<{ customerId: string; intent: LeaseIntent | undefined }[]> {
-    const interrupted: { customerId: string; intent: LeaseIntent | undefined }[] = [];
-    await queryPages(
-      this.#client,
-      {
-        TableName: this.#table,
-        IndexName: DUE_INDEX,
-        KeyConditionExpression: 'dueType = :repair AND dueAt <= :now',
-        ExpressionAttributeValues: { ':repair': DUE.repair, ':now': now.toISOString() },
-        Limit: limit,
-      },
-      (page) => {
-        for (const item of page.Items ?? []) {
-          interrupted.push({ customerId: toCustomerRecord(item).customerId, intent: intentOf(toLease(item.lease)) });
-        }
-        return interrupted.length < limit;
-      },
-    );
-    return interrupted.slice(0, limit);
   }
 
   /** The profile's part of a commit: the change, one more version, and the lease released. */
@@ -393,6 +237,179 @@ export class CustomerLedgerTable implements CustomerLedger {
         },
       },
     };
+  }
+}
+
+/**
+ * The customer profile (`CUSTOMER#<id>` / `PROFILE`) as the serialization point of every operation
+ * on the customer (DESIGN §7): the lease is a map on the item, taken with one conditional write and
+ * released with the write that commits the operation's changes.
+ */
+export class CustomerLedgerTable extends CustomerCommitTable implements CustomerLedger {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
+    super(options);
+    this.#client = options.client;
+    this.#table = options.tableName;
+  }
+
+  async acquire(customerId: string, request: AcquireRequest, now: Date): Promise<AcquireOutcome> {
+    const nowMs = now.getTime();
+    const at = now.toISOString();
+    const lease: Lease = { ...request.intent, owner: request.owner, until: request.until, mustFinish: request.mustFinish };
+    const names: Record<string, string> = { '#lease': 'lease', '#until': 'until', '#version': 'version', '#keys': 'keys' };
+    const values: Item = { ':lease': leaseItem(lease), ':zero': 0, ':one': 1, ':at': at, ':noKeys': {}, ':nowMs': nowMs };
+    // The key list exists from here on, so a commit can set one of its entries (a document path
+    // into a missing map is refused), even on a profile written before the list existed.
+    const sets = [
+      '#lease = :lease',
+      '#version = if_not_exists(#version, :zero) + :one',
+      'updatedAt = :at',
+      '#keys = if_not_exists(#keys, :noKeys)',
+    ];
+    if (request.setStatus) {
+      names['#status'] = 'status';
+      values[':setStatus'] = request.setStatus;
+      sets.push('#status = :setStatus');
+    }
+    if (request.mustFinish) {
+      // Should the holder die, the sweep finds the customer here once the lease has expired.
+      values[':repair'] = DUE.repair;
+      values[':dueAt'] = new Date(request.until).toISOString();
+      sets.push('dueType = :repair', 'dueAt = :dueAt');
+    }
+    let leaseFree = LEASE_FREE;
+    if (request.takeOverInterrupted) {
+      leaseFree = '(attribute_not_exists(#lease) OR #lease.#until < :nowMs)';
+    } else {
+      values[':false'] = false;
+    }
+    const conditions = ['attribute_exists(pk)', leaseFree];
+    if (request.status) {
+      names['#status'] = 'status';
+      conditions.push(`#status IN (${placeholders(values, ':status', request.status)})`);
+    }
+    if (request.key) {
+      names['#k'] = request.key.keyId;
+      conditions.push(`#keys.#k IN (${placeholders(values, ':keyState', request.key.states)})`);
+    }
+    try {
+      const result = await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: profileKey(customerId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          // The record comes back with the lease (one call): as it was, plus what was just written.
+          ReturnValues: 'ALL_OLD',
+          // A refusal says why: no customer, who holds it, or the state it is in.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      const before = result.Attributes ?? {};
+      const customer = toCustomerRecord({
+        ...before,
+        keys: before.keys ?? {},
+        status: request.setStatus ?? before.status,
+        version: Number(before.version ?? 0) + 1,
+        lease: leaseItem(lease),
+      });
+      const previous = toLease(before.lease);
+      const interrupted = previous?.mustFinish && previous.until < nowMs ? previous : undefined;
+      return interrupted ? { kind: 'acquired', customer, interrupted } : { kind: 'acquired', customer };
+    } catch (error) {
+      if (awsErrorName(error) !== 'ConditionalCheckFailedException') throw translateDynamoError(error);
+      const seen = (error as { Item?: Record<string, AttributeValue> }).Item;
+      if (!seen) return { kind: 'not-found' };
+      const item = unmarshall(seen);
+      const holder = toLease(item.lease);
+      if (holder && (holder.until >= nowMs || (holder.mustFinish && !request.takeOverInterrupted))) {
+        return { kind: 'busy', holder };
+      }
+      return { kind: 'refused', customer: toCustomerRecord(item) };
+    }
+  }
+
+  async renew(customerId: string, owner: string, until: number, _now: Date): Promise<boolean> {
+    const result = await ifConditionHolds(
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: profileKey(customerId),
+          // dueAt follows the lease: the sweep must not take up a holder that is still working. (On
+          // a lease that need not be finished there is no dueType, so the item stays out of the index.)
+          UpdateExpression: 'SET #lease.#until = :until, dueAt = :dueAt',
+          ConditionExpression: '#lease.#owner = :owner',
+          ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':until': until, ':dueAt': new Date(until).toISOString(), ':owner': owner },
+        }),
+      ),
+    );
+    return result !== undefined;
+  }
+
+  async release(customerId: string, owner: string): Promise<void> {
+    await ifConditionHolds(
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: profileKey(customerId),
+          UpdateExpression: 'REMOVE #lease, dueType, dueAt',
+          // A lease taken over since is the new holder's to release.
+          ConditionExpression: '#lease.#owner = :owner',
+          ExpressionAttributeNames: { '#lease': 'lease', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      ),
+    );
+  }
+
+  async abandon(customerId: string, owner: string, now: Date): Promise<void> {
+    await ifConditionHolds(
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: profileKey(customerId),
+          // Must-finish from now on, whatever it was taken as: only the sweep may take it, and it
+          // learns what to finish from the lease's intent.
+          UpdateExpression: 'SET #lease.#until = :nowMs, #lease.mustFinish = :true, dueType = :repair, dueAt = :at',
+          ConditionExpression: '#lease.#owner = :owner',
+          ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner' },
+          ExpressionAttributeValues: {
+            ':nowMs': now.getTime(),
+            ':true': true,
+            ':repair': DUE.repair,
+            ':at': now.toISOString(),
+            ':owner': owner,
+          },
+        }),
+      ),
+    );
+  }
+
+  async findInterrupted(now: Date, limit: number): Promise<{ customerId: string; intent: LeaseIntent | undefined }[]> {
+    const interrupted: { customerId: string; intent: LeaseIntent | undefined }[] = [];
+    await queryPages(
+      this.#client,
+      {
+        TableName: this.#table,
+        IndexName: DUE_INDEX,
+        KeyConditionExpression: 'dueType = :repair AND dueAt <= :now',
+        ExpressionAttributeValues: { ':repair': DUE.repair, ':now': now.toISOString() },
+        Limit: limit,
+      },
+      (page) => {
+        for (const item of page.Items ?? []) {
+          interrupted.push({ customerId: toCustomerRecord(item).customerId, intent: intentOf(toLease(item.lease)) });
+        }
+        return interrupted.length < limit;
+      },
+    );
+    return interrupted.slice(0, limit);
   }
 }
 

@@ -9,14 +9,14 @@ import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { CustomerStatus } from '../core/customer-record';
 import { DUE } from '../core/model';
 import type { ClaimResult, Placement, RecordFailureInput, RecordKeyInput, RegistrationStore } from '../core/ports';
-import type { Customer, Registration } from '../core/registration';
+import type { Registration } from '../core/registration';
 import { CustomerBusyError, RegistrationInProgressError, TransientAwsError } from '../errors';
 import type { StalledRegistrations } from '../provisioning/ports';
 import { cancellationReasons, conditionFailed, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { LEASE_FREE, leaseItem, outboxPuts, retryAfterSeconds, toLease } from './customer-ledger';
-import { toCustomerKey } from './key-table';
 import { queryPages } from './query-pages';
-import { customerPk, DUE_INDEX, KEY_SK_PREFIX, keyItemKey, PROFILE_SK, profileKey, regKey, shardKey } from './table-keys';
+import { RegistrationReads, toRegistration } from './registration-reads';
+import { DUE_INDEX, keyItemKey, profileKey, regKey, shardKey } from './table-keys';
 
 const DAY_S = 86_400;
 
@@ -42,13 +42,14 @@ const CLAIM_AS_UPDATE: unique symbol = Symbol('claim as update');
 const MAX_RESUME_DOUBLINGS = 6;
 
 /** The one DynamoDB table (DESIGN §2) behind the provisioning saga. */
-export class RegistrationTable implements RegistrationStore, StalledRegistrations {
+export class RegistrationTable extends RegistrationReads implements RegistrationStore, StalledRegistrations {
   readonly #client: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #retentionSeconds: number;
   readonly #resumeAfterMs: number;
 
   constructor(options: RegistrationTableOptions) {
+    super(options);
     this.#client = options.client;
     this.#table = options.tableName;
     this.#retentionSeconds = options.retentionDays * DAY_S;
@@ -728,52 +729,6 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
     return Number(result.Item?.eventSeq ?? 0);
   }
 
-  async getRegistration(registrationId: string): Promise<Registration | undefined> {
-    const result = await guardDynamo(
-      this.#client.send(new GetCommand({ TableName: this.#table, Key: regKey(registrationId), ConsistentRead: true })),
-    );
-    return result.Item ? toRegistration(result.Item) : undefined;
-  }
-
-  async getCustomer(customerId: string): Promise<Customer | undefined> {
-    const items: Item[] = [];
-    await queryPages(
-      this.#client,
-      {
-        TableName: this.#table,
-        // KEY# items and the PROFILE: the customer's events (EVENT#, sorting before both) are the
-        // audit trail's, as many as 400 days of them, and not this read's.
-        KeyConditionExpression: 'pk = :pk AND sk >= :keys',
-        ExpressionAttributeValues: { ':pk': customerPk(customerId), ':keys': KEY_SK_PREFIX },
-        ConsistentRead: true,
-      },
-      (page) => {
-        items.push(...(page.Items ?? []));
-      },
-    );
-    const profile = items.find((item) => item.sk === PROFILE_SK);
-    if (!profile) return undefined;
-    // A registration in progress changes nothing readers see until it records its key: a
-    // re-activation is still REVOKED, a first registration not registered at all.
-    const status = profile.status === 'PENDING' ? (profile.priorStatus ?? 'UNREGISTERED') : profile.status;
-    if (status === undefined || status === 'UNREGISTERED') return undefined;
-    const keys = items
-      .filter((item) => String(item.sk).startsWith(KEY_SK_PREFIX) && item.state !== 'ORPHANED')
-      .map(toCustomerKey);
-    return {
-      customerId: String(profile.customerId),
-      email: String(profile.email),
-      tier: String(profile.tier),
-      status: String(status),
-      registrationId: String(profile.registrationId),
-      shard: optionalString(profile.shard),
-      eventSeq: Number(profile.eventSeq ?? 0),
-      createdAt: String(profile.createdAt),
-      updatedAt: String(profile.updatedAt),
-      keys,
-    };
-  }
-
   async findStalled(now: Date, limit: number): Promise<Registration[]> {
     const stalled: Registration[] = [];
     await queryPages(
@@ -816,35 +771,6 @@ export class RegistrationTable implements RegistrationStore, StalledRegistration
   #expiry(now: Date): number {
     return Math.floor(now.getTime() / 1000) + this.#retentionSeconds;
   }
-}
-
-function toRegistration(item: Item): Registration {
-  return {
-    registrationId: String(item.registrationId),
-    customerId: String(item.customerId),
-    email: String(item.email),
-    tier: String(item.tier),
-    name: optionalString(item.name),
-    payloadHash: String(item.payloadHash),
-    shard: optionalString(item.shard),
-    shardCounted: item.shardCounted === true ? true : undefined,
-    usagePlanId: String(item.usagePlanId),
-    state: item.state as Registration['state'],
-    keyId: optionalString(item.keyId),
-    keyFingerprint: optionalString(item.keyFingerprint),
-    failureReason: optionalString(item.failureReason),
-    orphanKeyId: optionalString(item.orphanKeyId),
-    reactivate: item.reactivate === true ? true : undefined,
-    resumeAttempts: typeof item.resumeAttempts === 'number' ? item.resumeAttempts : undefined,
-    leaseExpiresAt: Number(item.leaseExpiresAt ?? 0),
-    attemptId: String(item.attemptId),
-    createdAt: String(item.createdAt),
-    updatedAt: String(item.updatedAt),
-  };
-}
-
-function optionalString(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
 }
 
 /** The customer's event count is still `seen` (`:seenSeq`): nobody wrote events meanwhile. */

@@ -39,8 +39,11 @@ export interface ProvisioningDeps {
   store: RegistrationStore;
   keys: ShardKeys;
   mailer: Mailer;
-  /** The customer record the claim reserved; the owed email completes through it. */
-  ledger: CustomerLedger;
+  /**
+   * The customer record the claim reserved; the owed email completes through it. Commit only: the
+   * registration's claim is its lease.
+   */
+  ledger: Pick<CustomerLedger, 'commit'>;
   /** Leases are times of this clock, never of a request's or an event's `now`. */
   clock: () => Date;
   settings: ProvisioningSettings;

@@ -1,5 +1,5 @@
 import type { AwsClients } from '../aws/clients';
-import { CustomerLedgerTable } from '../aws/customer-ledger';
+import { CustomerCommitTable } from '../aws/customer-ledger';
 import { RegistrationTable } from '../aws/registration-table';
 import { SesMailer } from '../aws/ses-mailer';
 import type { Config } from '../config';
@@ -16,7 +16,7 @@ export function provisioningDeps(config: Config, clients: SagaClients): Provisio
     store: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),
     keys: shardKeyGateways(config, clients),
     mailer: new SesMailer({ client: clients.ses, ...mailerOptions(config) }),
-    ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
+    ledger: new CustomerCommitTable({ client: clients.dynamo, tableName: config.tableName }),
     clock,
     settings: provisioningSettings(config),
   };

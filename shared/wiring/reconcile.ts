@@ -1,12 +1,12 @@
 import { ApiKeyInventory } from '../aws/api-key-inventory';
 import { CustomerLedgerTable } from '../aws/customer-ledger';
 import { KeyRecordsTable } from '../aws/key-records-table';
-import { RegistrationTable } from '../aws/registration-table';
+import { RegistrationReads } from '../aws/registration-reads';
 import type { Config } from '../config';
 import type { ReconcileDeps } from '../reconcile/ports';
 import type { CustomerClients } from './customers';
 import { shardKeyGateways } from './key-gateway';
-import { clock, reconcileSettings, registrationTableOptions } from './settings';
+import { clock, reconcileSettings } from './settings';
 
 /**
  * The reconciler: API Gateway's listing against the key items, repairs under the customer's lease.
@@ -18,7 +18,7 @@ export function reconcileDeps(config: Config, clients: CustomerClients): Reconci
     inventory: shardKeyGateways(config, { apiGateway: clients.apiGateway }, ApiKeyInventory),
     records: new KeyRecordsTable({ client: clients.dynamo, tableName: config.tableName }),
     ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
-    registrations: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),
+    registrations: new RegistrationReads({ client: clients.dynamo, tableName: config.tableName }),
     clock,
     settings: reconcileSettings(config),
   };

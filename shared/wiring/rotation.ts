@@ -1,12 +1,12 @@
 import { CustomerLedgerTable } from '../aws/customer-ledger';
 import { KeyTable } from '../aws/key-table';
-import { RegistrationTable } from '../aws/registration-table';
+import { CustomerReads } from '../aws/registration-reads';
 import { SesMailer } from '../aws/ses-mailer';
 import type { Config } from '../config';
 import type { RotationDeps } from '../rotation/rotate-key';
 import { shardKeyGateways } from './key-gateway';
 import type { SagaClients } from './provisioning';
-import { clock, mailerOptions, registrationTableOptions, rotationSettings } from './settings';
+import { clock, mailerOptions, rotationSettings } from './settings';
 
 /**
  * Rotation and retirement (scheduled and on demand): the saga's adapters plus the key items. A run
@@ -17,7 +17,7 @@ export function rotationDeps(config: Config, clients: SagaClients): RotationDeps
     keys: shardKeyGateways(config, clients),
     keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
     ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
-    store: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),
+    store: new CustomerReads({ client: clients.dynamo, tableName: config.tableName }),
     mailer: new SesMailer({ client: clients.ses, ...mailerOptions(config) }),
     clock,
     settings: rotationSettings(config),

@@ -13,8 +13,10 @@ import { ownKeyFilter, reconcileKeys } from '../../shared/reconcile/reconcile-ke
 import { rotateKey, type RotationDeps } from '../../shared/rotation/rotate-key';
 import { retireDueKeys, rotateCustomerKeys, rotateDueKeys } from '../../shared/rotation/rotation-jobs';
 import { finishInterruptedOperations, type FinishDeps } from '../../shared/sweep/finish-interrupted';
-import { type CallFault, directPorts, operationPorts, type WorldPorts } from './in-memory-scheduling';
+import { type CallFault, directPorts, type OperationHandle, operationPorts, type WorldPorts } from './in-memory-scheduling';
 import { type ApiKeyState, FakeAwsError, InMemoryWorld } from './in-memory-world';
+import type { Shard } from '../../shared/core/shards';
+import type { DrainDeps } from '../../shared/shards/drain-shard';
 
 /*
  * The concurrency model of issue 13 (DESIGN §7): a few customers, one or two batches of operations
@@ -48,6 +50,8 @@ export const SETTINGS = {
   resumeAfterSeconds: 60,
 } as const;
 const LEASE_MS = SETTINGS.leaseSeconds * 1000;
+/** The model's settings with another shard list (the shard model's worlds). */
+export type ModelSettings = Omit<typeof SETTINGS, 'shards'> & { shards: readonly Shard[] };
 
 export type CustomerStart = 'none' | 'active' | 'rotated' | 'revoked';
 
@@ -122,7 +126,7 @@ const FAULTED_METHODS = [
 const faultKind = fc.constantFrom<CallFault['kind']>('crash-before', 'crash-after', 'crash-after', 'fail', 'fail-after', 'refuse');
 
 /** A fault at the n-th call of the operation, or at the first or second call of one method. */
-const faultArbitrary: fc.Arbitrary<CallFault | undefined> = fc.option(
+export const faultArbitrary: fc.Arbitrary<CallFault | undefined> = fc.option(
   fc.oneof(
     fc.record({ call: fc.integer({ min: 1, max: 20 }), kind: faultKind }),
     fc.record({ method: fc.constantFrom(...FAULTED_METHODS), call: fc.integer({ min: 1, max: 2 }), kind: faultKind }),
@@ -226,11 +230,14 @@ export const scenarioArbitrary: fc.Arbitrary<Scenario> = fc
 // ---------------------------------------------------------------------------------------------
 // Wiring the use cases to a world's ports
 
-/** Every use case's deps over one set of ports, with the model's settings (each takes what it needs). */
-export function depsOf(ports: WorldPorts) {
+/**
+ * Every use case's deps over one set of ports, with the model's settings (each takes what it
+ * needs); `drain` only when the ports have the shard items.
+ */
+export function depsOf(ports: WorldPorts, settings: ModelSettings = SETTINGS) {
   const { gateway: keys, ledger, registrations: store, keyTable, mailer, queue, clock } = ports;
-  const settings = SETTINGS;
-  const provisioning: ProvisioningDeps = { store, keys, mailer, ledger, clock, settings };
+  // satisfies, not a type: the sweep's deps spread these and need the whole ledger.
+  const provisioning = { store, keys, mailer, ledger, clock, settings } satisfies ProvisioningDeps;
   const rotation: RotationDeps = { keys, keyStore: keyTable, ledger, store, mailer, clock, settings };
   const reconcile: ReconcileDeps = { inventory: keys, records: keyTable, ledger, registrations: store, clock, settings };
   return {
@@ -242,10 +249,11 @@ export function depsOf(ports: WorldPorts) {
     revocation: { keys, ledger, clock, settings } satisfies RevocationDeps,
     finish: rotation satisfies FinishDeps,
     reconcile,
+    drain: ports.registry ? ({ ...rotation, registry: ports.registry } satisfies DrainDeps) : undefined,
   };
 }
 
-const emailOf = (customerId: string) => `${customerId}@example.com`;
+export const emailOf = (customerId: string) => `${customerId}@example.com`;
 
 function requestOf(customerId: string, tier: string, reactivate: boolean): RegistrationRequest {
   return { customerId, email: emailOf(customerId), tier, ...(reactivate ? { reactivate: true } : {}) };
@@ -325,7 +333,7 @@ export async function prepareWorld(scenario: Scenario): Promise<{ world: InMemor
   return { world, seeded };
 }
 
-function labelOf(operation: Operation, id: string, scenario: Scenario): string {
+export function labelOf(operation: Operation, id: string, scenario: Pick<Scenario, 'customers'>): string {
   const customer = 'customer' in operation ? scenario.customers[operation.customer]?.id : undefined;
   const parts: string[] = [`#${id}`, operation.kind];
   if (customer) parts.push(customer);
@@ -346,7 +354,7 @@ function labelOf(operation: Operation, id: string, scenario: Scenario): string {
   return parts.join(' ');
 }
 
-function registrationTier(operation: Extract<Operation, { kind: 'register' }>, scenario: Scenario): string {
+function registrationTier(operation: Extract<Operation, { kind: 'register' }>, scenario: Pick<Scenario, 'customers'>): string {
   const own = scenario.customers[operation.customer]?.tier ?? 'free';
   const other = TIERS.find((tier) => tier !== own) ?? own;
   return (operation.registration === 1) !== operation.otherPayload ? other : own;
@@ -362,14 +370,15 @@ function formatOffset(ms: number): string {
  * Runs one operation with the ports it was given. A retirement run's schedule time goes into
  * `retireTimes`: the retirement job runs again at that time in the quiesce, as its next event would.
  */
-async function perform(
+export async function perform(
   operation: Exclude<Operation, { kind: 'tick' }>,
   world: InMemoryWorld,
   ports: WorldPorts,
-  scenario: Scenario,
+  scenario: Pick<Scenario, 'customers'>,
   retireTimes: Date[],
+  settings: ModelSettings = SETTINGS,
 ) {
-  const deps = depsOf(ports);
+  const deps = depsOf(ports, settings);
   const now = ports.clock();
   const customerId = 'customer' in operation ? (scenario.customers[operation.customer]?.id ?? 'c1') : 'c1';
   switch (operation.kind) {
@@ -465,45 +474,75 @@ async function runBatch(
   run: { world: InMemoryWorld; scenario: Scenario; scheduler: Scheduler; retireTimes: Date[] },
 ): Promise<OperationOutcome[]> {
   const { world, scenario, scheduler, retireTimes } = run;
-  const outcomes: OperationOutcome[] = operations.map((operation, index) => ({
-    label: labelOf(operation, `${batch + 1}.${index + 1}`, scenario),
-    result: 'running',
-    unexpected: false,
-  }));
-  const handles = operations.map((operation, index) => {
-    const outcome = outcomes[index] as OperationOutcome;
-    if (operation.kind === 'tick') {
-      // The clock moves between two calls of the others: a lease may run out mid-flight.
-      void scheduler.schedule(Promise.resolve(), outcome.label).then(() => {
-        world.advance(operation.ms);
-        outcome.result = 'ok';
-      });
-      return undefined;
-    }
-    const handle = operationPorts(world, outcome.label, { scheduler, fault: operation.fault });
-    void perform(operation, world, handle.ports, scenario, retireTimes).then(
-      () => {
-        outcome.result = 'ok';
-      },
-      (error: unknown) => {
-        outcome.result = describeError(error);
-        outcome.unexpected = !isExpected(error);
-      },
-    );
-    return handle;
-  });
+  const launched = operations.map((operation, index) =>
+    launchOperation(labelOf(operation, `${batch + 1}.${index + 1}`, scenario), operation.kind === 'tick' ? operation.ms : undefined, {
+      world,
+      scheduler,
+      fault: 'fault' in operation ? operation.fault : undefined,
+      perform:
+        operation.kind === 'tick' ? undefined : (ports: WorldPorts) => perform(operation, world, ports, scenario, retireTimes),
+    }),
+  );
+  return settleOperations(scheduler, launched);
+}
 
+/** An operation started under the scheduler: what became of it, and whether it crashed. */
+export interface LaunchedOperation {
+  outcome: OperationOutcome;
+  handle?: OperationHandle | undefined;
+}
+
+/**
+ * Starts one operation with ports of its own under the scheduler (every port call an interleaving
+ * point, `fault` at one of them), or, with `tickMs`, a clock tick that lands between two calls of
+ * the others (a lease may run out mid-flight). Nothing runs until the scheduler lets it.
+ */
+export function launchOperation(
+  label: string,
+  tickMs: number | undefined,
+  options: {
+    world: InMemoryWorld;
+    scheduler: Scheduler;
+    fault?: CallFault | undefined;
+    perform?: ((ports: WorldPorts) => Promise<unknown>) | undefined;
+  },
+): LaunchedOperation {
+  const { world, scheduler } = options;
+  const outcome: OperationOutcome = { label, result: 'running', unexpected: false };
+  if (tickMs !== undefined || !options.perform) {
+    void scheduler.schedule(Promise.resolve(), label).then(() => {
+      world.advance(tickMs ?? 0);
+      outcome.result = 'ok';
+    });
+    return { outcome };
+  }
+  const handle = operationPorts(world, label, { scheduler, fault: options.fault });
+  void options.perform(handle.ports).then(
+    () => {
+      outcome.result = 'ok';
+    },
+    (error: unknown) => {
+      outcome.result = describeError(error);
+      outcome.unexpected = !isExpected(error);
+    },
+  );
+  return { outcome, handle };
+}
+
+/** Lets every launched operation run to its end (or its crash) in the scheduler's order. */
+export async function settleOperations(scheduler: Scheduler, launched: readonly LaunchedOperation[]): Promise<OperationOutcome[]> {
   await scheduler.waitIdle();
   // Anything still running neither crashed nor can make progress: it waits for something outside
   // the scheduler (a timer), which a use case must not.
-  for (let round = 0; round < 5 && outcomes.some((o, i) => o.result === 'running' && !handles[i]?.crashed()); round++) {
+  const stuck = () => launched.some(({ outcome, handle }) => outcome.result === 'running' && !handle?.crashed());
+  for (let round = 0; round < 5 && stuck(); round++) {
     await new Promise((resolve) => setImmediate(resolve));
     await scheduler.waitIdle();
   }
-  outcomes.forEach((outcome, index) => {
-    if (outcome.result === 'running' && handles[index]?.crashed()) outcome.result = 'crashed';
-  });
-  return outcomes;
+  for (const { outcome, handle } of launched) {
+    if (outcome.result === 'running' && handle?.crashed()) outcome.result = 'crashed';
+  }
+  return launched.map(({ outcome }) => outcome);
 }
 
 /**
@@ -513,8 +552,12 @@ async function runBatch(
  * batch's retirement runs had (one ahead of the clock died, perhaps, and its next run finishes
  * what it left). Returns what never settled.
  */
-export async function quiesce(world: InMemoryWorld, retireTimes: readonly Date[] = []): Promise<string[]> {
-  const deps = depsOf(directPorts(world));
+export async function quiesce(
+  world: InMemoryWorld,
+  retireTimes: readonly Date[] = [],
+  settings: ModelSettings = SETTINGS,
+): Promise<string[]> {
+  const deps = depsOf(directPorts(world), settings);
   const errors: string[] = [];
   const attempt = async (what: string, run: () => Promise<unknown>) => {
     try {

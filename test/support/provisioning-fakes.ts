@@ -60,7 +60,8 @@ export function mockedProvisioning() {
   dynamoMock.on(GetCommand).resolves({});
   sesMock.on(SendEmailCommand).resolves({ MessageId: 'message-1' });
 
-  const deps: ProvisioningDeps = {
+  // The whole ledger, not the commit ProvisioningDeps asks for: tests reuse it (rotation, tier changes).
+  const deps: ProvisioningDeps & { ledger: CustomerLedgerTable } = {
     store: new RegistrationTable({ client: dynamo, tableName: 'keyplan-test', retentionDays: 30 }),
     keys: oneShard(new ApiKeyGateway({ client: apiGateway, singleAttemptClient: apiGateway, backoffBaseMs: 0 })),
     mailer: new SesMailer({ client: ses, sender: 'keys@example.com' }),

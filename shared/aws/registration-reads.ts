@@ -1,0 +1,111 @@
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
+import type { RegistrationStore } from '../core/ports';
+import type { Customer, Registration } from '../core/registration';
+import { guardDynamo } from './aws-errors';
+import { toCustomerKey } from './key-table';
+import { queryPages } from './query-pages';
+import { customerPk, KEY_SK_PREFIX, PROFILE_SK, regKey } from './table-keys';
+
+type Item = Record<string, NativeAttributeValue>;
+
+/**
+ * The customer read, apart from RegistrationTable's writes: rotation reads a customer (a
+ * reminder's address) and writes no registration, and bundles only this.
+ */
+export class CustomerReads implements Pick<RegistrationStore, 'getCustomer'> {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
+    this.#client = options.client;
+    this.#table = options.tableName;
+  }
+
+  async getCustomer(customerId: string): Promise<Customer | undefined> {
+    const items: Item[] = [];
+    await queryPages(
+      this.#client,
+      {
+        TableName: this.#table,
+        // KEY# items and the PROFILE: the customer's events (EVENT#, sorting before both) are the
+        // audit trail's, as many as 400 days of them, and not this read's.
+        KeyConditionExpression: 'pk = :pk AND sk >= :keys',
+        ExpressionAttributeValues: { ':pk': customerPk(customerId), ':keys': KEY_SK_PREFIX },
+        ConsistentRead: true,
+      },
+      (page) => {
+        items.push(...(page.Items ?? []));
+      },
+    );
+    const profile = items.find((item) => item.sk === PROFILE_SK);
+    if (!profile) return undefined;
+    // A registration in progress changes nothing readers see until it records its key: a
+    // re-activation is still REVOKED, a first registration not registered at all.
+    const status = profile.status === 'PENDING' ? (profile.priorStatus ?? 'UNREGISTERED') : profile.status;
+    if (status === undefined || status === 'UNREGISTERED') return undefined;
+    const keys = items
+      .filter((item) => String(item.sk).startsWith(KEY_SK_PREFIX) && item.state !== 'ORPHANED')
+      .map(toCustomerKey);
+    return {
+      customerId: String(profile.customerId),
+      email: String(profile.email),
+      tier: String(profile.tier),
+      status: String(status),
+      registrationId: String(profile.registrationId),
+      shard: optionalString(profile.shard),
+      eventSeq: Number(profile.eventSeq ?? 0),
+      createdAt: String(profile.createdAt),
+      updatedAt: String(profile.updatedAt),
+      keys,
+    };
+  }
+}
+
+/** The customer read and the registration's: the reconciler reads a registration and writes none. */
+export class RegistrationReads extends CustomerReads implements Pick<RegistrationStore, 'getRegistration' | 'getCustomer'> {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
+    super(options);
+    this.#client = options.client;
+    this.#table = options.tableName;
+  }
+
+  async getRegistration(registrationId: string): Promise<Registration | undefined> {
+    const result = await guardDynamo(
+      this.#client.send(new GetCommand({ TableName: this.#table, Key: regKey(registrationId), ConsistentRead: true })),
+    );
+    return result.Item ? toRegistration(result.Item) : undefined;
+  }
+}
+
+export function toRegistration(item: Item): Registration {
+  return {
+    registrationId: String(item.registrationId),
+    customerId: String(item.customerId),
+    email: String(item.email),
+    tier: String(item.tier),
+    name: optionalString(item.name),
+    payloadHash: String(item.payloadHash),
+    shard: optionalString(item.shard),
+    shardCounted: item.shardCounted === true ? true : undefined,
+    usagePlanId: String(item.usagePlanId),
+    state: item.state as Registration['state'],
+    keyId: optionalString(item.keyId),
+    keyFingerprint: optionalString(item.keyFingerprint),
+    failureReason: optionalString(item.failureReason),
+    orphanKeyId: optionalString(item.orphanKeyId),
+    reactivate: item.reactivate === true ? true : undefined,
+    resumeAttempts: typeof item.resumeAttempts === 'number' ? item.resumeAttempts : undefined,
+    leaseExpiresAt: Number(item.leaseExpiresAt ?? 0),
+    attemptId: String(item.attemptId),
+    createdAt: String(item.createdAt),
+    updatedAt: String(item.updatedAt),
+  };
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
