@@ -2,6 +2,7 @@ import type { Config } from '../shared/config';
 import { logger } from '../shared/logger';
 import { type Command, GLOBAL_HELP, type ParsedArgs, parseCommandArgs, stringOption } from './command';
 import { changeTierCommand } from './commands/change-tier';
+import { consoleCommand } from './commands/console';
 import { eventsCommand } from './commands/events';
 import { historyCommand } from './commands/history';
 import { jobsCommand } from './commands/jobs';
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
   jobsCommand,
   importCommand,
   shardsCommand,
+  consoleCommand,
 ];
 
 export interface CliIo {

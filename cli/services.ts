@@ -26,6 +26,7 @@ import type { RotationDeps } from '../shared/rotation/rotate-key';
 import type { UsageDeps } from '../shared/usage/get-customer-usage';
 import type { DrainDeps } from '../shared/shards/drain-shard';
 import type { FinishDeps } from '../shared/sweep/finish-interrupted';
+import { type ConsoleDeps, consoleDeps } from '../shared/wiring/console';
 import { type FunctionInvoker, LambdaFunctionInvoker } from './function-invoker';
 
 /**
@@ -51,6 +52,8 @@ export interface Services {
   resume(): ResumeDeps & FinishDeps;
   /** A deployed stage's functions, run through Lambda (`jobs run --stage`). */
   functions(): FunctionInvoker;
+  /** The web console's reads (`keyplan console`); its actions use the deps above. */
+  console(): ConsoleDeps;
   /** Idle keep-alive sockets would otherwise hold the process open after the output. */
   close(): void;
 }
@@ -77,6 +80,7 @@ export function awsServices(config: Config): Services {
     shards: () => createDrainDeps(config, clients()),
     resume: () => createResumeDeps(config, clients()),
     functions: () => new LambdaFunctionInvoker((lambda ??= new LambdaClient({ maxAttempts: 1 }))),
+    console: () => consoleDeps(config, clients()),
     close: () => {
       for (const client of Object.values(made ?? {})) client.destroy();
       streams?.destroy();

@@ -9,6 +9,10 @@ import { stateFileLocation, writeFileAtomically } from './state-file';
 import { startStreamPoller, streamsApiOf, tableStreamArn } from './stream-poller';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createAwsClients, dynamoStreamsClient } from '../../shared/aws/clients';
+import { loadConfig } from '../../shared/config';
+import { emulatorEmails } from '../../cli/console/emails';
+import { startConsole } from '../../cli/console/server';
+import { awsServices } from '../../cli/services';
 
 /** A local stand-in for an event source (e.g. the queue's trigger); returns how to stop it. */
 type BackgroundWorker = (stack: LocalStack) => Promise<() => Promise<void>>;
@@ -113,7 +117,23 @@ async function main(): Promise<void> {
 
     const local: LocalStack = { apiUrl: gateway.url, ...stack };
     if (port === 0) await writeState(local);
-    printBanner(local);
+
+    // The operator's console over this stack, in this process (`keyplan console` serves the same).
+    const config = loadConfig(process.env);
+    const services = awsServices(config);
+    const consoleServer = await startConsole({
+      services,
+      config,
+      stack: 'the local stack',
+      port: consolePort(),
+      emails: () => emulatorEmails(stack.endpoint),
+      log: (line) => console.log(`  ${line}`),
+    });
+    stops.push(async () => {
+      await consoleServer.close();
+      services.close();
+    });
+    printBanner(local, consoleServer.url);
   } catch (error) {
     console.error(`keyplan: could not start: ${error instanceof Error ? error.message : String(error)}`);
     // A stack that did not start leaves no state file: the one written before the port failed to
@@ -130,6 +150,16 @@ function localPort(): number {
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new Error(`PORT must be a port number from 0 to 65535, not "${raw}"`);
+  }
+  return port;
+}
+
+/** KEYPLAN_CONSOLE_PORT: where the console listens (default 0: a free port, printed with its token). */
+function consolePort(): number {
+  const raw = process.env.KEYPLAN_CONSOLE_PORT || '0';
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new Error(`KEYPLAN_CONSOLE_PORT must be a port number from 0 to 65535, not "${raw}"`);
   }
   return port;
 }
@@ -166,7 +196,7 @@ async function startLocalEmulator(): Promise<Emulator> {
   }
 }
 
-function printBanner(local: LocalStack): void {
+function printBanner(local: LocalStack, consoleUrl: string): void {
   const emails =
     `curl -s ${local.endpoint}/moto-api/data.json | python3 -c ` +
     `'import json,sys; [print(m["destinations"]["ToAddresses"], m["subject"], m["body"], sep="\\n", end="\\n\\n") ` +
@@ -174,6 +204,7 @@ function printBanner(local: LocalStack): void {
   console.log(`
 keyplan is running
   API         ${local.apiUrl}   (no stage prefix)
+  console     ${consoleUrl}   (docs/console.md)
   AWS         ${local.endpoint}   (region ${local.region}, table ${local.tableName})
   usage plans ${Object.entries(local.usagePlans).map(([tier, id]) => `${tier}=${id}`).join(' ')}${shardLines(local)}
   state       ${stateFile}

@@ -79,10 +79,11 @@ describe('GET /customers/{customerId}/usage against the emulator', () => {
   });
 
   it("reports the calls API Gateway metered for the key, day by day, with the plan's quota left", async () => {
-    const { customerId, keyId } = await registerCustomer();
-    await meterCalls(stack.endpoint, { usagePlanId: stack.usagePlans.free, keyId: keyId!, date: '2026-03-02', calls: 40 });
-    await meterCalls(stack.endpoint, { usagePlanId: stack.usagePlans.free, keyId: keyId!, date: '2026-03-02', calls: 2 });
-    await meterCalls(stack.endpoint, { usagePlanId: stack.usagePlans.free, keyId: keyId!, date: '2026-03-04', calls: 7 });
+    const { customerId, keyId = '' } = await registerCustomer();
+    const usagePlanId = String(stack.usagePlans.free);
+    await meterCalls(stack.endpoint, { usagePlanId, keyId, date: '2026-03-02', calls: 40 });
+    await meterCalls(stack.endpoint, { usagePlanId, keyId, date: '2026-03-02', calls: 2 });
+    await meterCalls(stack.endpoint, { usagePlanId, keyId, date: '2026-03-04', calls: 7 });
 
     const response = await getUsage(customerId, { from: '2026-03-01', to: '2026-03-04' });
 

@@ -11,7 +11,7 @@ import { folderCycles, folderOf, type ImportGraph, readImportGraph } from '../su
  */
 
 /** Use cases and the core they share: no adapter, no wiring, nothing Lambda-facing. */
-const DOMAIN = ['audit', 'core', 'customers', 'events', 'provisioning', 'reconcile', 'rotation', 'shards', 'sweep', 'usage'].map((f) => `shared/${f}`);
+const DOMAIN = ['audit', 'console', 'core', 'customers', 'events', 'provisioning', 'reconcile', 'rotation', 'shards', 'sweep', 'usage'].map((f) => `shared/${f}`);
 /** Implementations of the ports, over the AWS SDK. */
 const ADAPTERS = ['shared/aws'];
 /** Builds adapters from clients and configuration; only compositions, the CLI, tests and the bench use it. */
