@@ -108,7 +108,7 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
   const acknowledgedAt = new Map<string, number>();
   /** The registrations of each batch a container was handed, to see how batches fell over the shards. */
   const batches: string[][] = [];
-  const { started, seconds, timedOut, acknowledged, returned } = await drainWithWorkers({
+  const { started, seconds, timedOut, acknowledged, returned, timing } = await drainWithWorkers({
     queues: drained,
     region: stack.region,
     registrations,
@@ -127,6 +127,7 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
   const leftInQueue = await depths(queues.map((queue) => queue.queueUrl));
   const budgets = new Map([...proxy.budgets()].map(([key, budget]) => [key, { bucket: budget.bucket, calls: budget.proxy.stats() }]));
   const sessions = proxy.accounts.sessionsPerAccount();
+  const upstreamLatency = proxy.latency();
   await proxy.stop();
 
   // What the emulator holds now, read directly: registrations, each shard's keys and plans, emails.
@@ -196,6 +197,8 @@ async function measurePoint(input: ScaleOutInput): Promise<ScaleOutPoint> {
       queues: queues.length,
       timedOut,
       timeoutSeconds,
+      timing,
+      upstreamLatency,
       queueVisibilityTimeout: visibilityTimeout,
       enqueueSeconds: round(enqueueSeconds, 2),
       acknowledged,

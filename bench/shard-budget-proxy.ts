@@ -1,5 +1,6 @@
 import { Agent, createServer, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { ACCOUNT_MANAGEMENT_BUDGET, type BudgetProxy, startBudgetProxy } from './budget-proxy';
 
 /*
@@ -92,6 +93,8 @@ export interface ShardBudgetProxy {
   /** The budget of every (account, Region) that API Gateway calls reached, by budgetKey. */
   budgets(): ReadonlyMap<string, BudgetProxy>;
   accounts: AccountDirectory;
+  /** Requests forwarded and the mean seconds each took upstream, by the signer's service. */
+  latency(): Record<string, { requests: number; meanSeconds: number }>;
   stop(): Promise<void>;
 }
 
@@ -117,11 +120,16 @@ export async function startShardBudgetProxy(
     return proxy;
   };
 
+  const upstreamTime = new Map<string, { requests: number; ms: number }>();
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req);
     const key = managementBudgetOf(header(req.headers, 'authorization'), accounts);
     const to = new URL(key === undefined ? target : (await budgetFor(key)).proxy.endpoint);
+    const sentAt = performance.now();
     const answer = await forward(to, req, body, upstream);
+    const service = signedScope(header(req.headers, 'authorization'))?.service ?? 'unsigned';
+    const spent = upstreamTime.get(service) ?? { requests: 0, ms: 0 };
+    upstreamTime.set(service, { requests: spent.requests + 1, ms: spent.ms + performance.now() - sentAt });
     if (isAssumeRole(req, body)) {
       const learned = assumedRoleCredentials(answer.body.toString('utf8'));
       if (learned) accounts.learn(learned.accessKeyId, learned.account);
@@ -143,6 +151,10 @@ export async function startShardBudgetProxy(
     endpoint: `http://127.0.0.1:${port}`,
     budgets: () => started,
     accounts,
+    latency: () =>
+      Object.fromEntries(
+        [...upstreamTime].map(([service, spent]) => [service, { requests: spent.requests, meanSeconds: spent.ms / spent.requests / 1000 }]),
+      ),
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
