@@ -43,14 +43,20 @@ export async function finishInterruptedOperations(now: Date, limit: number, deps
   return report;
 }
 
-async function finishOne(customerId: string, intent: LeaseIntent, now: Date, deps: FinishDeps): Promise<boolean> {
-  const taken = await acquireCustomer(customerId, { intent, mustFinish: true, takeOverInterrupted: true }, deps);
+async function finishOne(customerId: string, listed: LeaseIntent, now: Date, deps: FinishDeps): Promise<boolean> {
+  const taken = await acquireCustomer(customerId, { intent: listed, mustFinish: true, takeOverInterrupted: true }, deps);
   if (taken.kind === 'refused') return false;
   const { lease } = taken;
-  if (!lease.interrupted) {
+  // The sweep lists customers first and takes them over one by one: by then the operation it
+  // listed may have finished and another one may hold the customer. A registration's lease (a
+  // re-activation's) is finished by the registration's own next attempt only; any other is
+  // finished as what it is, not as what was listed (a plan repair in place of a rotation would
+  // leave the rotation's emailed successor an orphan, a revocation would revoke a re-activation).
+  if (!lease.interrupted || lease.interrupted.operation === 'register') {
     await lease.release();
     return false;
   }
+  const { owner: _owner, until: _until, mustFinish: _mustFinish, ...intent } = lease.interrupted;
   const customer = lease.customer;
   logger.info('finishing an interrupted operation', { customerId, operation: intent.operation, keyId: intent.keyId });
   switch (intent.operation) {
@@ -61,6 +67,9 @@ async function finishOne(customerId: string, intent: LeaseIntent, now: Date, dep
       return true;
     }
     case 'revoke':
+      // A revocation marks the customer REVOKED with its lease: any other status means the intent
+      // is one a sweep listed before the customer moved on (a re-activation took it since).
+      if (customer.status !== 'REVOKED') break;
       await finishRevocation(lease, now, deps);
       return true;
     case 'change-tier':

@@ -36,7 +36,7 @@ export function useCases(ports: WorldPorts) {
   };
 }
 
-type PortName = Exclude<keyof WorldPorts, 'clock'>;
+type PortName = Exclude<keyof WorldPorts, 'clock' | 'registry'>;
 /** Replacements for some methods of some ports: `{ gateway: { addKeyToPlan: async () => ... } }`. */
 export type PortOverrides = { [P in PortName]?: Partial<WorldPorts[P]> };
 

@@ -29,6 +29,8 @@ export interface WorldPorts {
   keyTable: InMemoryWorld['keyTable'];
   mailer: InMemoryWorld['mailer'];
   queue: InMemoryWorld['queue'];
+  /** The shard items (a drain's reads and writes); optional: only the shard model uses them. */
+  registry?: InMemoryWorld['registry'] | undefined;
   clock: () => Date;
 }
 
@@ -64,6 +66,7 @@ export function directPorts(world: InMemoryWorld): WorldPorts {
     keyTable: world.keyTable,
     mailer: world.mailer,
     queue: world.queue,
+    registry: world.registry,
     clock: world.clock,
   };
 }
@@ -116,13 +119,24 @@ export function operationPorts(
     return call();
   }
 
+  // A sharded world: each shard's gateway wrapped once, its calls steps of this operation too.
+  const shardPorts = new Map<string, unknown>();
   function wrap<T extends object>(portName: string, port: T): T {
     return new Proxy(port, {
       get(target, property, receiver) {
         const value: unknown = Reflect.get(target, property, receiver);
         if (typeof value !== 'function' || typeof property !== 'string') return value;
-        // The world is one shard: the shard's gateway is this scheduled one, and asking is no step.
-        if (property === 'in') return () => receiver;
+        // One shard: the shard's gateway is this scheduled one. Several: that shard's, scheduled
+        // alike (named as the gateway's, so a fault finds its calls). Asking is no step.
+        if (property === 'in') {
+          if (!world.settings.shards) return () => receiver;
+          return (shardId?: string) => {
+            const scoped = (value as (id?: string) => object).call(target, shardId);
+            const key = (scoped as { shardId?: string }).shardId ?? '';
+            if (!shardPorts.has(key)) shardPorts.set(key, wrap(portName, scoped));
+            return shardPorts.get(key);
+          };
+        }
         const method = value as (...args: unknown[]) => unknown;
         const name = `${portName}.${property}`;
         if (PAGED.has(property)) {
@@ -149,6 +163,7 @@ export function operationPorts(
     keyTable: wrap('keyTable', world.keyTable),
     mailer: wrap('mailer', world.mailer),
     queue: wrap('queue', world.queue),
+    registry: wrap('registry', world.registry),
     clock: world.clock,
   };
   return { ports, crashed: () => crashed };

@@ -22,6 +22,7 @@ import type {
   Mailer,
   NewKeySpec,
   OutgoingEmail,
+  Placement,
   PlanLimits,
   RecordFailureInput,
   RecordKeyInput,
@@ -31,6 +32,8 @@ import type {
 import type { ProvisioningMessage, RegistrationQueue, StalledRegistrations } from '../../shared/provisioning/ports';
 import type { Customer, Registration } from '../../shared/core/registration';
 import type { KeyInventory, KeyRecord, KeyRecords, ListedKey } from '../../shared/reconcile/ports';
+import type { Shard, ShardState } from '../../shared/core/shards';
+import type { ShardRecord, ShardRegistry } from '../../shared/shards/ports';
 
 /*
  * In-memory fakes of every port keyplan's use cases speak, over one shared world: API Gateway
@@ -100,6 +103,25 @@ export interface WorldSettings {
   resumeAfterSeconds: number;
   /** Plans of other stages (a key may be in one plan per stage). */
   foreignPlans?: readonly string[] | undefined;
+  /**
+   * Several shards (accounts and Regions), each an API Gateway of its own with its shard's plans
+   * (`tierMap` is then the home shard's); `gateway.in(id)` is that shard's. None: one shard, and
+   * `gateway.in()` is the gateway itself, as before.
+   */
+  shards?: readonly Shard[] | undefined;
+}
+
+/** One claim's placement, as the shard's item stood when the claim wrote (for the invariants). */
+export interface PlacementRecord {
+  registrationId: string;
+  customerId: string;
+  shardId: string;
+  /** The shard's placed keys and last inventory before the claim, its registry state then. */
+  placedBefore: number;
+  inventoryBefore: number | undefined;
+  stateBefore: ShardState | undefined;
+  /** Whether the claim carried a placement (and so was checked against the mark) at all. */
+  checked: boolean;
 }
 
 const MAX_RESUME_DOUBLINGS = 6;
@@ -124,7 +146,16 @@ export class InMemoryWorld {
   readonly keyValues = new Map<string, string>();
   /** Key ids some call changed or read the value of (the foreign keys must never be in it). */
   readonly touchedKeys = new Set<string>();
+  /** Sharded worlds: key id -> the shard whose API Gateway holds it; plan id -> its shard. */
+  readonly keyShard = new Map<string, string>();
+  readonly planShard = new Map<string, string>();
   #keySequence = 0;
+
+  // The shard items of the table: counts, state, inventory; and every claim's placement.
+  readonly shardRecords = new Map<string, ShardRecord>();
+  readonly placements: PlacementRecord[] = [];
+  /** Every commit that moved a customer to another shard (a drain's rotation), as the target stood. */
+  readonly moves: { customerId: string; shardId: string; placedBefore: number; inventoryBefore: number | undefined }[] = [];
 
   // DynamoDB
   readonly registrations = new Map<string, RegistrationItem>();
@@ -146,13 +177,27 @@ export class InMemoryWorld {
   readonly keyTable: InMemoryKeyTable;
   readonly mailer: FakeMailer;
   readonly queue: FakeQueue;
+  readonly registry: InMemoryShardRegistry;
+  /** Sharded worlds: each shard's API Gateway (all of them views of this world). */
+  readonly shardGateways = new Map<string, FakeApiGateway>();
   /** The fake clock, for `deps.clock`. */
   readonly clock = (): Date => new Date(this.#now);
 
   constructor(settings: WorldSettings, start: Date) {
     this.settings = settings;
     this.#now = start.getTime();
-    for (const planId of Object.values(settings.tierMap)) this.#addPlan(planId, 'this');
+    if (settings.shards) {
+      // One stage per shard: a key may be in one plan of its shard's stage.
+      for (const shard of settings.shards) {
+        for (const planId of new Set(Object.values(shard.plans))) {
+          this.#addPlan(planId, `this:${shard.id}`);
+          this.planShard.set(planId, shard.id);
+        }
+        this.shardGateways.set(shard.id, new FakeApiGateway(this, 3, shard.id));
+      }
+    } else {
+      for (const planId of Object.values(settings.tierMap)) this.#addPlan(planId, 'this');
+    }
     for (const planId of settings.foreignPlans ?? []) this.#addPlan(planId, `other:${planId}`);
     this.gateway = new FakeApiGateway(this);
     this.ledger = new InMemoryLedger(this);
@@ -160,6 +205,34 @@ export class InMemoryWorld {
     this.keyTable = new InMemoryKeyTable(this);
     this.mailer = new FakeMailer(this);
     this.queue = new FakeQueue(this);
+    this.registry = new InMemoryShardRegistry(this);
+  }
+
+  /** The home shard's id in a sharded world (the first of the list); undefined in a world of one. */
+  get homeShard(): string | undefined {
+    return this.settings.shards?.[0]?.id;
+  }
+
+  /** The shard whose API Gateway holds the key (sharded worlds; undefined: deleted, or one shard). */
+  shardOfKey(keyId: string): string | undefined {
+    return this.apiKeys.has(keyId) ? this.keyShard.get(keyId) : undefined;
+  }
+
+  /** A shard's item, created empty as an ADD on a missing item does. */
+  shardRecord(shardId: string): ShardRecord {
+    let record = this.shardRecords.get(shardId);
+    if (!record) {
+      record = { shardId, placedKeys: 0 };
+      this.shardRecords.set(shardId, record);
+    }
+    return record;
+  }
+
+  /** ADD placedKeys :delta on the shard's item. */
+  countPlaced(shardId: string, delta: number): void {
+    const record = this.shardRecord(shardId);
+    record.placedKeys += delta;
+    this.note(`shard ${shardId} placedKeys ${delta > 0 ? '+' : ''}${delta} -> ${record.placedKeys}`);
   }
 
   #addPlan(planId: string, stage: string) {
@@ -189,7 +262,7 @@ export class InMemoryWorld {
   }
 
   /** A key made outside keyplan's use cases (another stage, another tool), optionally in a plan. */
-  seedApiKey(spec: { name: string; tags: Record<string, string>; customerId?: string; usagePlanId?: string }): ApiKeyState {
+  seedApiKey(spec: { name: string; tags: Record<string, string>; customerId?: string; usagePlanId?: string; shard?: string }): ApiKeyState {
     const { id, value } = this.nextKey();
     const key: ApiKeyState = {
       id,
@@ -203,6 +276,8 @@ export class InMemoryWorld {
     };
     this.apiKeys.set(id, key);
     this.keyValues.set(value, id);
+    const shard = spec.shard ?? this.homeShard;
+    if (shard !== undefined) this.keyShard.set(id, shard);
     if (spec.usagePlanId) this.plans.get(spec.usagePlanId)?.add(id);
     return key;
   }
@@ -232,7 +307,11 @@ export class InMemoryWorld {
   /** The record as the ledger hands it out: a copy, without what only the table keeps. */
   recordOf(profile: ProfileItem): CustomerRecord {
     const { customerId, email, tier, status, registrationId, keys, emailedKeyId, tierEventAt, version, lease, eventSeq } = profile;
-    return clone({ customerId, email, tier, status, registrationId, keys, emailedKeyId, tierEventAt, version, lease, eventSeq });
+    const record: CustomerRecord = clone({ customerId, email, tier, status, registrationId, keys, emailedKeyId, tierEventAt, version, lease, eventSeq });
+    // Only where a shard was written, as the adapter reads them (a record of one shard has none).
+    if (profile.shard !== undefined) record.shard = profile.shard;
+    if (profile.keyShards !== undefined) record.keyShards = clone(profile.keyShards);
+    return record;
   }
 
   /**
@@ -270,14 +349,44 @@ export class FakeApiGateway implements KeyGateway, KeyInventory {
     private readonly world: InMemoryWorld,
     /** Keys per GetApiKeys page: small, so a listing spans pages and other calls can land between them. */
     private readonly pageSize = 3,
+    /**
+     * A sharded world's view of one shard's API Gateway: it sees only that account's keys and
+     * plans; a key or plan of another shard is unknown here (NotFoundException, which the adapter
+     * takes as "already deleted" or "not in the plan" where the port says so).
+     */
+    readonly shardId?: string | undefined,
   ) {}
 
-  /** The world is one shard: every shard's keys are this gateway's. */
-  in(): this {
-    return this;
+  /** One shard: every shard's keys are this gateway's. Several: the shard's own gateway. */
+  in(shardId?: string): FakeApiGateway {
+    const w = this.world;
+    if (!w.settings.shards) return this;
+    const id = shardId ?? w.homeShard ?? '';
+    const gateway = w.shardGateways.get(id);
+    if (!gateway) throw new Error(`the fake has no shard ${id}`);
+    return gateway;
+  }
+
+  /** The gateway that answers this call: itself, or in a sharded world the home shard's. */
+  #scoped(): FakeApiGateway {
+    return this.shardId === undefined && this.world.settings.shards ? this.in() : this;
+  }
+
+  /** Whether this gateway's account holds the key (every key, in a world of one shard). */
+  #holds(keyId: string): boolean {
+    return this.world.apiKeys.has(keyId) && (this.shardId === undefined || this.world.keyShard.get(keyId) === this.shardId);
+  }
+
+  #hasPlan(usagePlanId: string): boolean {
+    const w = this.world;
+    if (!w.plans.has(usagePlanId)) return false;
+    // Other stages' plans live in every account of the fake (another stage shares each).
+    return this.shardId === undefined || !w.planShard.has(usagePlanId) || w.planShard.get(usagePlanId) === this.shardId;
   }
 
   async ensureKey(spec: NewKeySpec, options: { lookupFirst: boolean }): Promise<IssuedKey> {
+    const scoped = this.#scoped();
+    if (scoped !== this) return scoped.ensureKey(spec, options);
     const w = this.world;
     if (options.lookupFirst) {
       // nameQuery is a prefix match; the adapter then insists on the exact name.
@@ -285,7 +394,10 @@ export class FakeApiGateway implements KeyGateway, KeyInventory {
       // before the stage tag has none and counts as ours).
       const stage = spec.tags['keyplan:stage'];
       const existing = [...w.apiKeys.values()].find(
-        (key) => key.name === spec.name && (key.tags['keyplan:stage'] === undefined || key.tags['keyplan:stage'] === stage),
+        (key) =>
+          this.#holds(key.id) &&
+          key.name === spec.name &&
+          (key.tags['keyplan:stage'] === undefined || key.tags['keyplan:stage'] === stage),
       );
       if (existing) {
         w.note(`GetApiKeys nameQuery=${spec.name} found ${existing.id}`);
@@ -305,22 +417,27 @@ export class FakeApiGateway implements KeyGateway, KeyInventory {
       createdAt: new Date(w.now),
     });
     w.keyValues.set(value, id);
-    w.note(`CreateApiKey ${id} ${spec.name} customer=${spec.customerId}`);
+    if (this.shardId !== undefined) w.keyShard.set(id, this.shardId);
+    w.note(`CreateApiKey ${id} ${spec.name} customer=${spec.customerId}${this.shardId === undefined ? '' : ` shard=${this.shardId}`}`);
     return { id, secret: new ApiKeySecret(value) };
   }
 
   async getKeyValue(keyId: string): Promise<ApiKeySecret> {
+    const scoped = this.#scoped();
+    if (scoped !== this) return scoped.getKeyValue(keyId);
     this.world.touchedKeys.add(keyId);
-    const key = this.world.apiKeys.get(keyId);
+    const key = this.#holds(keyId) ? this.world.apiKeys.get(keyId) : undefined;
     if (!key) throw new FakeAwsError('NotFoundException', `Invalid API Key identifier specified (${keyId})`);
     return new ApiKeySecret(key.value);
   }
 
   async addKeyToPlan(usagePlanId: string, keyId: string): Promise<void> {
+    const scoped = this.#scoped();
+    if (scoped !== this) return scoped.addKeyToPlan(usagePlanId, keyId);
     const w = this.world;
     w.touchedKeys.add(keyId);
-    const plan = w.plans.get(usagePlanId);
-    if (!plan || !w.apiKeys.has(keyId)) throw new AssociationRejectedError(`API Gateway rejected the association (NotFoundException)`);
+    const plan = this.#hasPlan(usagePlanId) ? w.plans.get(usagePlanId) : undefined;
+    if (!plan || !this.#holds(keyId)) throw new AssociationRejectedError(`API Gateway rejected the association (NotFoundException)`);
     if (plan.has(keyId)) return;
     const stage = w.planStage.get(usagePlanId);
     if (w.plansOf(keyId).some((other) => w.planStage.get(other) === stage)) {
@@ -331,30 +448,38 @@ export class FakeApiGateway implements KeyGateway, KeyInventory {
   }
 
   async deleteKey(keyId: string): Promise<void> {
+    const scoped = this.#scoped();
+    if (scoped !== this) return scoped.deleteKey(keyId);
     const w = this.world;
     w.touchedKeys.add(keyId);
-    if (!w.apiKeys.delete(keyId)) return;
+    // Another shard's key is unknown here: NotFoundException, which the adapter takes as deleted.
+    if (!this.#holds(keyId) || !w.apiKeys.delete(keyId)) return;
     for (const keys of w.plans.values()) keys.delete(keyId);
     w.note(`DeleteApiKey ${keyId}`);
   }
 
   async removeKeyFromPlan(usagePlanId: string, keyId: string): Promise<void> {
+    const scoped = this.#scoped();
+    if (scoped !== this) return scoped.removeKeyFromPlan(usagePlanId, keyId);
     const w = this.world;
     w.touchedKeys.add(keyId);
+    if (!this.#hasPlan(usagePlanId) || !this.#holds(keyId)) return;
     if (w.plans.get(usagePlanId)?.delete(keyId)) w.note(`DeleteUsagePlanKey ${usagePlanId} ${keyId}`);
   }
 
   async disableKey(keyId: string): Promise<void> {
+    const scoped = this.#scoped();
+    if (scoped !== this) return scoped.disableKey(keyId);
     const w = this.world;
     w.touchedKeys.add(keyId);
-    const key = w.apiKeys.get(keyId);
+    const key = this.#holds(keyId) ? w.apiKeys.get(keyId) : undefined;
     if (!key || !key.enabled) return;
     key.enabled = false;
     w.note(`UpdateApiKey ${keyId} enabled=false`);
   }
 
   async getPlanLimits(usagePlanId: string): Promise<PlanLimits> {
-    if (!this.world.plans.has(usagePlanId)) throw new FakeAwsError('NotFoundException', `Invalid Usage Plan ID specified (${usagePlanId})`);
+    if (!this.#scoped().#hasPlan(usagePlanId)) throw new FakeAwsError('NotFoundException', `Invalid Usage Plan ID specified (${usagePlanId})`);
     return { ...PLAN_LIMITS };
   }
 
@@ -364,8 +489,9 @@ export class FakeApiGateway implements KeyGateway, KeyInventory {
 
   /** Pages are cut when each is asked for, as GetApiKeys' positions are: a listing is no snapshot. */
   async *listKeyPages(): AsyncIterable<ListedKey[]> {
+    const scoped = this.#scoped();
     for (let position = 0; ; position += this.pageSize) {
-      const ids = [...this.world.apiKeys.keys()].sort();
+      const ids = [...this.world.apiKeys.keys()].filter((id) => scoped.#holds(id)).sort();
       const page = ids.slice(position, position + this.pageSize).flatMap((id) => {
         const key = this.world.apiKeys.get(id);
         return key ? [{ id: key.id, name: key.name, createdAt: new Date(key.createdAt), tags: { ...key.tags } }] : [];
@@ -376,13 +502,13 @@ export class FakeApiGateway implements KeyGateway, KeyInventory {
   }
 
   async keysInPlan(usagePlanId: string): Promise<string[]> {
-    const plan = this.world.plans.get(usagePlanId);
+    const plan = this.#scoped().#hasPlan(usagePlanId) ? this.world.plans.get(usagePlanId) : undefined;
     if (!plan) throw new FakeAwsError('NotFoundException', `Invalid Usage Plan ID specified (${usagePlanId})`);
     return [...plan];
   }
 
   async keyExists(keyId: string): Promise<boolean> {
-    return this.world.apiKeys.has(keyId);
+    return this.#scoped().#holds(keyId);
   }
 }
 
@@ -470,6 +596,14 @@ export class InMemoryLedger implements CustomerLedger {
       profile.keys = keys;
     }
     if (change.emailedKeyId !== undefined) profile.emailedKeyId = change.emailedKeyId;
+    // As the adapter: a shard is set when given; the whole keyShards map is replaced, `{}` removes it.
+    if (change.shard && change.shard !== profile.shard) {
+      const target = w.shardRecord(change.shard);
+      w.moves.push({ customerId, shardId: change.shard, placedBefore: target.placedKeys, inventoryBefore: target.inventoryKeys });
+    }
+    if (change.shard) profile.shard = change.shard;
+    if (change.keyShards) profile.keyShards = Object.keys(change.keyShards).length > 0 ? clone(change.keyShards) : undefined;
+    for (const [shardId, delta] of Object.entries(change.placedKeys ?? {})) w.countPlaced(shardId, delta);
     for (const write of change.items ?? []) {
       if (write.kind === 'put') {
         items.set(write.key.keyId, { ...clone(write.key), due: clone(write.due), replaces: write.replaces, updatedAt: at });
@@ -540,6 +674,8 @@ function describeChange(change: CustomerChange): string {
   if (change.tier) parts.push(`tier=${change.tier.from}->${change.tier.to}`);
   if (change.keys) parts.push(`keys=${JSON.stringify(change.keys)}`);
   if (change.emailedKeyId) parts.push(`emailed=${change.emailedKeyId}`);
+  if (change.shard) parts.push(`shard=${change.shard}`);
+  if (change.keyShards) parts.push(`keyShards=${JSON.stringify(change.keyShards)}`);
   for (const write of change.items ?? []) {
     parts.push(
       write.kind === 'put'
@@ -555,7 +691,7 @@ function describeChange(change: CustomerChange): string {
 export class InMemoryRegistrationTable implements RegistrationStore, StalledRegistrations {
   constructor(private readonly world: InMemoryWorld) {}
 
-  async claim(registration: Registration, now: Date): Promise<ClaimResult> {
+  async claim(registration: Registration, now: Date, placement?: Placement): Promise<ClaimResult> {
     const w = this.world;
     const existing = w.registrations.get(registration.registrationId);
     if (existing) return { kind: 'exists', registration: toRegistration(existing) };
@@ -565,8 +701,33 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
     if (profile && !free) return profile.status === 'REVOKED' ? { kind: 'customer-revoked' } : { kind: 'customer-taken' };
     const held = profile?.lease;
     if (held && !(isExpired(held, now) && !held.mustFinish)) return { kind: 'customer-busy', holder: clone(held) };
+    // The shard's item, in the same transaction: below its mark (keyplan's count and the last
+    // inventory) and accepting; a mark of 0 (no shard open) places nothing.
+    const shardId = placement?.shardId ?? registration.shard;
+    const before = shardId === undefined ? undefined : { ...(w.shardRecords.get(shardId) ?? { shardId, placedKeys: 0 }) };
+    if (placement && before) {
+      const mark = placement.highWaterKeys;
+      if (mark <= 0 || before.placedKeys >= mark || (before.inventoryKeys ?? 0) >= mark || before.state === 'draining') {
+        return { kind: 'shard-full' };
+      }
+    }
 
     const at = now.toISOString();
+    if (shardId !== undefined && before && w.settings.shards) {
+      w.placements.push({
+        registrationId: registration.registrationId,
+        customerId: registration.customerId,
+        shardId,
+        placedBefore: before.placedKeys,
+        inventoryBefore: before.inventoryKeys,
+        stateBefore: before.state,
+        checked: placement !== undefined,
+      });
+    }
+    if (placement) {
+      registration = { ...registration, shard: placement.shardId, shardCounted: true };
+      w.countPlaced(placement.shardId, 1);
+    }
     w.registrations.set(registration.registrationId, { ...clone(registration), resumeAt: w.resumeAt(now, 0) });
     // Reserved: what the customer was before stays (a re-activation keeps its keys and history);
     // email and tier are written once a key is recorded, so a new customer has none yet.
@@ -672,7 +833,9 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
       generation: 1,
       due: { type: DUE.rotate, at: rotateAt },
       updatedAt: at,
+      ...(registration.shard ? { shard: registration.shard } : {}),
     });
+    if (registration.shard) profile.shard = registration.shard;
     profile.status = 'ACTIVE';
     profile.email = registration.email;
     profile.tier = registration.tier;
@@ -702,6 +865,8 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
     w.appendEvents(profile, input.events, { correlationId: registration.attemptId, seen: undefined, stale: () => new Error('unreachable') });
     profile.lease = undefined;
     touch(profile, now);
+    // The key the claim counted on its shard will not be there.
+    if (registration.shard && registration.shardCounted) w.countPlaced(registration.shard, -1);
     if (orphanKeyId) {
       w.itemsOf(registration.customerId).set(orphanKeyId, {
         customerId: registration.customerId,
@@ -713,6 +878,7 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
         createdAt: at,
         generation: 1,
         due: { type: DUE.cleanup, at },
+        ...(registration.shard ? { shard: registration.shard } : {}),
       });
     }
     w.note(`recordFailure ${registration.registrationId} ${reason}${orphanKeyId ? ` orphan=${orphanKeyId}` : ''}`);
@@ -873,6 +1039,14 @@ export class InMemoryKeyTable implements KeyStore, KeyRecords {
     return tiers;
   }
 
+  async recordInventory(shardId: string, accountKeys: number, now: Date): Promise<void> {
+    // Only a sharded world keeps shard items (a world of one has no marks to check them against).
+    if (!this.world.settings.shards) return;
+    const record = this.world.shardRecord(shardId);
+    record.inventoryKeys = accountKeys;
+    record.inventoryAt = now.toISOString();
+  }
+
   async closeRecord(key: KeyRecord, state: 'DELETED' | 'MISSING', now: Date): Promise<void> {
     const item = this.world.itemsOf(key.customerId).get(key.keyId);
     if (item?.state !== key.state) return;
@@ -902,5 +1076,35 @@ export class FakeQueue implements RegistrationQueue {
   async send(message: ProvisioningMessage): Promise<void> {
     this.world.queued.push(clone(message));
     this.world.note(`SendMessage ${message.registrationId}`);
+  }
+}
+
+/** The shard items (ShardRegistry): counts and state as the table keeps them, ACTIVE keys by shard. */
+export class InMemoryShardRegistry implements ShardRegistry {
+  constructor(private readonly world: InMemoryWorld) {}
+
+  async describe(shardIds: readonly string[]): Promise<ShardRecord[]> {
+    return shardIds.map((shardId) => ({ ...(this.world.shardRecords.get(shardId) ?? { shardId, placedKeys: 0 }) }));
+  }
+
+  async setState(shardId: string, state: ShardState, now: Date): Promise<void> {
+    const record = this.world.shardRecord(shardId);
+    if (record.state === state) return;
+    record.state = state;
+    this.world.note(`shard ${shardId} ${state} at ${now.toISOString()}`);
+  }
+
+  /** The rotation partition of the due index (every ACTIVE key), filtered by shard. */
+  async activeKeysIn(shardId: string, options: { home: boolean; limit: number }): Promise<CustomerKey[]> {
+    return this.world
+      .allKeyItems()
+      .filter(
+        (item) =>
+          item.due?.type === DUE.rotate &&
+          item.state === 'ACTIVE' &&
+          (item.shard === shardId || (options.home && item.shard === undefined)),
+      )
+      .slice(0, options.limit)
+      .map(toCustomerKey);
   }
 }
