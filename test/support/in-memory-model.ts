@@ -134,7 +134,50 @@ export const faultArbitrary: fc.Arbitrary<CallFault | undefined> = fc.option(
   { nil: undefined, freq: 3 },
 );
 
-const tierArbitrary = fc.constantFrom(...TIERS);
+export const tierArbitrary = fc.constantFrom(...TIERS);
+
+/**
+ * The operations on a customer both model tests generate (this one and the shards model), over
+ * an arbitrary of the customer's index; `otherPayload` says how often a registration id is
+ * reused with another request.
+ */
+export function customerOperationArbitraries(
+  customer: fc.Arbitrary<number>,
+  otherPayload: fc.Arbitrary<boolean> = fc.oneof({ weight: 7, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+) {
+  return {
+    register: fc.record({
+      kind: fc.constant('register' as const),
+      customer,
+      registration: fc.integer({ min: 0, max: 2 }),
+      otherPayload,
+      reactivate: fc.boolean(),
+      mode: fc.constantFrom('sync' as const, 'queued' as const),
+      fault: faultArbitrary,
+    }),
+    rotateCustomer: fc.record({
+      kind: fc.constant('rotate-customer' as const),
+      customer,
+      graceDays: fc.constantFrom<number | undefined>(0, undefined),
+      fault: faultArbitrary,
+    }),
+    retireDue: fc.record({
+      kind: fc.constant('retire-due' as const),
+      // The schedule's time chooses the work: late, now, past a grace period, and past the
+      // retention of disabled keys (they are deleted).
+      scheduleOffsetMs: fc.constantFrom(-MINUTE_MS * 30, 0, 8 * DAY_MS, 31 * DAY_MS),
+      fault: faultArbitrary,
+    }),
+    changeTier: fc.record({
+      kind: fc.constant('change-tier' as const),
+      customer,
+      tier: tierArbitrary,
+      eventOffsetMs: fc.constantFrom<number | undefined>(undefined, -MINUTE_MS, MINUTE_MS),
+      fault: faultArbitrary,
+    }),
+    revoke: fc.record({ kind: fc.constant('revoke' as const), customer, fault: faultArbitrary }),
+  };
+}
 
 function operationArbitrary(customers: number): fc.Arbitrary<Operation> {
   // Most operations contend for the first customer; the others keep the jobs' batches mixed.
@@ -142,19 +185,9 @@ function operationArbitrary(customers: number): fc.Arbitrary<Operation> {
     { weight: 2, arbitrary: fc.constant(0) },
     { weight: 1, arbitrary: fc.integer({ min: 0, max: customers - 1 }) },
   );
+  const on = customerOperationArbitraries(customer);
   return fc.oneof(
-    {
-      weight: 4,
-      arbitrary: fc.record({
-        kind: fc.constant('register' as const),
-        customer,
-        registration: fc.integer({ min: 0, max: 2 }),
-        otherPayload: fc.oneof({ weight: 7, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-        reactivate: fc.boolean(),
-        mode: fc.constantFrom('sync' as const, 'queued' as const),
-        fault: faultArbitrary,
-      }),
-    },
+    { weight: 4, arbitrary: on.register },
     {
       weight: 2,
       arbitrary: fc.record({
@@ -164,35 +197,10 @@ function operationArbitrary(customers: number): fc.Arbitrary<Operation> {
         fault: faultArbitrary,
       }),
     },
-    {
-      weight: 2,
-      arbitrary: fc.record({
-        kind: fc.constant('rotate-customer' as const),
-        customer,
-        graceDays: fc.constantFrom<number | undefined>(0, undefined),
-        fault: faultArbitrary,
-      }),
-    },
-    {
-      weight: 2,
-      arbitrary: fc.record({
-        kind: fc.constant('retire-due' as const),
-        // Also past a grace period, and past the retention of disabled keys (they are deleted).
-        scheduleOffsetMs: fc.constantFrom(-MINUTE_MS * 30, 0, 8 * DAY_MS, 31 * DAY_MS),
-        fault: faultArbitrary,
-      }),
-    },
-    {
-      weight: 2,
-      arbitrary: fc.record({
-        kind: fc.constant('change-tier' as const),
-        customer,
-        tier: tierArbitrary,
-        eventOffsetMs: fc.constantFrom<number | undefined>(undefined, -MINUTE_MS, MINUTE_MS),
-        fault: faultArbitrary,
-      }),
-    },
-    { weight: 2, arbitrary: fc.record({ kind: fc.constant('revoke' as const), customer, fault: faultArbitrary }) },
+    { weight: 2, arbitrary: on.rotateCustomer },
+    { weight: 2, arbitrary: on.retireDue },
+    { weight: 2, arbitrary: on.changeTier },
+    { weight: 2, arbitrary: on.revoke },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('reconcile' as const), fault: faultArbitrary }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('sweep' as const), fault: faultArbitrary }) },
     {

@@ -17,6 +17,7 @@ import { reportShards } from '../../shared/shards/shard-report';
 import {
   type CustomerStart,
   depsOf,
+  customerOperationArbitraries,
   emailOf,
   eventViolations,
   faultArbitrary,
@@ -34,7 +35,7 @@ import {
   SETTINGS,
   settleOperations,
   STAGE,
-  TIERS,
+  tierArbitrary,
 } from '../support/in-memory-model';
 import { type CallFault, directPorts, operationPorts, type WorldPorts } from '../support/in-memory-scheduling';
 import { type ApiKeyState, InMemoryWorld } from '../support/in-memory-world';
@@ -259,34 +260,13 @@ class Settle implements fc.AsyncCommand<ShardModel, ShardRun> {
   }
 }
 
-const tierArbitrary = fc.constantFrom(...TIERS);
-
 function commandArbitraries(customers: number, shardCount: number): fc.Arbitrary<fc.AsyncCommand<ShardModel, ShardRun>>[] {
   const customer = fc.integer({ min: 0, max: customers - 1 });
   const launch = (operation: fc.Arbitrary<ShardOperation>) => operation.map((op) => new Launch(op, shardCount));
+  const on = customerOperationArbitraries(customer);
   return [
-    launch(
-      fc.record({
-        kind: fc.constant('register' as const),
-        customer,
-        registration: fc.integer({ min: 0, max: 2 }),
-        otherPayload: fc.oneof({ weight: 7, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-        reactivate: fc.boolean(),
-        mode: fc.constantFrom('sync' as const, 'queued' as const),
-        fault: faultArbitrary,
-      }),
-    ),
-    launch(
-      fc.record({
-        kind: fc.constant('register' as const),
-        customer,
-        registration: fc.integer({ min: 0, max: 2 }),
-        otherPayload: fc.constant(false),
-        reactivate: fc.boolean(),
-        mode: fc.constantFrom('sync' as const, 'queued' as const),
-        fault: faultArbitrary,
-      }),
-    ),
+    launch(on.register),
+    launch(customerOperationArbitraries(customer, fc.constant(false)).register),
     launch(
       fc.record({
         kind: fc.constant('rotate-due' as const),
@@ -294,32 +274,10 @@ function commandArbitraries(customers: number, shardCount: number): fc.Arbitrary
         fault: faultArbitrary,
       }),
     ),
-    launch(
-      fc.record({
-        kind: fc.constant('rotate-customer' as const),
-        customer,
-        graceDays: fc.constantFrom<number | undefined>(0, undefined),
-        fault: faultArbitrary,
-      }),
-    ),
-    launch(
-      fc.record({
-        kind: fc.constant('retire-due' as const),
-        // The schedule's time chooses the work: late, now, past the grace, past the retention.
-        scheduleOffsetMs: fc.constantFrom(-MINUTE_MS * 30, 0, 8 * DAY_MS, 31 * DAY_MS),
-        fault: faultArbitrary,
-      }),
-    ),
-    launch(
-      fc.record({
-        kind: fc.constant('change-tier' as const),
-        customer,
-        tier: tierArbitrary,
-        eventOffsetMs: fc.constantFrom<number | undefined>(undefined, -MINUTE_MS, MINUTE_MS),
-        fault: faultArbitrary,
-      }),
-    ),
-    launch(fc.record({ kind: fc.constant('revoke' as const), customer, fault: faultArbitrary })),
+    launch(on.rotateCustomer),
+    launch(on.retireDue),
+    launch(on.changeTier),
+    launch(on.revoke),
     launch(
       fc.record({
         kind: fc.constant('drain' as const),
