@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     // A state file of an earlier run describes a stack that is not this one (yet): gone before
     // anything starts, so nobody uses it while this run boots.
     await rm(stateFile, { force: true });
-    const port = localPort();
+    const port = portSetting('PORT', '3000');
 
     let endpoint = process.env.AWS_ENDPOINT_URL;
     if (endpoint) {
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
       services,
       config,
       stack: 'the local stack',
-      port: consolePort(),
+      port: portSetting('KEYPLAN_CONSOLE_PORT', '0'),
       emails: () => emulatorEmails(stack.endpoint),
       log: (line) => console.log(`  ${line}`),
     });
@@ -144,22 +144,15 @@ async function main(): Promise<void> {
   }
 }
 
-/** PORT: where the HTTP API listens (default 3000; 0 lets the system pick a free port). */
-function localPort(): number {
-  const raw = process.env.PORT || '3000';
+/**
+ * A port setting: PORT, where the HTTP API listens (default 3000), or KEYPLAN_CONSOLE_PORT, where
+ * the console listens (default 0: a free port, printed with its token); 0 lets the system pick.
+ */
+function portSetting(name: 'PORT' | 'KEYPLAN_CONSOLE_PORT', fallback: string): number {
+  const raw = process.env[name] || fallback;
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new Error(`PORT must be a port number from 0 to 65535, not "${raw}"`);
-  }
-  return port;
-}
-
-/** KEYPLAN_CONSOLE_PORT: where the console listens (default 0: a free port, printed with its token). */
-function consolePort(): number {
-  const raw = process.env.KEYPLAN_CONSOLE_PORT || '0';
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new Error(`KEYPLAN_CONSOLE_PORT must be a port number from 0 to 65535, not "${raw}"`);
+    throw new Error(`${name} must be a port number from 0 to 65535, not "${raw}"`);
   }
   return port;
 }
