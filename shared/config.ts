@@ -114,6 +114,14 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/**
+ * What every function reads: the configuration but the queues (QUEUE_URL, QUEUE_URLS), which only
+ * the functions that enqueue read, and the event bus (EVENT_SOURCE, EVENT_BUS_NAME), which only the
+ * publisher reads. A function that reads none of those loads this (loadCoreConfig), and neither
+ * parses nor bundles their rules.
+ */
+export type CoreConfig = Omit<Config, 'queueUrl' | 'shardQueueUrls' | 'eventSource' | 'eventBusName'>;
+
 /** A tier name is a usage plan's tag and part of metric names: short, lowercase, no spaces. */
 const TIER_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
@@ -270,8 +278,12 @@ const EVENT_BUS_RULE = {
 const NAME_RULE = { pattern: /^[A-Za-z0-9-]{1,40}$/, patternMessage: 'must be 1 to 40 letters, digits or -' };
 const SHARE_RULE = 'must be calls per second, above 0 and at most 1000';
 
-/** Every setting, by its variable; a setting that may be unset has a default or is optional. */
-const settings = {
+/*
+ * Every setting, by its variable; a setting that may be unset has a default or is optional. Four
+ * tables, so that loadCoreConfig bundles the core's alone; loadConfig reads them in this order,
+ * the order its refusal tells the problems in.
+ */
+const CORE_SETTINGS = {
   TABLE_NAME: text({ min: 1 }),
   TIER_MAP: tierMap_,
   SHARDS: optional(shardList),
@@ -284,11 +296,15 @@ const settings = {
   KEY_NAME_PREFIX: withDefault(text(NAME_RULE), 'keyplan'),
   LEASE_SECONDS: count(5, 3600, 60),
   REGISTRATION_RETENTION_DAYS: count(1, 3650, 30),
+};
+const QUEUE_SETTINGS = {
   // What the SDK can send to: an absolute URL (tabs and line breaks in it would be dropped by the
   // URL parser, so a value carrying them is refused rather than read as another address).
   QUEUE_URL: optional(queueUrl_),
   /** Shard id -> its own provisioning queue, for shards other than the home one (with SHARDS). */
   QUEUE_URLS: optional(queueUrls_),
+};
+const MORE_CORE_SETTINGS = {
   STAGE: withDefault(text({ ...NAME_RULE, patternMessage: 'must be a stage name: 1 to 40 letters, digits or -' }), 'local'),
   MANAGEMENT_CALLS_PER_SECOND: withDefault(fromText(number({ min: 0.1, max: 1000 })), 10),
   WORKER_CONCURRENCY: count(2, 1000, 2),
@@ -305,21 +321,60 @@ const settings = {
   RESUME_AFTER_MINUTES: count(1, 1_440, 15),
   RESUME_BATCH_SIZE: count(1, 10_000, 100),
   SWEEP_MINUTES: count(1, 1_440, 5),
+};
+const EVENT_SETTINGS = {
   /** Unset: `keyplan.<STAGE>` (loadConfig). */
   EVENT_SOURCE: optional(text(EVENT_SOURCE_RULE)),
   EVENT_BUS_NAME: withDefault(text(EVENT_BUS_RULE), 'default'),
 };
 
-type Env = { [K in keyof typeof settings]: Infer<(typeof settings)[K]> };
+type Settings = typeof CORE_SETTINGS & typeof QUEUE_SETTINGS & typeof MORE_CORE_SETTINGS & typeof EVENT_SETTINGS;
+type Env = { [K in keyof Settings]: Infer<Settings[K]> };
+
+/** `ROTATION_DAYS` -> `rotationDays`: the configuration's field a setting is read into. */
+type FieldOf<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Lowercase<Head>}${Capitalize<FieldOf<Tail>>}` : Lowercase<S>;
+const fieldOf = (name: string) => name.toLowerCase().replace(/_([a-z])/g, (_underscore, letter: string) => letter.toUpperCase());
+/** The settings as read, each under its field. */
+type AsRead = { [K in keyof Env as FieldOf<K>]: Env[K] };
 
 /**
  * @throws ConfigError naming every setting that is unset or malformed, each in a sentence
  *   ("TIER_MAP is not set; ROTATION_DAYS must be a whole number from 1 to 3650")
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const { config, e } = readConfig(env, { ...CORE_SETTINGS, ...QUEUE_SETTINGS, ...MORE_CORE_SETTINGS, ...EVENT_SETTINGS });
+  let shardQueueUrls: Record<string, string>;
+  try {
+    shardQueueUrls = toShardQueueUrls(e.QUEUE_URLS, config.shards, e.QUEUE_URL);
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new ConfigError(`${INVALID}${error.message}`);
+  }
+  return {
+    ...config,
+    queueUrl: e.QUEUE_URL,
+    shardQueueUrls: Object.freeze({ ...shardQueueUrls }),
+    eventSource: e.EVENT_SOURCE ?? `keyplan.${e.STAGE}`,
+    eventBusName: e.EVENT_BUS_NAME,
+  };
+}
+
+/**
+ * The configuration a function that neither enqueues nor publishes reads (CoreConfig): loadConfig's
+ * rules and refusals for those settings, none for the others.
+ * @throws ConfigError naming every setting of the core that is unset or malformed
+ */
+export function loadCoreConfig(env: NodeJS.ProcessEnv = process.env): CoreConfig {
+  return readConfig(env, { ...CORE_SETTINGS, ...MORE_CORE_SETTINGS }).config;
+}
+
+const INVALID = 'keyplan configuration is invalid: ';
+
+/** The settings of `table`, read; the core of the configuration made of them. */
+function readConfig(env: NodeJS.ProcessEnv, table: Partial<Settings>): { config: CoreConfig; e: Env } {
   const read: Record<string, unknown> = {};
   const problems: string[] = [];
-  for (const [name, schema] of Object.entries(settings)) {
+  for (const [name, schema] of Object.entries(table)) {
     try {
       read[name] = schema(env[name], name);
     } catch (error) {
@@ -333,45 +388,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('MANAGEMENT_SHARE_PER_SECOND is more than MANAGEMENT_CALLS_PER_SECOND, the budget of all functions together');
   }
   let shards: ShardConfig[] = [];
-  let shardQueueUrls: Record<string, string> = {};
   if (problems.length === 0) {
     try {
       shards = toShards(e.SHARDS, e.TIER_MAP, e.API_BASE_URL);
-      shardQueueUrls = toShardQueueUrls(e.QUEUE_URLS, shards, e.QUEUE_URL);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
       problems.push(error.message);
     }
   }
-  if (problems.length > 0) throw new ConfigError(`keyplan configuration is invalid: ${problems.join('; ')}`);
-  return {
-    tableName: e.TABLE_NAME,
-    tierMap: Object.freeze({ ...e.TIER_MAP }),
-    shards: Object.freeze(shards),
-    senderEmail: e.SENDER_EMAIL,
-    sesConfigurationSet: e.SES_CONFIGURATION_SET,
-    rotationDays: e.ROTATION_DAYS,
-    graceDays: e.GRACE_DAYS,
-    keyNamePrefix: e.KEY_NAME_PREFIX,
-    leaseSeconds: e.LEASE_SECONDS,
-    registrationRetentionDays: e.REGISTRATION_RETENTION_DAYS,
-    queueUrl: e.QUEUE_URL,
-    shardQueueUrls: Object.freeze({ ...shardQueueUrls }),
-    stage: e.STAGE,
-    managementCallsPerSecond: e.MANAGEMENT_CALLS_PER_SECOND,
-    workerConcurrency: e.WORKER_CONCURRENCY,
-    ...managementShare(e),
-    reminderDays: e.REMINDER_DAYS,
-    keyRetentionDays: e.KEY_RETENTION_DAYS,
-    rotationBatchSize: e.ROTATION_BATCH_SIZE,
-    retirementBatchSize: e.RETIREMENT_BATCH_SIZE,
-    reconcileMinKeyAgeMinutes: e.RECONCILE_MIN_KEY_AGE_MINUTES,
-    resumeAfterMinutes: e.RESUME_AFTER_MINUTES,
-    resumeBatchSize: e.RESUME_BATCH_SIZE,
-    sweepMinutes: e.SWEEP_MINUTES,
-    eventSource: e.EVENT_SOURCE ?? `keyplan.${e.STAGE}`,
-    eventBusName: e.EVENT_BUS_NAME,
-  };
+  if (problems.length > 0) throw new ConfigError(`${INVALID}${problems.join('; ')}`);
+  // Each setting read is the field its name spells (FieldOf); the shard list, its base URL and
+  // the management share make fields of their own.
+  const { apiBaseUrl: _apiBaseUrl, queueUrls: _queueUrls, ...asRead } = Object.fromEntries(
+    Object.entries(read).map(([name, value]) => [fieldOf(name), value]),
+  ) as AsRead;
+  const config: CoreConfig = { ...asRead, tierMap: Object.freeze({ ...e.TIER_MAP }), shards: Object.freeze(shards), ...managementShare(e) };
+  return { config, e };
 }
 
 /**

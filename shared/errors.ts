@@ -9,19 +9,16 @@ export abstract class KeyplanError extends Error {
   /**
    * Whether the same request may succeed later (AWS throttled, another operation held the
    * customer, work was handed to the sweep): queues return the message, jobs leave the work due,
-   * callers get Retry-After. False: it never will as it is (bad input, a conflict, a final state).
+   * callers get Retry-After. False, unless an error says otherwise: it never will as it is (bad
+   * input, a conflict, a final state).
    */
-  abstract readonly retryable: boolean;
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
+  readonly retryable: boolean = false;
 }
 
 /** The request is malformed; `field` names the offending input (JSON pointer-ish dotted path). */
 export class ValidationError extends KeyplanError {
   override readonly name = 'ValidationError';
   readonly code = 'validation-failed';
-  readonly retryable = false;
   constructor(
     readonly field: string,
     message: string,
@@ -33,21 +30,19 @@ export class ValidationError extends KeyplanError {
 export class NotFoundError extends KeyplanError {
   override readonly name = 'NotFoundError';
   readonly code = 'not-found';
-  readonly retryable = false;
 }
 
 /** The same idempotency key arrived with a different payload. */
 export class IdempotencyKeyReusedError extends KeyplanError {
   override readonly name = 'IdempotencyKeyReusedError';
   readonly code = 'idempotency-key-reused';
-  readonly retryable = false;
 }
 
 /** Another attempt holds the registration's lease; the caller should retry after it expires. */
 export class RegistrationInProgressError extends KeyplanError {
   override readonly name = 'RegistrationInProgressError';
   readonly code = 'registration-in-progress';
-  readonly retryable = true;
+  override readonly retryable = true;
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
@@ -60,7 +55,6 @@ export class RegistrationInProgressError extends KeyplanError {
 export class CustomerAlreadyRegisteredError extends KeyplanError {
   override readonly name = 'CustomerAlreadyRegisteredError';
   readonly code = 'customer-already-registered';
-  readonly retryable = false;
 }
 
 /**
@@ -70,7 +64,7 @@ export class CustomerAlreadyRegisteredError extends KeyplanError {
 export class TransientAwsError extends KeyplanError {
   override readonly name = 'TransientAwsError';
   readonly code = 'service-unavailable';
-  readonly retryable = true;
+  override readonly retryable = true;
   /**
    * AWS certainly did not carry the call out (it was throttled): nothing changed. A 5xx or a
    * dropped connection leaves that open.
@@ -90,14 +84,12 @@ export class TransientAwsError extends KeyplanError {
 export class AssociationRejectedError extends KeyplanError {
   override readonly name = 'AssociationRejectedError';
   readonly code = 'association-rejected';
-  readonly retryable = false;
 }
 
 /** The registration ended FAILED; `reason` is recorded on it and safe to show. */
 export class ProvisioningFailedError extends KeyplanError {
   override readonly name = 'ProvisioningFailedError';
   readonly code = 'provisioning-failed';
-  readonly retryable = false;
   constructor(
     readonly reason: string,
     options?: ErrorOptions,
@@ -110,21 +102,20 @@ export class ProvisioningFailedError extends KeyplanError {
 export class RotationIncompleteError extends KeyplanError {
   override readonly name = 'RotationIncompleteError';
   readonly code = 'rotation-incomplete';
-  readonly retryable = true;
+  override readonly retryable = true;
 }
 
 /** The customer was revoked; registering again needs an explicit re-activation. */
 export class CustomerRevokedError extends KeyplanError {
   override readonly name = 'CustomerRevokedError';
   readonly code = 'customer-revoked';
-  readonly retryable = false;
 }
 
 /** Another tier change, rotation or revocation of the customer is running. */
 export class CustomerBusyError extends KeyplanError {
   override readonly name: string = 'CustomerBusyError';
   readonly code = 'customer-busy';
-  readonly retryable = true;
+  override readonly retryable = true;
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
@@ -137,7 +128,7 @@ export class CustomerBusyError extends KeyplanError {
 export class TierChangeFailedError extends KeyplanError {
   override readonly name = 'TierChangeFailedError';
   readonly code = 'tier-change-failed';
-  readonly retryable = true;
+  override readonly retryable = true;
   constructor(
     readonly repairNeeded: boolean,
     options?: ErrorOptions,
@@ -153,14 +144,12 @@ export class TierChangeFailedError extends KeyplanError {
 export class UsageUnavailableError extends KeyplanError {
   override readonly name = 'UsageUnavailableError';
   readonly code = 'usage-unavailable';
-  readonly retryable = false;
 }
 
 /** The request body is larger than the HTTP functions accept; refused before it is parsed. */
 export class PayloadTooLargeError extends KeyplanError {
   override readonly name = 'PayloadTooLargeError';
   readonly code = 'payload-too-large';
-  readonly retryable = false;
   constructor(readonly limitBytes: number) {
     super(`the body is larger than ${limitBytes} bytes`);
   }
@@ -173,7 +162,7 @@ export class PayloadTooLargeError extends KeyplanError {
 export class NoShardCapacityError extends KeyplanError {
   override readonly name = 'NoShardCapacityError';
   readonly code = 'no-shard-capacity';
-  readonly retryable = true;
+  override readonly retryable = true;
 }
 
 /**
@@ -183,7 +172,7 @@ export class NoShardCapacityError extends KeyplanError {
 export class ShardUnavailableError extends KeyplanError {
   override readonly name = 'ShardUnavailableError';
   readonly code = 'shard-unavailable';
-  readonly retryable = true;
+  override readonly retryable = true;
   constructor(
     readonly shardId: string,
     options?: ErrorOptions,
@@ -196,7 +185,6 @@ export class ShardUnavailableError extends KeyplanError {
 export class UnknownShardError extends KeyplanError {
   override readonly name = 'UnknownShardError';
   readonly code = 'unknown-shard';
-  readonly retryable = false;
   constructor(readonly shardId: string) {
     super(`shard "${shardId}" is not in the shard list`);
   }

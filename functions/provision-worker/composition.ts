@@ -1,5 +1,5 @@
 import { apiGatewayClients, dynamoClient, sesClient } from '../../shared/aws/clients';
-import { type Config, loadConfig } from '../../shared/config';
+import { type CoreConfig, loadCoreConfig } from '../../shared/config';
 import { provisioningDeps } from '../../shared/wiring/provisioning';
 import { provisioningBatchHandler } from './batch';
 
@@ -7,7 +7,7 @@ import { provisioningBatchHandler } from './batch';
  * The queue worker's composition root: the saga over both API Gateway clients, DynamoDB and SES,
  * paced to the worker's share of the management budget. Called once per container, at cold start.
  */
-export function composeProvisionWorker(config: Config = loadConfig()) {
+export function composeProvisionWorker(config: CoreConfig = loadCoreConfig()) {
   const clients = { ...apiGatewayClients(), dynamo: dynamoClient(), ses: sesClient() };
   return provisioningBatchHandler(provisioningDeps(config, clients));
 }

@@ -1,6 +1,6 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
+import { type DynamoDBDocumentClient, TransactWriteCommand, type TransactWriteCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { randomUUID } from 'node:crypto';
 import type { LifecycleEvent, RecordedEvent } from '../core/events';
 import { type CustomerKey, DUE } from '../core/model';
@@ -18,10 +18,14 @@ import type {
 } from '../core/customer-record';
 import { LeaseLostError } from '../errors';
 import { awsErrorName, cancellationReasons, conditionFailed, ifConditionHolds, translateDynamoError } from './aws-errors';
+import { type Item, putNew, updateOf } from './item-requests';
 import { queryPages } from './query-pages';
 import { customerPk, DUE_INDEX, eventKey, keyItemKey, profileKey, regKey, shardKey } from './table-keys';
 
-type Item = Record<string, NativeAttributeValue>;
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/** What CustomerCommitTable says of a change only CustomerLedgerTable writes. */
+const SAGA_COMMIT_ONLY = 'the registration saga’s commit writes its settled email, registration and events only; CustomerLedgerTable writes';
 
 /**
  * Nobody holds the lease, or its holder's lease expired and leaves nothing to finish. Needs the
@@ -34,7 +38,8 @@ export const LEASE_FREE = '(attribute_not_exists(#lease) OR (#lease.#until < :no
  * The commit of an operation on a customer (its changes and the lease's release in one write),
  * apart from taking and keeping the lease: the registration saga holds its customer through the
  * registration's own claim and only commits here, so the functions that run the saga alone
- * bundle this part of the ledger only.
+ * bundle this part of the ledger only. Its commits write the profile, the registration and the
+ * events; the key items and shard counts of the other operations' commits are CustomerLedgerTable's.
  */
 export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
   readonly #client: DynamoDBDocumentClient;
@@ -48,21 +53,19 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
   async commit(customerId: string, owner: string, change: CustomerChange, now: Date, eventSeq = 0): Promise<void> {
     const at = now.toISOString();
     const events = change.events ?? [];
+    const profile = this.#profileUpdate(customerId, owner, change, at, events.length > 0 ? eventSeq : undefined);
     const transactItems = [
-      this.#profileUpdate(customerId, owner, change, at, events.length > 0 ? eventSeq : undefined),
-      ...(change.items ?? []).map((write) => this.#keyItemWrite(customerId, write, at)),
+      profile,
+      ...this.keyItemWrites(customerId, change, at),
       ...(change.registration ? [this.#registrationUpdate(change.registration, at)] : []),
-      ...Object.entries(change.placedKeys ?? {}).map(([shardId, delta]) => this.#placedKeysUpdate(shardId, delta, at)),
+      ...this.placedKeysUpdates(change, at),
       ...outboxPuts(this.#table, { customerId, correlationId: owner, after: eventSeq, at }, events),
     ];
-    const first = transactItems[0];
-    const profile = first && 'Update' in first ? first.Update : undefined;
-    if (transactItems.length === 1 && profile) {
+    const lost = () => new LeaseLostError(`another operation took customer ${customerId} over`, 1);
+    if (transactItems.length === 1) {
       // The profile alone (a billing event's time, a repair with nothing to write): one conditional
       // write, no transaction.
-      if (!(await ifConditionHolds(this.#client.send(new UpdateCommand(profile))))) {
-        throw new LeaseLostError(`another operation took customer ${customerId} over`, 1);
-      }
+      if (!(await ifConditionHolds(this.#client.send(new UpdateCommand(profile.Update))))) throw lost();
       return;
     }
     try {
@@ -72,22 +75,98 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
       // The profile (first) or, with an attempt id, the registration (last) moved on: another
       // operation, or another attempt of the registration, has it now. Nothing was written.
       const registrationAt = change.registration ? 1 + (change.items?.length ?? 0) : -1;
-      if (conditionFailed(reasons, 0) || (registrationAt > 0 && conditionFailed(reasons, registrationAt))) {
-        throw new LeaseLostError(`another operation took customer ${customerId} over`, 1);
-      }
+      if (conditionFailed(reasons, 0) || (registrationAt > 0 && conditionFailed(reasons, registrationAt))) throw lost();
       throw translateDynamoError(error);
     }
   }
 
   /** The profile's part of a commit: the change, one more version, and the lease released. */
   #profileUpdate(customerId: string, owner: string, change: CustomerChange, at: string, eventSeq: number | undefined) {
-    const names: Record<string, string> = { '#lease': 'lease', '#owner': 'owner', '#version': 'version' };
-    const values: Item = { ':owner': owner, ':zero': 0, ':one': 1, ':at': at };
+    // Key ids' placeholders; every other one spells its attribute (item-requests.ts).
+    const names: Record<string, string> = {};
+    const values: Item = { ':owner': owner, ':at': at };
     const sets = ['#version = if_not_exists(#version, :zero) + :one', 'updatedAt = :at'];
     // Leaving the lease leaves the sweep's partition too: nothing is left to finish.
     const removes = ['#lease', 'dueType', 'dueAt'];
+    this.profileChanges(change, at, { sets, removes, values, names });
+    // The events' numbers follow the count the holder read; the lease keeps anyone else from
+    // writing events meanwhile, and the condition makes sure of it.
+    let condition = '#lease.#owner = :owner';
+    if (eventSeq !== undefined) {
+      const events = change.events?.length ?? 0;
+      values[':eventSeq'] = eventSeq + events;
+      values[':seenSeq'] = eventSeq;
+      sets.push('eventSeq = :eventSeq');
+      condition += eventSeq === 0 ? ' AND (attribute_not_exists(eventSeq) OR eventSeq = :seenSeq)' : ' AND eventSeq = :seenSeq';
+    }
+    return {
+      // Everything or nothing: a holder whose lease was taken over writes none of it.
+      Update: updateOf(this.#table, profileKey(customerId), `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`, condition, values, names),
+    };
+  }
+
+  /**
+   * The change's own clauses of the profile's update: here the saga's, the email it settled. The
+   * other operations' (status, tier, shard, key list) are CustomerLedgerTable's.
+   * @throws Error for a change of those, rather than commit without it
+   */
+  protected profileChanges(change: CustomerChange, _at: string, clauses: ProfileClauses): void {
+    if (change.status || change.tier || change.tierEventAt || change.shard || change.keyShards || change.keys) {
+      throw new Error(`${SAGA_COMMIT_ONLY} status, tier, shard and key list changes`);
+    }
+    emailedKeyClause(change, clauses);
+  }
+
+  /**
+   * The key items' writes of a change: none here. The registration saga, the one user of this
+   * commit alone, writes no key item and counts no key on a shard in a commit (its claim and its
+   * record do); CustomerLedgerTable writes them.
+   * @throws Error when the change has some, rather than commit without them
+   */
+  protected keyItemWrites(customerId: string, change: CustomerChange, _at: string): TransactItem[] {
+    if (change.items?.length) throw new Error(`${SAGA_COMMIT_ONLY} key items (customer ${customerId})`);
+    return [];
+  }
+
+  /** A shard's count of placed keys: none here (see keyItemWrites). */
+  protected placedKeysUpdates(change: CustomerChange, _at: string): TransactItem[] {
+    if (Object.keys(change.placedKeys ?? {}).length > 0) throw new Error(`${SAGA_COMMIT_ONLY} shards' placed keys`);
+    return [];
+  }
+
+  #registrationUpdate(registration: NonNullable<CustomerChange['registration']>, at: string) {
+    return {
+      Update: updateOf(
+        this.#table,
+        regKey(registration.registrationId),
+        // Out of the resume sweep's partition, and kept: a registration that holds a key must
+        // not expire (a replay would claim it afresh).
+        'SET #state = :state, leaseExpiresAt = :zero, updatedAt = :at REMOVE dueType, dueAt, expiresAt',
+        registration.attemptId ? 'attemptId = :attemptId' : 'attribute_exists(pk)',
+        { ':state': registration.state, ':at': at, ...(registration.attemptId ? { ':attemptId': registration.attemptId } : {}) },
+      ),
+    };
+  }
+}
+
+/**
+ * The customer profile (`CUSTOMER#<id>` / `PROFILE`) as the serialization point of every operation
+ * on the customer (DESIGN §7): the lease is a map on the item, taken with one conditional write and
+ * released with the write that commits the operation's changes.
+ */
+export class CustomerLedgerTable extends CustomerCommitTable implements CustomerLedger {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
+    super(options);
+    this.#client = options.client;
+    this.#table = options.tableName;
+  }
+
+  protected override profileChanges(change: CustomerChange, at: string, clauses: ProfileClauses): void {
+    const { sets, removes, values, names } = clauses;
     if (change.status) {
-      names['#status'] = 'status';
       values[':status'] = change.status;
       sets.push('#status = :status');
       if (change.status === 'REVOKED') sets.push('revokedAt = :at');
@@ -103,13 +182,9 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
       values[':tierEventAt'] = change.tierEventAt;
       sets.push('tierEventAt = :tierEventAt');
     }
-    if (change.emailedKeyId) {
-      values[':emailedKeyId'] = change.emailedKeyId;
-      sets.push('emailedKeyId = :emailedKeyId');
-    }
+    emailedKeyClause(change, clauses);
     if (change.shard) {
       // SHARD is a DynamoDB reserved word.
-      names['#shard'] = 'shard';
       values[':shard'] = change.shard;
       sets.push('#shard = :shard');
     }
@@ -123,7 +198,6 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
     // character. A record holds each id once, so no id is both set and removed (two overlapping
     // paths in one expression are refused).
     const entries = Object.entries(change.keys ?? {}).filter(([, state]) => state !== undefined);
-    if (entries.length > 0) names['#keys'] = 'keys';
     entries.forEach(([keyId, state], index) => {
       names[`#k${index}`] = keyId;
       if (state === null) {
@@ -133,27 +207,14 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
         sets.push(`#keys.#k${index} = :k${index}`);
       }
     });
-    // The events' numbers follow the count the holder read; the lease keeps anyone else from
-    // writing events meanwhile, and the condition makes sure of it.
-    let condition = '#lease.#owner = :owner';
-    if (eventSeq !== undefined) {
-      const events = change.events?.length ?? 0;
-      values[':eventSeq'] = eventSeq + events;
-      values[':seenSeq'] = eventSeq;
-      sets.push('eventSeq = :eventSeq');
-      condition += eventSeq === 0 ? ' AND (attribute_not_exists(eventSeq) OR eventSeq = :seenSeq)' : ' AND eventSeq = :seenSeq';
-    }
-    return {
-      Update: {
-        TableName: this.#table,
-        Key: profileKey(customerId),
-        UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
-        // Everything or nothing: a holder whose lease was taken over writes none of it.
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      },
-    };
+  }
+
+  protected override keyItemWrites(customerId: string, change: CustomerChange, at: string): TransactItem[] {
+    return (change.items ?? []).map((write) => this.#keyItemWrite(customerId, write, at));
+  }
+
+  protected override placedKeysUpdates(change: CustomerChange, at: string): TransactItem[] {
+    return Object.entries(change.placedKeys ?? {}).map(([shardId, delta]) => this.#placedKeysUpdate(shardId, delta, at));
   }
 
   #keyItemWrite(customerId: string, write: KeyItemWrite, at: string) {
@@ -175,14 +236,12 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
         },
       };
     }
-    const names: Record<string, string> = {};
     const values: Item = { ':at': at };
     const sets = ['updatedAt = :at'];
     // The per-key rotation claim and repair mark of earlier versions: the lease replaced both.
     const removes = ['rotation', 'needsRepair'];
     for (const [field, value] of Object.entries(write.set ?? {})) {
       if (value === undefined) continue;
-      names[`#${field}`] = field;
       values[`:${field}`] = value;
       sets.push(`#${field} = :${field}`);
     }
@@ -195,72 +254,23 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
       removes.push('dueType', 'dueAt');
     }
     return {
-      Update: {
-        TableName: this.#table,
-        Key: keyItemKey(customerId, write.keyId),
-        UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
-        // An update never creates a key item: a missing one is a bug, not a key.
-        ConditionExpression: 'attribute_exists(pk)',
-        ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
-        ExpressionAttributeValues: values,
-      },
+      // An update never creates a key item: a missing one is a bug, not a key.
+      Update: updateOf(this.#table, keyItemKey(customerId, write.keyId), `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`, 'attribute_exists(pk)', values),
     };
   }
 
   /** A shard's count of placed keys, which placement checks against its high-water mark. */
   #placedKeysUpdate(shardId: string, delta: number, at: string) {
-    return {
-      Update: {
-        TableName: this.#table,
-        Key: shardKey(shardId),
-        UpdateExpression: 'SET updatedAt = :at ADD placedKeys :delta',
-        ExpressionAttributeValues: { ':delta': delta, ':at': at },
-      },
-    };
-  }
-
-  #registrationUpdate(registration: NonNullable<CustomerChange['registration']>, at: string) {
-    return {
-      Update: {
-        TableName: this.#table,
-        Key: regKey(registration.registrationId),
-        // Out of the resume sweep's partition, and kept: a registration that holds a key must
-        // not expire (a replay would claim it afresh).
-        UpdateExpression: 'SET #state = :state, leaseExpiresAt = :zero, updatedAt = :at REMOVE dueType, dueAt, expiresAt',
-        ConditionExpression: registration.attemptId ? 'attemptId = :attemptId' : 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: {
-          ':state': registration.state,
-          ':zero': 0,
-          ':at': at,
-          ...(registration.attemptId ? { ':attemptId': registration.attemptId } : {}),
-        },
-      },
-    };
-  }
-}
-
-/**
- * The customer profile (`CUSTOMER#<id>` / `PROFILE`) as the serialization point of every operation
- * on the customer (DESIGN §7): the lease is a map on the item, taken with one conditional write and
- * released with the write that commits the operation's changes.
- */
-export class CustomerLedgerTable extends CustomerCommitTable implements CustomerLedger {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
-
-  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    super(options);
-    this.#client = options.client;
-    this.#table = options.tableName;
+    return { Update: updateOf(this.#table, shardKey(shardId), 'SET updatedAt = :at ADD placedKeys :delta', undefined, { ':delta': delta, ':at': at }) };
   }
 
   async acquire(customerId: string, request: AcquireRequest, now: Date): Promise<AcquireOutcome> {
     const nowMs = now.getTime();
     const at = now.toISOString();
     const lease: Lease = { ...request.intent, owner: request.owner, until: request.until, mustFinish: request.mustFinish };
-    const names: Record<string, string> = { '#lease': 'lease', '#until': 'until', '#version': 'version', '#keys': 'keys' };
-    const values: Item = { ':lease': leaseItem(lease), ':zero': 0, ':one': 1, ':at': at, ':noKeys': {}, ':nowMs': nowMs };
+    // Key ids' placeholders; every other one spells its attribute (item-requests.ts).
+    const names: Record<string, string> = {};
+    const values: Item = { ':lease': leaseItem(lease), ':at': at, ':noKeys': {}, ':nowMs': nowMs };
     // The key list exists from here on, so a commit can set one of its entries (a document path
     // into a missing map is refused), even on a profile written before the list existed.
     const sets = [
@@ -270,7 +280,6 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
       '#keys = if_not_exists(#keys, :noKeys)',
     ];
     if (request.setStatus) {
-      names['#status'] = 'status';
       values[':setStatus'] = request.setStatus;
       sets.push('#status = :setStatus');
     }
@@ -280,15 +289,9 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
       values[':dueAt'] = new Date(request.until).toISOString();
       sets.push('dueType = :repair', 'dueAt = :dueAt');
     }
-    let leaseFree = LEASE_FREE;
-    if (request.takeOverInterrupted) {
-      leaseFree = '(attribute_not_exists(#lease) OR #lease.#until < :nowMs)';
-    } else {
-      values[':false'] = false;
-    }
+    const leaseFree = request.takeOverInterrupted ? '(attribute_not_exists(#lease) OR #lease.#until < :nowMs)' : LEASE_FREE;
     const conditions = ['attribute_exists(pk)', leaseFree];
     if (request.status) {
-      names['#status'] = 'status';
       conditions.push(`#status IN (${placeholders(values, ':status', request.status)})`);
     }
     if (request.key) {
@@ -298,12 +301,7 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
     try {
       const result = await this.#client.send(
         new UpdateCommand({
-          TableName: this.#table,
-          Key: profileKey(customerId),
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: conditions.join(' AND '),
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ...updateOf(this.#table, profileKey(customerId), `SET ${sets.join(', ')}`, conditions.join(' AND '), values, names),
           // The record comes back with the lease (one call): as it was, plus what was just written.
           ReturnValues: 'ALL_OLD',
           // A refusal says why: no customer, who holds it, or the state it is in.
@@ -335,58 +333,35 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
   }
 
   async renew(customerId: string, owner: string, until: number, _now: Date): Promise<boolean> {
-    const result = await ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: profileKey(customerId),
-          // dueAt follows the lease: the sweep must not take up a holder that is still working. (On
-          // a lease that need not be finished there is no dueType, so the item stays out of the index.)
-          UpdateExpression: 'SET #lease.#until = :until, dueAt = :dueAt',
-          ConditionExpression: '#lease.#owner = :owner',
-          ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner' },
-          ExpressionAttributeValues: { ':until': until, ':dueAt': new Date(until).toISOString(), ':owner': owner },
-        }),
-      ),
-    );
+    // dueAt follows the lease: the sweep must not take up a holder that is still working. (On
+    // a lease that need not be finished there is no dueType, so the item stays out of the index.)
+    const result = await this.#ifHolder(customerId, owner, 'SET #lease.#until = :until, dueAt = :dueAt', {
+      ':until': until,
+      ':dueAt': new Date(until).toISOString(),
+    });
     return result !== undefined;
   }
 
   async release(customerId: string, owner: string): Promise<void> {
-    await ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: profileKey(customerId),
-          UpdateExpression: 'REMOVE #lease, dueType, dueAt',
-          // A lease taken over since is the new holder's to release.
-          ConditionExpression: '#lease.#owner = :owner',
-          ExpressionAttributeNames: { '#lease': 'lease', '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': owner },
-        }),
-      ),
-    );
+    // A lease taken over since is the new holder's to release.
+    await this.#ifHolder(customerId, owner, 'REMOVE #lease, dueType, dueAt');
   }
 
   async abandon(customerId: string, owner: string, now: Date): Promise<void> {
-    await ifConditionHolds(
+    // Must-finish from now on, whatever it was taken as: only the sweep may take it, and it
+    // learns what to finish from the lease's intent.
+    await this.#ifHolder(customerId, owner, 'SET #lease.#until = :nowMs, #lease.mustFinish = :true, dueType = :repair, dueAt = :at', {
+      ':nowMs': now.getTime(),
+      ':repair': DUE.repair,
+      ':at': now.toISOString(),
+    });
+  }
+
+  /** `update` of the profile, if `owner` still holds its lease; undefined when it does not. */
+  #ifHolder(customerId: string, owner: string, update: string, values?: Item) {
+    return ifConditionHolds(
       this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: profileKey(customerId),
-          // Must-finish from now on, whatever it was taken as: only the sweep may take it, and it
-          // learns what to finish from the lease's intent.
-          UpdateExpression: 'SET #lease.#until = :nowMs, #lease.mustFinish = :true, dueType = :repair, dueAt = :at',
-          ConditionExpression: '#lease.#owner = :owner',
-          ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner' },
-          ExpressionAttributeValues: {
-            ':nowMs': now.getTime(),
-            ':true': true,
-            ':repair': DUE.repair,
-            ':at': now.toISOString(),
-            ':owner': owner,
-          },
-        }),
+        new UpdateCommand(updateOf(this.#table, profileKey(customerId), update, '#lease.#owner = :owner', { ...values, ':owner': owner })),
       ),
     );
   }
@@ -452,25 +427,24 @@ export function toLease(value: unknown): Lease | undefined {
     // As the conditions read it: only an explicit false lets another operation take it over.
     mustFinish: map.mustFinish !== false,
   };
-  if (typeof map.keyId === 'string') lease.keyId = map.keyId;
-  if (typeof map.graceDays === 'number') lease.graceDays = map.graceDays;
-  if (typeof map.tier === 'string') lease.tier = map.tier;
-  if (typeof map.toShard === 'string') lease.toShard = map.toShard;
+  for (const [field, type] of LEASE_INTENT) {
+    if (typeof map[field] === type) Object.assign(lease, { [field]: map[field] });
+  }
   return lease;
 }
 
+/** The lease's intent fields beyond its operation, and the type each is stored as. */
+const LEASE_INTENT = [
+  ['keyId', 'string'],
+  ['graceDays', 'number'],
+  ['tier', 'string'],
+  ['toShard', 'string'],
+] as const;
+
 /** The lease as the profile stores it: absent intent fields are left out, not written as null. */
 export function leaseItem(lease: Lease): Item {
-  return withoutUndefined({
-    owner: lease.owner,
-    operation: lease.operation,
-    until: lease.until,
-    mustFinish: lease.mustFinish,
-    keyId: lease.keyId,
-    graceDays: lease.graceDays,
-    tier: lease.tier,
-    toShard: lease.toShard,
-  });
+  const fields = ['owner', 'operation', 'until', 'mustFinish', ...LEASE_INTENT.map(([field]) => field)] as const;
+  return withoutUndefined(Object.fromEntries(fields.map((field) => [field, lease[field]])));
 }
 
 /** What the lease's holder was doing, without who and until when. */
@@ -478,6 +452,23 @@ function intentOf(lease: Lease | undefined): LeaseIntent | undefined {
   if (!lease) return undefined;
   const { owner: _owner, until: _until, mustFinish: _mustFinish, ...intent } = lease;
   return intent;
+}
+
+/** The profile's update clauses a change adds to (CustomerCommitTable.profileChanges). */
+interface ProfileClauses {
+  sets: string[];
+  removes: string[];
+  values: Item;
+  /** Key ids' placeholders; every other one spells its attribute (item-requests.ts). */
+  names: Record<string, string>;
+}
+
+/** The key whose email went out, once it did: an owed email is recorded by the commit that settles it. */
+function emailedKeyClause(change: CustomerChange, { sets, values }: ProfileClauses): void {
+  if (change.emailedKeyId) {
+    values[':emailedKeyId'] = change.emailedKeyId;
+    sets.push('emailedKeyId = :emailedKeyId');
+  }
 }
 
 /** Seconds until the holder's lease expires: at least 1, as a Retry-After. */
@@ -553,12 +544,10 @@ export function outboxPuts(
       time: context.at,
       correlationId: context.correlationId,
     };
-    return {
-      Put: {
-        TableName: table,
-        Item: { ...eventKey(context.customerId, recorded.sequence), ...withoutUndefined({ ...recorded, detail: withoutUndefined({ ...recorded.detail }) }), expiresAt },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      },
-    };
+    return putNew(table, {
+      ...eventKey(context.customerId, recorded.sequence),
+      ...withoutUndefined({ ...recorded, detail: withoutUndefined({ ...recorded.detail }) }),
+      expiresAt,
+    });
   });
 }

@@ -47,18 +47,9 @@ export class CustomerReads implements Pick<RegistrationStore, 'getCustomer'> {
     const keys = items
       .filter((item) => String(item.sk).startsWith(KEY_SK_PREFIX) && item.state !== 'ORPHANED')
       .map(toCustomerKey);
-    return {
-      customerId: String(profile.customerId),
-      email: String(profile.email),
-      tier: String(profile.tier),
-      status: String(status),
-      registrationId: String(profile.registrationId),
-      shard: optionalString(profile.shard),
-      eventSeq: Number(profile.eventSeq ?? 0),
-      createdAt: String(profile.createdAt),
-      updatedAt: String(profile.updatedAt),
-      keys,
-    };
+    const customer = { status: String(status), shard: optionalString(profile.shard), eventSeq: Number(profile.eventSeq ?? 0), keys } as Customer;
+    for (const field of CUSTOMER_TEXT) customer[field] = String(profile[field]);
+    return customer;
   }
 }
 
@@ -81,29 +72,25 @@ export class RegistrationReads extends CustomerReads implements Pick<Registratio
   }
 }
 
+/** What every registered customer's profile holds as text. */
+const CUSTOMER_TEXT = ['customerId', 'email', 'tier', 'registrationId', 'createdAt', 'updatedAt'] as const;
+
+/** What every registration item holds as text. */
+const TEXT = ['registrationId', 'customerId', 'email', 'tier', 'payloadHash', 'usagePlanId', 'attemptId', 'createdAt', 'updatedAt'] as const;
+/** Text a registration may lack (undefined when it does). */
+const OPTIONAL_TEXT = ['name', 'shard', 'keyId', 'keyFingerprint', 'failureReason', 'orphanKeyId'] as const;
+
 export function toRegistration(item: Item): Registration {
-  return {
-    registrationId: String(item.registrationId),
-    customerId: String(item.customerId),
-    email: String(item.email),
-    tier: String(item.tier),
-    name: optionalString(item.name),
-    payloadHash: String(item.payloadHash),
-    shard: optionalString(item.shard),
-    shardCounted: item.shardCounted === true ? true : undefined,
-    usagePlanId: String(item.usagePlanId),
+  const registration = {
     state: item.state as Registration['state'],
-    keyId: optionalString(item.keyId),
-    keyFingerprint: optionalString(item.keyFingerprint),
-    failureReason: optionalString(item.failureReason),
-    orphanKeyId: optionalString(item.orphanKeyId),
+    shardCounted: item.shardCounted === true ? true : undefined,
     reactivate: item.reactivate === true ? true : undefined,
     resumeAttempts: typeof item.resumeAttempts === 'number' ? item.resumeAttempts : undefined,
     leaseExpiresAt: Number(item.leaseExpiresAt ?? 0),
-    attemptId: String(item.attemptId),
-    createdAt: String(item.createdAt),
-    updatedAt: String(item.updatedAt),
-  };
+  } as Registration;
+  for (const field of TEXT) registration[field] = String(item[field]);
+  for (const field of OPTIONAL_TEXT) registration[field] = optionalString(item[field]);
+  return registration;
 }
 
 function optionalString(value: unknown): string | undefined {

@@ -5,7 +5,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { type NativeAttributeValue, unmarshall } from '@aws-sdk/util-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { CustomerStatus } from '../core/customer-record';
 import { DUE } from '../core/model';
 import type { ClaimResult, Placement, RecordFailureInput, RecordKeyInput, RegistrationStore } from '../core/ports';
@@ -14,13 +14,13 @@ import { CustomerBusyError, RegistrationInProgressError, TransientAwsError } fro
 import type { StalledRegistrations } from '../provisioning/ports';
 import { cancellationReasons, conditionFailed, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { LEASE_FREE, leaseItem, outboxPuts, retryAfterSeconds, toLease } from './customer-ledger';
+import { type Item, putNew, updateOf } from './item-requests';
 import { queryPages } from './query-pages';
 import { RegistrationReads, toRegistration } from './registration-reads';
 import { DUE_INDEX, keyItemKey, profileKey, regKey, shardKey } from './table-keys';
 
 const DAY_S = 86_400;
 
-type Item = Record<string, NativeAttributeValue>;
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 export interface RegistrationTableOptions {
@@ -41,8 +41,11 @@ const CLAIM_AS_UPDATE: unique symbol = Symbol('claim as update');
 /** The sweep's backoff stops doubling here: 15 minutes becomes at most 16 hours. */
 const MAX_RESUME_DOUBLINGS = 6;
 
-/** The one DynamoDB table (DESIGN §2) behind the provisioning saga. */
-export class RegistrationTable extends RegistrationReads implements RegistrationStore, StalledRegistrations {
+/**
+ * The one DynamoDB table (DESIGN §2) behind the provisioning saga. The sweep's queries of it are
+ * RegistrationTable's: register and the worker, which never run them, bundle this alone.
+ */
+export class RegistrationSagaTable extends RegistrationReads implements RegistrationStore {
   readonly #client: DynamoDBDocumentClient;
   readonly #table: string;
   readonly #retentionSeconds: number;
@@ -207,16 +210,10 @@ export class RegistrationTable extends RegistrationReads implements Registration
     if (registration.state !== 'QUEUED') {
       profile.lease = registrationLease(registration.attemptId, registration.leaseExpiresAt);
     }
-    return {
-      Put: {
-        TableName: this.#table,
-        Item: profile,
-        // No profile, so no lease either: nobody holds the customer.
-        ConditionExpression: 'attribute_not_exists(pk)',
-        // Tells an UNREGISTERED customer from a revoked or taken one, and a busy one's holder.
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-      },
-    };
+    // No profile, so no lease either: nobody holds the customer. The item it finds tells an
+    // UNREGISTERED customer from a revoked or taken one, and a busy one's holder.
+    const { Put } = putNew(this.#table, profile);
+    return { Put: { ...Put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } };
   }
 
   /**
@@ -244,10 +241,7 @@ export class RegistrationTable extends RegistrationReads implements Registration
       ':unregistered': 'UNREGISTERED',
       ':at': now.toISOString(),
       ':noKeys': {},
-      ':zero': 0,
-      ':one': 1,
       ':nowMs': now.getTime(),
-      ':false': false,
     };
     if (registration.state !== 'QUEUED') {
       sets.push('#lease = :lease');
@@ -259,18 +253,7 @@ export class RegistrationTable extends RegistrationReads implements Registration
       values[':revoked'] = 'REVOKED';
     }
     return {
-      TableName: this.#table,
-      Key: profileKey(registration.customerId),
-      UpdateExpression: `SET ${sets.join(', ')}`,
-      ConditionExpression: `(${free}) AND ${LEASE_FREE}`,
-      ExpressionAttributeNames: {
-        '#status': 'status',
-        '#keys': 'keys',
-        '#version': 'version',
-        '#lease': 'lease',
-        '#until': 'until',
-      },
-      ExpressionAttributeValues: values,
+      ...updateOf(this.#table, profileKey(registration.customerId), `SET ${sets.join(', ')}`, `(${free}) AND ${LEASE_FREE}`, values),
       // Tells a revoked customer from a taken one, and a busy one's holder.
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
     };
@@ -284,61 +267,50 @@ export class RegistrationTable extends RegistrationReads implements Registration
     const at = now.toISOString();
     const state = registration.state === 'QUEUED' ? 'PENDING' : registration.state;
     const resumeAttempts = (registration.resumeAttempts ?? 0) + 1;
+    const nowMs = now.getTime();
     try {
-      await this.#client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.#table,
-                Key: regKey(registration.registrationId),
-                // A QUEUED registration becomes PENDING: from now on a crash may leave a key behind,
-                // and the next attempt must look for it.
-                UpdateExpression:
-                  'SET attemptId = :attemptId, leaseExpiresAt = :lease, updatedAt = :now, #state = :state, dueType = :resume, dueAt = :resumeAt ADD resumeAttempts :one',
-                // Only the attempt that saw the expired lease of `registration.attemptId` wins.
-                ConditionExpression: 'attemptId = :previous AND leaseExpiresAt < :nowMs AND #state = :seen',
-                ExpressionAttributeNames: { '#state': 'state' },
-                ExpressionAttributeValues: {
-                  ':state': state,
-                  ':seen': registration.state,
-                  ':attemptId': attempt.attemptId,
-                  ':lease': attempt.leaseExpiresAt,
-                  ':now': at,
-                  ':previous': registration.attemptId,
-                  ':nowMs': now.getTime(),
-                  ':resume': DUE.resume,
-                  ':resumeAt': this.#resumeAt(now, resumeAttempts),
-                  ':one': 1,
-                },
+      await this.#transact([
+        this.#update(
+          regKey(registration.registrationId),
+          // A QUEUED registration becomes PENDING: from now on a crash may leave a key behind,
+          // and the next attempt must look for it.
+          'SET attemptId = :attemptId, leaseExpiresAt = :lease, updatedAt = :now, #state = :state, dueType = :resume, dueAt = :resumeAt ADD resumeAttempts :one',
+          // Only the attempt that saw the expired lease of `registration.attemptId` wins.
+          'attemptId = :previous AND leaseExpiresAt < :nowMs AND #state = :seen',
+          {
+            ':state': state,
+            ':seen': registration.state,
+            ':attemptId': attempt.attemptId,
+            ':lease': attempt.leaseExpiresAt,
+            ':now': at,
+            ':previous': registration.attemptId,
+            ':nowMs': nowMs,
+            ':resume': DUE.resume,
+            ':resumeAt': this.#resumeAt(now, resumeAttempts),
+          },
+        ),
+        {
+          Update: {
+            ...updateOf(
+              this.#table,
+              profileKey(registration.customerId),
+              'SET #lease = :lease, #version = if_not_exists(#version, :zero) + :one, updatedAt = :at',
+              // The registration's previous attempt's lease passes on (even unexpired: the
+              // registration's own lease has expired, so that attempt stops before its next
+              // write); anyone else's only when it leaves nothing to finish.
+              `registrationId = :registrationId AND (${LEASE_FREE} OR #lease.#owner = :previous)`,
+              {
+                ':lease': registrationLease(attempt.attemptId, attempt.leaseExpiresAt, registration.state === 'EMAIL_PENDING'),
+                ':at': at,
+                ':registrationId': registration.registrationId,
+                ':nowMs': nowMs,
+                ':previous': registration.attemptId,
               },
-            },
-            {
-              Update: {
-                TableName: this.#table,
-                Key: profileKey(registration.customerId),
-                UpdateExpression: 'SET #lease = :lease, #version = if_not_exists(#version, :zero) + :one, updatedAt = :at',
-                // The registration's previous attempt's lease passes on (even unexpired: the
-                // registration's own lease has expired, so that attempt stops before its next
-                // write); anyone else's only when it leaves nothing to finish.
-                ConditionExpression: `registrationId = :registrationId AND (${LEASE_FREE} OR #lease.#owner = :previous)`,
-                ExpressionAttributeNames: { '#lease': 'lease', '#until': 'until', '#owner': 'owner', '#version': 'version' },
-                ExpressionAttributeValues: {
-                  ':lease': registrationLease(attempt.attemptId, attempt.leaseExpiresAt, registration.state === 'EMAIL_PENDING'),
-                  ':zero': 0,
-                  ':one': 1,
-                  ':at': at,
-                  ':registrationId': registration.registrationId,
-                  ':nowMs': now.getTime(),
-                  ':false': false,
-                  ':previous': registration.attemptId,
-                },
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
-          ],
-        }),
-      );
+            ),
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        },
+      ]);
     } catch (error) {
       const reasons = cancellationReasons(error);
       if (conditionFailed(reasons, 0)) return undefined;
@@ -395,113 +367,69 @@ export class RegistrationTable extends RegistrationReads implements Registration
     const { registration, keyId, fingerprint, state, rotateAt, now, events = [] } = input;
     const at = now.toISOString();
     const eventSeq = await this.#eventSeqOf(registration);
-    const updated: Registration = {
-      ...registration,
-      state,
-      keyId,
-      keyFingerprint: fingerprint,
-      leaseExpiresAt: 0,
-      updatedAt: at,
-    };
+    const active = state === 'ACTIVE';
+    const { shard } = registration;
     try {
-      await this.#client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.#table,
-                Key: regKey(registration.registrationId),
-                // A registration that holds a key is kept: were it to expire, a replay would claim
-                // it afresh and create a second key.
-                // An EMAIL_PENDING registration stays due: the sweep sends the email it owes.
-                UpdateExpression:
-                  'SET #state = :state, keyId = :keyId, keyFingerprint = :fp, leaseExpiresAt = :zero, updatedAt = :at REMOVE expiresAt' +
-                  (state === 'ACTIVE' ? ', dueType, dueAt' : ''),
-                ConditionExpression: 'attemptId = :attemptId',
-                ExpressionAttributeNames: { '#state': 'state' },
-                ExpressionAttributeValues: {
-                  ':state': state,
-                  ':keyId': keyId,
-                  ':fp': fingerprint,
-                  ':zero': 0,
-                  ':at': at,
-                  ':attemptId': registration.attemptId,
-                },
-              },
-            },
-            {
-              // The key's item, new: written whole (see the note above), with what rotation and
-              // retirement read: ACTIVE, generation 1, due for rotation at rotateAt.
-              Put: {
-                TableName: this.#table,
-                Item: {
-                  ...keyItemKey(registration.customerId, keyId),
-                  customerId: registration.customerId,
-                  keyId,
-                  state: 'ACTIVE',
-                  usagePlanId: registration.usagePlanId,
-                  tier: registration.tier,
-                  ...(registration.shard ? { shard: registration.shard } : {}),
-                  fingerprint,
-                  registrationId: registration.registrationId,
-                  createdAt: at,
-                  rotateAt,
-                  dueType: DUE.rotate,
-                  dueAt: rotateAt,
-                  generation: 1,
-                },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            {
-              Update: {
-                TableName: this.#table,
-                Key: profileKey(registration.customerId),
-                // emailedKeyId names a key only once its email went out: an owed email is recorded
-                // by the commit that settles it (CustomerLedger). The version is there: the claim or
-                // take-over that leased the customer to this attempt wrote it.
-                UpdateExpression:
-                  'SET email = :email, tier = :tier, #status = :active, #keys.#k = :active, updatedAt = :at, #version = #version + :one' +
-                  (state === 'ACTIVE' ? ', emailedKeyId = :keyId' : '') +
-                  // SHARD is a DynamoDB reserved word: through a placeholder, like status and keys.
-                  (registration.shard ? ', #shard = :shard' : '') +
-                  ', eventSeq = :eventSeq REMOVE #lease, priorStatus',
-                // The claim reserved the customer for this registration; holding the lease is
-                // holding the reservation.
-                ConditionExpression: `#lease.#owner = :attemptId AND ${EVENT_SEQ_SEEN(eventSeq)}`,
-                ExpressionAttributeNames: {
-                  '#status': 'status',
-                  '#keys': 'keys',
-                  '#k': keyId,
-                  '#version': 'version',
-                  '#lease': 'lease',
-                  '#owner': 'owner',
-                  ...(registration.shard ? { '#shard': 'shard' } : {}),
-                },
-                ExpressionAttributeValues: {
-                  ':email': registration.email,
-                  ':tier': registration.tier,
-                  ':active': 'ACTIVE',
-                  ':at': at,
-                  ':one': 1,
-                  ':attemptId': registration.attemptId,
-                  ...(state === 'ACTIVE' ? { ':keyId': keyId } : {}),
-                  ...(registration.shard ? { ':shard': registration.shard } : {}),
-                  ':eventSeq': eventSeq + events.length,
-                  ':seenSeq': eventSeq,
-                },
-              },
-            },
-            ...outboxPuts(this.#table, { customerId: registration.customerId, correlationId: registration.attemptId, after: eventSeq, at }, events),
-          ],
+      await this.#transact([
+        this.#update(
+          regKey(registration.registrationId),
+          // A registration that holds a key is kept: were it to expire, a replay would claim
+          // it afresh and create a second key.
+          // An EMAIL_PENDING registration stays due: the sweep sends the email it owes.
+          'SET #state = :state, keyId = :keyId, keyFingerprint = :fp, leaseExpiresAt = :zero, updatedAt = :at REMOVE expiresAt' +
+            (active ? ', dueType, dueAt' : ''),
+          'attemptId = :attemptId',
+          { ':state': state, ':keyId': keyId, ':fp': fingerprint, ':at': at, ':attemptId': registration.attemptId },
+        ),
+        // The key's item, new: written whole (see the note above), with what rotation and
+        // retirement read: ACTIVE, generation 1, due for rotation at rotateAt.
+        putNew(this.#table, {
+          ...keyItemKey(registration.customerId, keyId),
+          customerId: registration.customerId,
+          keyId,
+          state: 'ACTIVE',
+          usagePlanId: registration.usagePlanId,
+          tier: registration.tier,
+          ...(shard ? { shard } : {}),
+          fingerprint,
+          registrationId: registration.registrationId,
+          createdAt: at,
+          rotateAt,
+          dueType: DUE.rotate,
+          dueAt: rotateAt,
+          generation: 1,
         }),
-      );
-      return updated;
+        this.#update(
+          profileKey(registration.customerId),
+          // emailedKeyId names a key only once its email went out: an owed email is recorded
+          // by the commit that settles it (CustomerLedger). The version is there: the claim or
+          // take-over that leased the customer to this attempt wrote it.
+          'SET email = :email, tier = :tier, #status = :active, #keys.#k = :active, updatedAt = :at, #version = #version + :one' +
+            (active ? ', emailedKeyId = :keyId' : '') +
+            // SHARD is a DynamoDB reserved word: through a placeholder, like status and keys.
+            (shard ? ', #shard = :shard' : '') +
+            ', eventSeq = :eventSeq REMOVE #lease, priorStatus',
+          // The claim reserved the customer for this registration; holding the lease is
+          // holding the reservation.
+          `#lease.#owner = :attemptId AND ${EVENT_SEQ_SEEN(eventSeq)}`,
+          {
+            ':email': registration.email,
+            ':tier': registration.tier,
+            ':active': 'ACTIVE',
+            ':at': at,
+            ':attemptId': registration.attemptId,
+            ...(active ? { ':keyId': keyId } : {}),
+            ...(shard ? { ':shard': shard } : {}),
+            ...seqValues(eventSeq, events.length),
+          },
+          // A key id may hold any character: through a placeholder of its own.
+          { '#k': keyId },
+        ),
+        ...this.#outbox(registration, eventSeq, at, events),
+      ]);
     } catch (error) {
       const reasons = cancellationReasons(error);
-      if (conditionFailed(reasons, 0) || conditionFailed(reasons, 2)) {
-        throw new RegistrationInProgressError('another attempt took over this registration', 1);
-      }
+      if (conditionFailed(reasons, 0) || conditionFailed(reasons, 2)) throw takenOver();
       if (conditionFailed(reasons, 1)) {
         throw new Error(
           `key ${keyId} of customer ${registration.customerId} has an item already; registration ` +
@@ -511,42 +439,24 @@ export class RegistrationTable extends RegistrationReads implements Registration
       }
       throw translateDynamoError(error);
     }
+    return { ...registration, state, keyId, keyFingerprint: fingerprint, leaseExpiresAt: 0, updatedAt: at };
   }
 
   async recordFailure(input: RecordFailureInput): Promise<Registration> {
     const { registration, reason, detail, orphanKeyId, now, events = [] } = input;
+    const { customerId, shard } = registration;
     const at = now.toISOString();
     const eventSeq = await this.#eventSeqOf(registration);
-    const failed: Registration = {
-      ...registration,
-      state: 'FAILED',
-      failureReason: reason,
-      orphanKeyId,
-      leaseExpiresAt: 0,
-      updatedAt: at,
-    };
-    const failRegistration = {
-      Update: {
-        TableName: this.#table,
-        Key: regKey(registration.registrationId),
-        UpdateExpression:
-          'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt' +
-          (orphanKeyId ? ', orphanKeyId = :orphan' : '') +
-          ' REMOVE dueType, dueAt',
-        ConditionExpression: 'attemptId = :attemptId',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: {
-          ':failed': 'FAILED',
-          ':reason': reason,
-          ':detail': detail,
-          ':zero': 0,
-          ':at': at,
-          ':expiresAt': this.#expiry(now),
-          ':attemptId': registration.attemptId,
-          ...(orphanKeyId ? { ':orphan': orphanKeyId } : {}),
-        },
+    const failRegistration = this.#update(
+      regKey(registration.registrationId),
+      FAIL_REGISTRATION + (orphanKeyId ? ', orphanKeyId = :orphan' : '') + ' REMOVE dueType, dueAt',
+      'attemptId = :attemptId',
+      {
+        ...this.#failValues(reason, detail, now),
+        ':attemptId': registration.attemptId,
+        ...(orphanKeyId ? { ':orphan': orphanKeyId } : {}),
       },
-    };
+    );
     // An orphan goes into the cleanup partition of the due index, where the reconciler finds it
     // without scanning.
     const recordOrphan = orphanKeyId
@@ -555,13 +465,13 @@ export class RegistrationTable extends RegistrationReads implements Registration
             Put: {
               TableName: this.#table,
               Item: {
-                ...keyItemKey(registration.customerId, orphanKeyId),
-                customerId: registration.customerId,
+                ...keyItemKey(customerId, orphanKeyId),
+                customerId,
                 keyId: orphanKeyId,
                 state: 'ORPHANED',
                 usagePlanId: registration.usagePlanId,
                 tier: registration.tier,
-                ...(registration.shard ? { shard: registration.shard } : {}),
+                ...(shard ? { shard } : {}),
                 registrationId: registration.registrationId,
                 createdAt: at,
                 dueType: DUE.cleanup,
@@ -571,54 +481,25 @@ export class RegistrationTable extends RegistrationReads implements Registration
           },
         ]
       : [];
-    const returnCustomer = {
-      Update: {
-        TableName: this.#table,
-        Key: profileKey(registration.customerId),
-        UpdateExpression: `SET ${RETURN_TO_PRIOR_STATUS}, eventSeq = :eventSeq REMOVE #lease, priorStatus`,
-        ConditionExpression: `#lease.#owner = :attemptId AND ${EVENT_SEQ_SEEN(eventSeq)}`,
-        ExpressionAttributeNames: { '#status': 'status', '#version': 'version', '#lease': 'lease', '#owner': 'owner' },
-        ExpressionAttributeValues: {
-          ':unregistered': 'UNREGISTERED',
-          ':at': at,
-          ':zero': 0,
-          ':one': 1,
-          ':attemptId': registration.attemptId,
-          ':eventSeq': eventSeq + events.length,
-          ':seenSeq': eventSeq,
-        },
-      },
-    };
+    const returnCustomer = this.#update(
+      profileKey(customerId),
+      `SET ${RETURN_TO_PRIOR_STATUS}, eventSeq = :eventSeq REMOVE #lease, priorStatus`,
+      `#lease.#owner = :attemptId AND ${EVENT_SEQ_SEEN(eventSeq)}`,
+      { ':unregistered': 'UNREGISTERED', ':at': at, ':attemptId': registration.attemptId, ...seqValues(eventSeq, events.length) },
+    );
     // The key the claim counted on its shard will not be there (an orphan is deleted soon).
     const uncount =
-      registration.shard && registration.shardCounted
-        ? [
-            {
-              Update: {
-                TableName: this.#table,
-                Key: shardKey(registration.shard),
-                UpdateExpression: 'SET updatedAt = :at ADD placedKeys :minusOne',
-                ExpressionAttributeValues: { ':minusOne': -1, ':at': at },
-              },
-            },
-          ]
+      shard && registration.shardCounted
+        ? [this.#update(shardKey(shard), 'SET updatedAt = :at ADD placedKeys :minusOne', undefined, { ':minusOne': -1, ':at': at })]
         : [];
-    const outbox = outboxPuts(
-      this.#table,
-      { customerId: registration.customerId, correlationId: registration.attemptId, after: eventSeq, at },
-      events,
-    );
-    const transactItems = [failRegistration, ...recordOrphan, returnCustomer, ...uncount, ...outbox];
     try {
-      await this.#client.send(new TransactWriteCommand({ TransactItems: transactItems }));
-      return failed;
+      await this.#transact([failRegistration, ...recordOrphan, returnCustomer, ...uncount, ...this.#outbox(registration, eventSeq, at, events)]);
     } catch (error) {
       const reasons = cancellationReasons(error);
-      if (conditionFailed(reasons, 0) || conditionFailed(reasons, 1 + recordOrphan.length)) {
-        throw new RegistrationInProgressError('another attempt took over this registration', 1);
-      }
+      if (conditionFailed(reasons, 0) || conditionFailed(reasons, 1 + recordOrphan.length)) throw takenOver();
       throw translateDynamoError(error);
     }
+    return { ...registration, state: 'FAILED', failureReason: reason, orphanKeyId, leaseExpiresAt: 0, updatedAt: at };
   }
 
   async failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean> {
@@ -626,48 +507,30 @@ export class RegistrationTable extends RegistrationReads implements Registration
     // messages the worker cannot process).
     const registration = await this.getRegistration(registrationId);
     if (!registration) return false;
-    const at = now.toISOString();
-    const failRegistration = {
-      TableName: this.#table,
-      Key: regKey(registrationId),
-      UpdateExpression:
-        'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt REMOVE dueType, dueAt',
-      ConditionExpression: 'attribute_exists(pk) AND (#state = :queued OR (#state = :pending AND leaseExpiresAt < :nowMs))',
-      ExpressionAttributeNames: { '#state': 'state' },
-      ExpressionAttributeValues: {
-        ':failed': 'FAILED',
-        ':reason': failure.reason,
-        ':detail': failure.detail,
-        ':zero': 0,
-        ':at': at,
-        ':expiresAt': this.#expiry(now),
-        ':queued': 'QUEUED',
-        ':pending': 'PENDING',
-        ':nowMs': now.getTime(),
-      },
-    };
-    const returnCustomer = {
-      TableName: this.#table,
-      Key: profileKey(registration.customerId),
-      UpdateExpression: `SET ${RETURN_TO_PRIOR_STATUS} REMOVE #lease, priorStatus`,
+    const nowMs = now.getTime();
+    const failRegistration = updateOf(
+      this.#table,
+      regKey(registrationId),
+      `${FAIL_REGISTRATION} REMOVE dueType, dueAt`,
+      'attribute_exists(pk) AND (#state = :queued OR (#state = :pending AND leaseExpiresAt < :nowMs))',
+      { ...this.#failValues(failure.reason, failure.detail, now), ':queued': 'QUEUED', ':pending': 'PENDING', ':nowMs': nowMs },
+    );
+    const returnCustomer = updateOf(
+      this.#table,
+      profileKey(registration.customerId),
+      `SET ${RETURN_TO_PRIOR_STATUS} REMOVE #lease, priorStatus`,
       // Still reserved for this registration, and nobody at work on it.
-      ConditionExpression:
-        'registrationId = :registrationId AND #status = :pending AND (attribute_not_exists(#lease) OR #lease.#until < :nowMs)',
-      ExpressionAttributeNames: { '#status': 'status', '#version': 'version', '#lease': 'lease', '#until': 'until' },
-      ExpressionAttributeValues: {
+      'registrationId = :registrationId AND #status = :pending AND (attribute_not_exists(#lease) OR #lease.#until < :nowMs)',
+      {
         ':unregistered': 'UNREGISTERED',
-        ':at': at,
-        ':zero': 0,
-        ':one': 1,
+        ':at': now.toISOString(),
         ':registrationId': registrationId,
         ':pending': 'PENDING',
-        ':nowMs': now.getTime(),
+        ':nowMs': nowMs,
       },
-    };
+    );
     try {
-      await this.#client.send(
-        new TransactWriteCommand({ TransactItems: [{ Update: failRegistration }, { Update: returnCustomer }] }),
-      );
+      await this.#transact([{ Update: failRegistration }, { Update: returnCustomer }]);
       return true;
     } catch (error) {
       const reasons = cancellationReasons(error);
@@ -683,29 +546,15 @@ export class RegistrationTable extends RegistrationReads implements Registration
   async releaseLease(registration: Registration, now: Date): Promise<void> {
     // Two writes, not one transaction: either lease may be gone already, and that is fine.
     await Promise.all([
-      ifConditionHolds(
-        this.#client.send(
-          new UpdateCommand({
-            TableName: this.#table,
-            Key: regKey(registration.registrationId),
-            UpdateExpression: 'SET leaseExpiresAt = :zero, updatedAt = :at',
-            ConditionExpression: 'attemptId = :attemptId',
-            ExpressionAttributeValues: { ':zero': 0, ':at': now.toISOString(), ':attemptId': registration.attemptId },
-          }),
-        ),
+      this.#updateIfHolds(
+        regKey(registration.registrationId),
+        'SET leaseExpiresAt = :zero, updatedAt = :at',
+        'attemptId = :attemptId',
+        { ':at': now.toISOString(), ':attemptId': registration.attemptId },
       ),
-      ifConditionHolds(
-        this.#client.send(
-          new UpdateCommand({
-            TableName: this.#table,
-            Key: profileKey(registration.customerId),
-            UpdateExpression: 'REMOVE #lease',
-            ConditionExpression: '#lease.#owner = :attemptId',
-            ExpressionAttributeNames: { '#lease': 'lease', '#owner': 'owner' },
-            ExpressionAttributeValues: { ':attemptId': registration.attemptId },
-          }),
-        ),
-      ),
+      this.#updateIfHolds(profileKey(registration.customerId), 'REMOVE #lease', '#lease.#owner = :attemptId', {
+        ':attemptId': registration.attemptId,
+      }),
     ]);
   }
 
@@ -727,6 +576,52 @@ export class RegistrationTable extends RegistrationReads implements Registration
       ),
     );
     return Number(result.Item?.eventSeq ?? 0);
+  }
+
+  /** One of a transaction's updates, on this table. */
+  #update(key: Item, update: string, condition: string | undefined, values: Item, names?: Record<string, string>) {
+    return { Update: updateOf(this.#table, key, update, condition, values, names) };
+  }
+
+  /** One conditional update alone; a condition that does not hold is no error (see ifConditionHolds). */
+  #updateIfHolds(key: Item, update: string, condition: string, values: Item) {
+    return ifConditionHolds(this.#client.send(new UpdateCommand(updateOf(this.#table, key, update, condition, values))));
+  }
+
+  #transact(items: TransactItem[]) {
+    return this.#client.send(new TransactWriteCommand({ TransactItems: items }));
+  }
+
+  /** The registration's events, numbered after the customer's `eventSeq`, on behalf of its attempt. */
+  #outbox(registration: Registration, eventSeq: number, at: string, events: RecordFailureInput['events'] = []) {
+    return outboxPuts(this.#table, { customerId: registration.customerId, correlationId: registration.attemptId, after: eventSeq, at }, events);
+  }
+
+  /** The values of FAIL_REGISTRATION. */
+  #failValues(reason: string, detail: string, now: Date): Item {
+    return { ':failed': 'FAILED', ':reason': reason, ':detail': detail, ':at': now.toISOString(), ':expiresAt': this.#expiry(now) };
+  }
+
+  /** When the sweep may take the registration up after `attempts` resumes. */
+  #resumeAt(now: Date, attempts: number): string {
+    const delay = this.#resumeAfterMs * 2 ** Math.min(attempts, MAX_RESUME_DOUBLINGS);
+    return new Date(now.getTime() + delay).toISOString();
+  }
+
+  #expiry(now: Date): number {
+    return Math.floor(now.getTime() / 1000) + this.#retentionSeconds;
+  }
+}
+
+/** The saga's table, and the sweep's queries of it: the registrations nobody finished. */
+export class RegistrationTable extends RegistrationSagaTable implements StalledRegistrations {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(options: RegistrationTableOptions) {
+    super(options);
+    this.#client = options.client;
+    this.#table = options.tableName;
   }
 
   async findStalled(now: Date, limit: number): Promise<Registration[]> {
@@ -751,27 +646,28 @@ export class RegistrationTable extends RegistrationReads implements Registration
   async stopResuming(registration: Registration, now: Date): Promise<void> {
     await ifConditionHolds(
       this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: regKey(registration.registrationId),
-          UpdateExpression: 'SET updatedAt = :at REMOVE dueType, dueAt',
-          ConditionExpression: 'attemptId = :attemptId',
-          ExpressionAttributeValues: { ':at': now.toISOString(), ':attemptId': registration.attemptId },
-        }),
+        new UpdateCommand(
+          updateOf(this.#table, regKey(registration.registrationId), 'SET updatedAt = :at REMOVE dueType, dueAt', 'attemptId = :attemptId', {
+            ':at': now.toISOString(),
+            ':attemptId': registration.attemptId,
+          }),
+        ),
       ),
     );
   }
-
-  /** When the sweep may take the registration up after `attempts` resumes. */
-  #resumeAt(now: Date, attempts: number): string {
-    const delay = this.#resumeAfterMs * 2 ** Math.min(attempts, MAX_RESUME_DOUBLINGS);
-    return new Date(now.getTime() + delay).toISOString();
-  }
-
-  #expiry(now: Date): number {
-    return Math.floor(now.getTime() / 1000) + this.#retentionSeconds;
-  }
 }
+
+/**
+ * A registration's failure: FAILED with its reason, its lease gone, expiring after the retention.
+ * Needs `#state`, `:failed`, `:reason`, `:detail`, `:zero`, `:at`, `:expiresAt` (#failValues).
+ */
+const FAIL_REGISTRATION =
+  'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt';
+
+const takenOver = () => new RegistrationInProgressError('another attempt took over this registration', 1);
+
+/** The values of EVENT_SEQ_SEEN and of the count after `added` events. */
+const seqValues = (seen: number, added: number): Item => ({ ':eventSeq': seen + added, ':seenSeq': seen });
 
 /** The customer's event count is still `seen` (`:seenSeq`): nobody wrote events meanwhile. */
 const EVENT_SEQ_SEEN = (seen: number) =>

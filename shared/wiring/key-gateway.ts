@@ -1,7 +1,7 @@
 import { ApiKeyGateway, type ApiKeyGatewayOptions, type ApiGatewaySender } from '../aws/api-key-gateway';
 import { apiGatewayClient, type ShardLocation, singleAttemptApiGatewayClient } from '../aws/clients';
 import { pacedClient, TokenBucket } from '../aws/management-budget';
-import type { Config } from '../config';
+import type { CoreConfig } from '../config';
 import { newKeyValue } from '../core/key-value';
 import { type ShardKeys, shardOf } from '../core/shards';
 
@@ -11,7 +11,7 @@ import { type ShardKeys, shardOf } from '../core/shards';
  * splits the budget; the config carries this function's row). Every shard is an account and
  * Region of its own, with its own 10 requests/s: each gets a bucket of this size.
  */
-export function managementBudget(config: Config): TokenBucket {
+export function managementBudget(config: CoreConfig): TokenBucket {
   return new TokenBucket(config.managementSharePerSecond / config.managementConcurrency, config.managementBurst);
 }
 
@@ -29,7 +29,7 @@ interface GatewayClients {
  * Keys made through them get keyplan's own values, prefixed with the shard's id.
  */
 export function shardKeyGateways<G extends ApiKeyGateway = ApiKeyGateway>(
-  config: Config,
+  config: CoreConfig,
   clients: GatewayClients,
   Gateway: new (options: ApiKeyGatewayOptions) => G = ApiKeyGateway as new (options: ApiKeyGatewayOptions) => G,
 ): ShardKeys<G> {

@@ -1,8 +1,8 @@
 import type { AwsClients } from '../aws/clients';
 import { CustomerCommitTable } from '../aws/customer-ledger';
-import { RegistrationTable } from '../aws/registration-table';
+import { RegistrationSagaTable } from '../aws/registration-table';
 import { SesMailer } from '../aws/ses-mailer';
-import type { Config } from '../config';
+import type { CoreConfig } from '../config';
 import type { ProvisioningDeps } from '../provisioning/provision-key';
 import { shardKeyGateways } from './key-gateway';
 import { clock, mailerOptions, provisioningSettings, registrationTableOptions } from './settings';
@@ -11,9 +11,9 @@ import { clock, mailerOptions, provisioningSettings, registrationTableOptions } 
 export type SagaClients = Pick<AwsClients, 'apiGateway' | 'apiGatewaySingleAttempt' | 'dynamo' | 'ses'>;
 
 /** The registration saga: the queue worker's deps, and the part of register's it shares. */
-export function provisioningDeps(config: Config, clients: SagaClients): ProvisioningDeps {
+export function provisioningDeps(config: CoreConfig, clients: SagaClients): ProvisioningDeps {
   return {
-    store: new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) }),
+    store: new RegistrationSagaTable({ client: clients.dynamo, ...registrationTableOptions(config) }),
     keys: shardKeyGateways(config, clients),
     mailer: new SesMailer({ client: clients.ses, ...mailerOptions(config) }),
     ledger: new CustomerCommitTable({ client: clients.dynamo, tableName: config.tableName }),

@@ -2,7 +2,7 @@ import { CustomerLedgerTable } from '../aws/customer-ledger';
 import { KeyTable } from '../aws/key-table';
 import { RegistrationTable } from '../aws/registration-table';
 import { SesMailer } from '../aws/ses-mailer';
-import type { Config } from '../config';
+import type { CoreConfig } from '../config';
 import type { ResumeDeps } from '../provisioning/resume-registrations';
 import type { FinishDeps } from '../sweep/finish-interrupted';
 import { shardKeyGateways } from './key-gateway';
@@ -13,7 +13,7 @@ import { clock, mailerOptions, provisioningSettings, registrationTableOptions, r
  * The sweep: the saga over the registrations nobody finished, and every operation that died
  * holding a must-finish lease (a rotation, a tier change, a revocation), over one paced gateway.
  */
-export function resumeDeps(config: Config, clients: SagaClients): ResumeDeps & FinishDeps {
+export function resumeDeps(config: CoreConfig, clients: SagaClients): ResumeDeps & FinishDeps {
   const registrations = new RegistrationTable({ client: clients.dynamo, ...registrationTableOptions(config) });
   return {
     store: registrations,

@@ -1,6 +1,6 @@
 import type { RegistrationTableOptions } from '../aws/registration-table';
 import type { SesMailerOptions } from '../aws/ses-mailer';
-import { type Config, ConfigError } from '../config';
+import { type Config, ConfigError, type CoreConfig } from '../config';
 import type { TierChangeDeps } from '../customers/change-tier';
 import type { RevocationDeps } from '../customers/revoke-customer';
 import type { ProvisioningSettings } from '../provisioning/provision-key';
@@ -16,9 +16,9 @@ import type { RotationSettings } from '../rotation/rotate-key';
 export const clock = () => new Date();
 
 /** How often the sweep runs (serverless.yml's resume schedule): a blocked customer's wait, at worst. */
-const sweepSeconds = (config: Config) => config.sweepMinutes * 60;
+const sweepSeconds = (config: CoreConfig) => config.sweepMinutes * 60;
 
-export function provisioningSettings(config: Config): ProvisioningSettings {
+export function provisioningSettings(config: CoreConfig): ProvisioningSettings {
   return {
     shards: config.shards,
     keyNamePrefix: config.keyNamePrefix,
@@ -29,7 +29,7 @@ export function provisioningSettings(config: Config): ProvisioningSettings {
   };
 }
 
-export function rotationSettings(config: Config): RotationSettings {
+export function rotationSettings(config: CoreConfig): RotationSettings {
   return {
     shards: config.shards,
     keyNamePrefix: config.keyNamePrefix,
@@ -43,15 +43,15 @@ export function rotationSettings(config: Config): RotationSettings {
   };
 }
 
-export function tierChangeSettings(config: Config): TierChangeDeps['settings'] {
+export function tierChangeSettings(config: CoreConfig): TierChangeDeps['settings'] {
   return { shards: config.shards, leaseSeconds: config.leaseSeconds, sweepSeconds: sweepSeconds(config) };
 }
 
-export function revocationSettings(config: Config): RevocationDeps['settings'] {
+export function revocationSettings(config: CoreConfig): RevocationDeps['settings'] {
   return { keyRetentionDays: config.keyRetentionDays, leaseSeconds: config.leaseSeconds, sweepSeconds: sweepSeconds(config) };
 }
 
-export function reconcileSettings(config: Config): ReconcileSettings {
+export function reconcileSettings(config: CoreConfig): ReconcileSettings {
   return {
     keyNamePrefix: config.keyNamePrefix,
     stage: config.stage,
@@ -63,7 +63,7 @@ export function reconcileSettings(config: Config): ReconcileSettings {
 }
 
 /** The registration table's options but its client. */
-export function registrationTableOptions(config: Config): Omit<RegistrationTableOptions, 'client'> {
+export function registrationTableOptions(config: CoreConfig): Omit<RegistrationTableOptions, 'client'> {
   return {
     tableName: config.tableName,
     retentionDays: config.registrationRetentionDays,
@@ -72,7 +72,7 @@ export function registrationTableOptions(config: Config): Omit<RegistrationTable
 }
 
 /** The mailer's options but its client. */
-export function mailerOptions(config: Config): Omit<SesMailerOptions, 'client'> {
+export function mailerOptions(config: CoreConfig): Omit<SesMailerOptions, 'client'> {
   return { sender: config.senderEmail, configurationSet: config.sesConfigurationSet };
 }
 
