@@ -23,21 +23,7 @@ export class CustomerReads implements Pick<RegistrationStore, 'getCustomer'> {
   }
 
   async getCustomer(customerId: string): Promise<Customer | undefined> {
-    const items: Item[] = [];
-    await queryPages(
-      this.#client,
-      {
-        TableName: this.#table,
-        // KEY# items and the PROFILE: the customer's events (EVENT#, sorting before both) are the
-        // audit trail's, as many as 400 days of them, and not this read's.
-        KeyConditionExpression: 'pk = :pk AND sk >= :keys',
-        ExpressionAttributeValues: { ':pk': customerPk(customerId), ':keys': KEY_SK_PREFIX },
-        ConsistentRead: true,
-      },
-      (page) => {
-        items.push(...(page.Items ?? []));
-      },
-    );
+    const items = await customerItems(this.#client, this.#table, customerId, true);
     const profile = items.find((item) => item.sk === PROFILE_SK);
     if (!profile) return undefined;
     // A registration in progress changes nothing readers see until it records its key: a
@@ -70,6 +56,30 @@ export class RegistrationReads extends CustomerReads implements Pick<Registratio
     );
     return result.Item ? toRegistration(result.Item) : undefined;
   }
+}
+
+/**
+ * A customer's KEY# items and PROFILE, in one query: the customer's events (EVENT#, sorting before
+ * both) are the audit trail's, as many as 400 days of them, and not these reads'.
+ */
+export async function customerItems(
+  client: DynamoDBDocumentClient,
+  table: string,
+  customerId: string,
+  consistentRead: boolean,
+): Promise<Item[]> {
+  const items: Item[] = [];
+  await queryPages(
+    client,
+    {
+      TableName: table,
+      KeyConditionExpression: 'pk = :pk AND sk >= :keys',
+      ExpressionAttributeValues: { ':pk': customerPk(customerId), ':keys': KEY_SK_PREFIX },
+      ConsistentRead: consistentRead,
+    },
+    (page) => void items.push(...(page.Items ?? [])),
+  );
+  return items;
 }
 
 /** What every registered customer's profile holds as text. */
