@@ -11,6 +11,7 @@ import type {
   CustomerLedger,
   CustomerRecord,
   CustomerStatus,
+  InterruptedLease,
   KeyItemWrite,
   Lease,
   LeaseIntent,
@@ -18,7 +19,7 @@ import type {
 } from '../core/customer-record';
 import { LeaseLostError } from '../errors';
 import { awsErrorName, cancellationReasons, conditionFailed, ifConditionHolds, translateDynamoError } from './aws-errors';
-import { type Item, putNew, updateOf } from './item-requests';
+import { type Item, placeKey, putNew, updateOf } from './item-requests';
 import { queryPages } from './query-pages';
 import { customerPk, DUE_INDEX, eventKey, keyItemKey, profileKey, regKey, shardKey } from './table-keys';
 
@@ -289,7 +290,19 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
       values[':dueAt'] = new Date(request.until).toISOString();
       sets.push('dueType = :repair', 'dueAt = :dueAt');
     }
-    const leaseFree = request.takeOverInterrupted ? '(attribute_not_exists(#lease) OR #lease.#until < :nowMs)' : LEASE_FREE;
+    const listed = request.takeOverInterrupted;
+    let leaseFree = LEASE_FREE;
+    if (listed?.owner !== undefined) {
+      values[':listed'] = listed.owner;
+      // The same holder may have counted its key on a shard since it was listed (place): the
+      // lease written here must carry that count on, so it must be the one it names.
+      let placed = 'attribute_not_exists(#lease.#placed)';
+      if (request.intent.placed !== undefined) {
+        values[':placed'] = request.intent.placed;
+        placed = '#lease.#placed = :placed';
+      }
+      leaseFree = `(#lease.#owner = :listed AND #lease.#until < :nowMs AND ${placed})`;
+    } else if (listed) leaseFree = 'attribute_not_exists(#lease)';
     const conditions = ['attribute_exists(pk)', leaseFree];
     if (request.status) {
       conditions.push(`#status IN (${placeholders(values, ':status', request.status)})`);
@@ -342,9 +355,58 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
     return result !== undefined;
   }
 
-  async release(customerId: string, owner: string): Promise<void> {
-    // A lease taken over since is the new holder's to release.
-    await this.#ifHolder(customerId, owner, 'REMOVE #lease, dueType, dueAt');
+  async release(customerId: string, owner: string, placed?: string): Promise<void> {
+    // A lease taken over since is the new holder's to release (and its count the new holder's).
+    if (!placed) {
+      await this.#ifHolder(customerId, owner, 'REMOVE #lease, dueType, dueAt');
+      return;
+    }
+    await this.#ifLeaseHolds(customerId, owner, 'REMOVE #lease, dueType, dueAt', {}, {
+      Update: updateOf(this.#table, shardKey(placed), 'SET updatedAt = :at ADD placedKeys :minusOne', undefined, {
+        ':minusOne': -1,
+        ':at': new Date().toISOString(),
+      }),
+    });
+  }
+
+  async place(
+    customerId: string,
+    owner: string,
+    placement: { shardId: string; highWaterKeys: number },
+    now: Date,
+  ): Promise<'placed' | 'shard-full' | 'lost'> {
+    const at = now.toISOString();
+    const outcome = await this.#ifLeaseHolds(
+      customerId,
+      owner,
+      'SET #lease.#placed = :placed, updatedAt = :at',
+      { ':placed': placement.shardId, ':at': at },
+      placeKey(this.#table, shardKey(placement.shardId), placement.highWaterKeys, at),
+    );
+    return outcome === 'shard' ? 'shard-full' : outcome === 'lease' ? 'lost' : 'placed';
+  }
+
+  /**
+   * `update` of the profile if `owner` holds its lease, and the shard item's `shard` write, at once;
+   * which of the two conditions failed, if one did.
+   */
+  async #ifLeaseHolds(customerId: string, owner: string, update: string, values: Item, shard: TransactItem): Promise<'lease' | 'shard' | undefined> {
+    try {
+      await this.#client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Update: updateOf(this.#table, profileKey(customerId), update, '#lease.#owner = :owner', { ...values, ':owner': owner }) },
+            shard,
+          ],
+        }),
+      );
+      return undefined;
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (conditionFailed(reasons, 0)) return 'lease';
+      if (conditionFailed(reasons, 1)) return 'shard';
+      throw translateDynamoError(error);
+    }
   }
 
   async abandon(customerId: string, owner: string, now: Date): Promise<void> {
@@ -366,8 +428,8 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
     );
   }
 
-  async findInterrupted(now: Date, limit: number): Promise<{ customerId: string; intent: LeaseIntent | undefined }[]> {
-    const interrupted: { customerId: string; intent: LeaseIntent | undefined }[] = [];
+  async findInterrupted(now: Date, limit: number): Promise<InterruptedLease[]> {
+    const interrupted: InterruptedLease[] = [];
     await queryPages(
       this.#client,
       {
@@ -379,7 +441,8 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
       },
       (page) => {
         for (const item of page.Items ?? []) {
-          interrupted.push({ customerId: toCustomerRecord(item).customerId, intent: intentOf(toLease(item.lease)) });
+          const lease = toLease(item.lease);
+          interrupted.push({ customerId: toCustomerRecord(item).customerId, owner: lease?.owner, intent: intentOf(lease) });
         }
         return interrupted.length < limit;
       },
@@ -439,6 +502,7 @@ const LEASE_INTENT = [
   ['graceDays', 'number'],
   ['tier', 'string'],
   ['toShard', 'string'],
+  ['placed', 'string'],
 ] as const;
 
 /** The lease as the profile stores it: absent intent fields are left out, not written as null. */

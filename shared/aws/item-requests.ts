@@ -48,3 +48,25 @@ export function updateOf(
 export const putNew = (table: string, item: Item) => ({
   Put: { TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' },
 });
+
+/**
+ * One more key counted on the shard item at `key`, if it is below the high-water `mark` and
+ * accepts customers: a registration's claim, and a drain's move into it, take a place alike.
+ */
+export function placeKey(table: string, key: Item, mark: number, at: string) {
+  const open = mark > 0;
+  return {
+    Update: updateOf(
+      table,
+      key,
+      'SET updatedAt = :at ADD placedKeys :one',
+      // The reconciler's inventory (real keys, rotations and retained keys included) stops
+      // placement too, once it reaches the mark. A mark of 0 (no shard open) places nothing: the
+      // condition cannot hold.
+      open
+        ? '(attribute_not_exists(placedKeys) OR placedKeys < :mark) AND (attribute_not_exists(inventoryKeys) OR inventoryKeys < :mark) AND (attribute_not_exists(#state) OR #state = :accepting)'
+        : 'attribute_not_exists(pk) AND attribute_exists(pk)',
+      open ? { ':at': at, ':mark': mark, ':accepting': 'accepting' } : { ':at': at },
+    ),
+  };
+}

@@ -14,7 +14,7 @@ import { CustomerBusyError, RegistrationInProgressError, TransientAwsError } fro
 import type { StalledRegistrations } from '../provisioning/ports';
 import { cancellationReasons, conditionFailed, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { LEASE_FREE, leaseItem, outboxPuts, retryAfterSeconds, toLease } from './customer-ledger';
-import { type Item, putNew, updateOf } from './item-requests';
+import { type Item, placeKey, putNew, updateOf } from './item-requests';
 import { queryPages } from './query-pages';
 import { RegistrationReads, toRegistration } from './registration-reads';
 import { DUE_INDEX, keyItemKey, profileKey, regKey, shardKey } from './table-keys';
@@ -112,7 +112,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
               },
             },
             customer,
-            ...(placement ? [this.#placeKey(placement, now)] : []),
+            ...(placement ? [placeKey(this.#table, shardKey(placement.shardId), placement.highWaterKeys, now.toISOString())] : []),
           ],
         }),
       );
@@ -147,35 +147,6 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
       if (placement && conditionFailed(reasons, 2)) return { kind: 'shard-full' };
       throw new TransientAwsError('claim was cancelled by a concurrent transaction', 1, { cause: error });
     }
-  }
-
-  /** One more key on the shard, if it is below its high-water mark and accepts customers. */
-  #placeKey(placement: Placement, now: Date): TransactItem {
-    const update = {
-      TableName: this.#table,
-      Key: shardKey(placement.shardId),
-      UpdateExpression: 'SET updatedAt = :at ADD placedKeys :one',
-    };
-    const values = { ':one': 1, ':at': now.toISOString() };
-    // A mark of 0 (no shard open) places nothing: the condition cannot hold.
-    if (placement.highWaterKeys <= 0) {
-      return {
-        Update: { ...update, ConditionExpression: 'attribute_not_exists(pk) AND attribute_exists(pk)', ExpressionAttributeValues: values },
-      };
-    }
-    return {
-      Update: {
-        ...update,
-        // The reconciler's inventory (real keys, rotations and retained keys included) stops
-        // placement too, once it reaches the mark.
-        ConditionExpression:
-          '(attribute_not_exists(placedKeys) OR placedKeys < :mark) AND ' +
-          '(attribute_not_exists(inventoryKeys) OR inventoryKeys < :mark) AND ' +
-          '(attribute_not_exists(#state) OR #state = :accepting)',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ...values, ':mark': placement.highWaterKeys, ':accepting': 'accepting' },
-      },
-    };
   }
 
   /**
@@ -488,10 +459,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
       { ':unregistered': 'UNREGISTERED', ':at': at, ':attemptId': registration.attemptId, ...seqValues(eventSeq, events.length) },
     );
     // The key the claim counted on its shard will not be there (an orphan is deleted soon).
-    const uncount =
-      shard && registration.shardCounted
-        ? [this.#update(shardKey(shard), 'SET updatedAt = :at ADD placedKeys :minusOne', undefined, { ':minusOne': -1, ':at': at })]
-        : [];
+    const uncount = this.#uncount(registration, at);
     try {
       await this.#transact([failRegistration, ...recordOrphan, returnCustomer, ...uncount, ...this.#outbox(registration, eventSeq, at, events)]);
     } catch (error) {
@@ -529,18 +497,27 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
         ':nowMs': nowMs,
       },
     );
-    try {
-      await this.#transact([{ Update: failRegistration }, { Update: returnCustomer }]);
-      return true;
-    } catch (error) {
-      const reasons = cancellationReasons(error);
-      if (conditionFailed(reasons, 0)) return false;
-      if (!conditionFailed(reasons, 1)) throw translateDynamoError(error);
+    // The key the claim counted on its shard will never be made; the registration's condition
+    // lets only one failure give it back.
+    const uncount = this.#uncount(registration, now.toISOString());
+    for (const customer of [[{ Update: returnCustomer }], []]) {
+      try {
+        await this.#transact([{ Update: failRegistration }, ...customer, ...uncount]);
+        return true;
+      } catch (error) {
+        const reasons = cancellationReasons(error);
+        if (conditionFailed(reasons, 0)) return false;
+        // The profile moved on (another registration took it, or someone holds it): the message
+        // still must not be retried forever, so the registration fails alone.
+        if (!customer.length || !conditionFailed(reasons, 1)) throw translateDynamoError(error);
+      }
     }
-    // The profile moved on (another registration took it, or someone holds it): the message still
-    // must not be retried forever.
-    const result = await ifConditionHolds(this.#client.send(new UpdateCommand(failRegistration)));
-    return result !== undefined;
+    return false;
+  }
+
+  /** The shard count a claim placed, given back: that key will never exist. */
+  #uncount({ shard, shardCounted }: Registration, at: string) {
+    return shard && shardCounted ? [this.#update(shardKey(shard), 'SET updatedAt = :at ADD placedKeys :minusOne', undefined, { ':minusOne': -1, ':at': at })] : [];
   }
 
   async releaseLease(registration: Registration, now: Date): Promise<void> {

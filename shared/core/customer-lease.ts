@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CustomerBusyError, LeaseLostError, NotFoundError, TransientAwsError } from '../errors';
+import { CustomerBusyError, LeaseLostError, NoShardCapacityError, NotFoundError, TransientAwsError } from '../errors';
 import { logger } from '../logger';
 import type {
   AcquireRequest,
@@ -30,7 +30,7 @@ export interface LeaseRequest {
   status?: readonly CustomerStatus[] | undefined;
   key?: { keyId: string; states: readonly TrackedKeyState[] } | undefined;
   setStatus?: CustomerStatus | undefined;
-  takeOverInterrupted?: boolean | undefined;
+  takeOverInterrupted?: AcquireRequest['takeOverInterrupted'];
 }
 
 export type LeaseOutcome = { kind: 'held'; lease: HeldLease } | { kind: 'refused'; customer: CustomerRecord };
@@ -77,6 +77,8 @@ export class HeldLease {
   #settled = false;
   /** How often `ensure` ran: each side effect is preceded by one, so one less have completed. */
   #checks = 0;
+  /** The shard this lease counted the operation's new key on; a lease taken over keeps its count. */
+  #placed: string | undefined;
 
   constructor(
     readonly customerId: string,
@@ -89,6 +91,35 @@ export class HeldLease {
     private readonly deps: LeaseDeps,
   ) {
     this.#until = until;
+    this.#placed = interrupted?.placed;
+  }
+
+  /** The shard the new key is counted on already (its commit must not count it again). */
+  get placed(): string | undefined {
+    return this.#placed;
+  }
+
+  /**
+   * Reserves the shard's room for the operation's new key before anything is made there (a
+   * drain's move), under the same condition as a registration's claim: two moves at once, or a
+   * reconcile's inventory landing meanwhile, cannot both take the last place. Nothing is done yet
+   * when the shard is full, so the lease is released.
+   * @throws NoShardCapacityError when the shard is at its mark or no longer accepts customers
+   * @throws LeaseLostError
+   */
+  async place(placement: { shardId: string; highWaterKeys: number }): Promise<void> {
+    if (this.#placed === placement.shardId) return;
+    const outcome = await this.deps.ledger.place(this.customerId, this.owner, placement, this.deps.clock());
+    if (outcome === 'placed') {
+      this.#placed = placement.shardId;
+      return;
+    }
+    if (outcome === 'lost') {
+      this.#settled = true;
+      throw new LeaseLostError(`the lease on customer ${this.customerId} was lost`, 1);
+    }
+    await this.release();
+    throw new NoShardCapacityError(`shard ${placement.shardId} has no room for customer ${this.customerId}`);
   }
 
   /**
@@ -126,7 +157,7 @@ export class HeldLease {
   async release(): Promise<void> {
     if (this.#settled) return;
     this.#settled = true;
-    await this.deps.ledger.release(this.customerId, this.owner).catch((error: unknown) => {
+    await this.deps.ledger.release(this.customerId, this.owner, this.#placed).catch((error: unknown) => {
       logger.warn('customer lease release failed; it expires by itself', { customerId: this.customerId, error });
     });
   }

@@ -32,6 +32,11 @@ export interface LeaseIntent {
   tier?: string | undefined;
   /** rotate: the shard the successor is made in, when the rotation moves the customer (a drain). */
   toShard?: string | undefined;
+  /**
+   * The shard the lease already counted the operation's new key on (CustomerLedger.place): its
+   * commit counts it no more, and a lease that ends without a commit gives it back.
+   */
+  placed?: string | undefined;
 }
 
 /**
@@ -85,8 +90,12 @@ export interface AcquireRequest {
   status?: readonly CustomerStatus[] | undefined;
   /** And this key one of these states in the customer's list. */
   key?: { keyId: string; states: readonly TrackedKeyState[] } | undefined;
-  /** Only the sweep: take over an expired lease whose holder must be finished. */
-  takeOverInterrupted?: boolean | undefined;
+  /**
+   * Only the sweep: take over the expired lease of `owner` (the one it listed; none: the customer
+   * had no lease), whose holder must be finished. Any other lease is left alone, even expired: it
+   * is not the one the sweep listed, and taking it would write the listed intent into it.
+   */
+  takeOverInterrupted?: { owner: string | undefined } | undefined;
   /**
    * Written with the lease: a revocation marks the customer REVOKED before it disables a key, so
    * from that moment no rotation or tier change starts.
@@ -148,6 +157,14 @@ export interface CustomerChange {
   registration?: { registrationId: string; state: 'ACTIVE' | 'REVOKED'; attemptId?: string | undefined } | undefined;
 }
 
+/** A customer the sweep lists: who held its expired lease, and to do what. */
+export interface InterruptedLease {
+  customerId: string;
+  /** The lease's holder, which the sweep's take-over is conditioned on (none: no lease). */
+  owner?: string | undefined;
+  intent: LeaseIntent | undefined;
+}
+
 /**
  * The customer record as the serialization point. Every operation that changes a customer's keys
  * or profile takes the lease with one conditional write (which also returns the record), checks
@@ -169,8 +186,18 @@ export interface CustomerLedger {
    * @throws LeaseLostError when `owner` no longer holds the lease: nothing was written
    */
   commit(customerId: string, owner: string, change: CustomerChange, now: Date, eventSeq?: number): Promise<void>;
-  /** Gives the lease up unchanged; a lease no longer held is left alone. */
-  release(customerId: string, owner: string): Promise<void>;
+  /**
+   * Gives the lease up unchanged, and the key it counted on `placed` (see `place`) back; a lease
+   * no longer held is left alone.
+   */
+  release(customerId: string, owner: string, placed?: string): Promise<void>;
+  /**
+   * Counts one more key on the shard for `owner`'s operation, if the shard is below its mark and
+   * accepts customers (as a registration's claim does), and notes it on the lease (`placed`), all
+   * at once: a drain's move reserves its target's room before it makes anything there. A sweep
+   * that takes the lease over inherits the count; its commit or release settles it.
+   */
+  place(customerId: string, owner: string, placement: { shardId: string; highWaterKeys: number }, now: Date): Promise<'placed' | 'shard-full' | 'lost'>;
   /**
    * Gives up a lease whose work must be finished: it expires at once and the customer is due
    * for the sweep.
@@ -178,8 +205,9 @@ export interface CustomerLedger {
   abandon(customerId: string, owner: string, now: Date): Promise<void>;
   /**
    * Customers whose lease holder died or gave up with work to finish (the REPAIR partition, due
-   * when the lease expired), oldest first, with the intent of that lease: the sweep takes the
-   * lease over with the same intent, so a sweep that dies in turn leaves the same work behind.
+   * when the lease expired), oldest first, with the owner and intent of that lease: the sweep takes
+   * over that lease only (conditioned on its owner) with the same intent, so a sweep that dies in
+   * turn leaves the same work behind.
    */
-  findInterrupted(now: Date, limit: number): Promise<{ customerId: string; intent: LeaseIntent | undefined }[]>;
+  findInterrupted(now: Date, limit: number): Promise<InterruptedLease[]>;
 }

@@ -102,6 +102,12 @@ export async function rotateUnderLease(
 
   return lease.run(async () => {
     const generation = old.generation + 1;
+    // A move takes its room in the target before it makes anything there: once the successor is
+    // emailed it must be recorded, full or not. A resumed one inherits the count of the lease it
+    // took over; one whose holder died before it had a place made nothing yet, and takes one now.
+    if (options.toShard && shard.highWaterKeys !== undefined) {
+      await lease.place({ shardId: shard.id, highWaterKeys: shard.highWaterKeys });
+    }
     await lease.ensure();
     const successor = await keys.ensureKey(
       {
@@ -173,7 +179,7 @@ export async function rotateUnderLease(
           }),
           event('KeyEmailed', { keyId: successor.id, fingerprint: successor.secret.fingerprint(), reason: 'rotation' }),
         ],
-        placedKeys: shard.highWaterKeys === undefined ? undefined : { [shard.id]: 1 },
+        placedKeys: shard.highWaterKeys === undefined || lease.placed === shard.id ? undefined : { [shard.id]: 1 },
         items: [
           {
             kind: 'update',

@@ -1,5 +1,6 @@
 import { placementOrder, type Shard, shardOf } from '../core/shards';
-import { CustomerBusyError, ValidationError } from '../errors';
+import type { CustomerKey } from '../core/model';
+import { CustomerBusyError, NoShardCapacityError, ValidationError } from '../errors';
 import { logger } from '../logger';
 import { type RotationDeps, rotateKey } from '../rotation/rotate-key';
 import type { ShardRegistry } from './ports';
@@ -56,37 +57,47 @@ export async function drainShard(
 
   const progress: DrainProgress = { shard: source.id, moved: 0, skipped: 0, busy: 0, failed: 0, to: {}, moreLeft: false };
   const keys = await deps.registry.activeKeysIn(source.id, { home: source.id === shards[0]!.id, limit: options.limit });
-  for (const key of keys) {
-    const open = shards.filter((shard) => (room.get(shard.id) ?? 0) > 0);
-    const [target] = placementOrder(open, key.customerId);
-    if (!target) {
-      logger.warn('drain: every other shard is at its high-water mark', { shard: source.id });
-      progress.moreLeft = true;
-      break;
-    }
-    try {
-      const result = await rotateKey(key, { now: options.now, graceDays, toShard: target.id }, deps);
-      if (result.outcome === 'rotated') {
-        progress.moved++;
-        progress.to[target.id] = (progress.to[target.id] ?? 0) + 1;
-        room.set(target.id, (room.get(target.id) ?? 0) - 1);
-      } else progress.skipped++;
-    } catch (error) {
-      if (error instanceof CustomerBusyError) progress.busy++;
-      else {
-        progress.failed++;
-        logger.error('drain: moving a key failed; the next step tries again', {
-          shard: source.id,
-          customerId: key.customerId,
-          keyId: key.keyId,
-          error,
-        });
+  keys: for (const key of keys) {
+    for (;;) {
+      const open = shards.filter((shard) => (room.get(shard.id) ?? 0) > 0);
+      const [target] = placementOrder(open, key.customerId);
+      if (!target) {
+        logger.warn('drain: every other shard is at its high-water mark', { shard: source.id });
+        progress.moreLeft = true;
+        break keys;
       }
+      try {
+        const result = await rotateKey(key, { now: options.now, graceDays, toShard: target.id }, deps);
+        if (result.outcome === 'rotated') {
+          progress.moved++;
+          progress.to[target.id] = (progress.to[target.id] ?? 0) + 1;
+          room.set(target.id, (room.get(target.id) ?? 0) - 1);
+        } else progress.skipped++;
+      } catch (error) {
+        // The room read above was taken meanwhile (another drain step, a registration, a
+        // reconcile's inventory): the move reserved nothing and made nothing, so the same key
+        // tries the next shard with room.
+        if (error instanceof NoShardCapacityError) {
+          room.set(target.id, 0);
+          continue;
+        }
+        countFailure(error, key, source.id, progress);
+      }
+      break;
     }
   }
   progress.moreLeft ||= keys.length >= options.limit || progress.busy + progress.failed > 0;
   logger.info('drain step finished', { ...progress });
   return progress;
+}
+
+function countFailure(error: unknown, key: CustomerKey, shardId: string, progress: DrainProgress): void {
+  if (error instanceof CustomerBusyError) {
+    progress.busy++;
+    return;
+  }
+  progress.failed++;
+  logger.error('drain: moving a key failed; the next step tries again', { shard: shardId, customerId: key.customerId, keyId: key.keyId, error });
 }
 
 function known(shards: readonly Shard[], shardId: string, field: string): Shard {

@@ -1,11 +1,11 @@
 import { event } from '../core/events';
 import { acquireCustomer } from '../core/customer-lease';
-import type { LeaseIntent } from '../core/customer-record';
+import type { InterruptedLease, LeaseIntent } from '../core/customer-record';
 import { isLive } from '../core/model';
 import { convergeKeyPlans } from '../customers/converge-plans';
 import { finishRevocation, type RevocationDeps } from '../customers/revoke-customer';
 import type { TierChangeDeps } from '../customers/change-tier';
-import { CustomerBusyError } from '../errors';
+import { CustomerBusyError, NoShardCapacityError } from '../errors';
 import { logger } from '../logger';
 import { type RotationDeps, rotateUnderLease } from '../rotation/rotate-key';
 
@@ -28,11 +28,15 @@ export interface FinishRunReport {
  */
 export async function finishInterruptedOperations(now: Date, limit: number, deps: FinishDeps): Promise<FinishRunReport> {
   const report: FinishRunReport = { finished: 0, nothingLeft: 0, busy: 0, failed: 0 };
-  for (const { customerId, intent } of await deps.ledger.findInterrupted(deps.clock(), limit)) {
+  for (const listed of await deps.ledger.findInterrupted(deps.clock(), limit)) {
+    const { customerId } = listed;
     try {
-      report[(await finishOne(customerId, intent ?? { operation: 'repair' }, now, deps)) ? 'finished' : 'nothingLeft']++;
+      report[(await finishOne(listed, now, deps)) ? 'finished' : 'nothingLeft']++;
     } catch (error) {
       if (error instanceof CustomerBusyError) report.busy++;
+      // A drain's move that died before its target had a place made nothing: with no place now,
+      // the customer stays where it is (lease released) for the drain's next step.
+      else if (error instanceof NoShardCapacityError) report.nothingLeft++;
       else {
         report.failed++;
         logger.error('finishing an interrupted operation failed; the next sweep tries again', { customerId, error });
@@ -43,15 +47,22 @@ export async function finishInterruptedOperations(now: Date, limit: number, deps
   return report;
 }
 
-async function finishOne(customerId: string, listed: LeaseIntent, now: Date, deps: FinishDeps): Promise<boolean> {
-  const taken = await acquireCustomer(customerId, { intent: listed, mustFinish: true, takeOverInterrupted: true }, deps);
+async function finishOne({ customerId, owner, intent: listed }: InterruptedLease, now: Date, deps: FinishDeps): Promise<boolean> {
+  // The sweep lists customers first and takes them over one by one: by then the operation it
+  // listed may have finished and another one may hold the customer. Only the lease it listed is
+  // taken over (its owner is the condition), so the intent written with the sweep's lease is
+  // that lease's own, even should the sweep die at once; a lease that changed meanwhile is
+  // refused (or busy) and left to the next run.
+  const taken = await acquireCustomer(
+    customerId,
+    { intent: listed ?? { operation: 'repair' }, mustFinish: true, takeOverInterrupted: { owner } },
+    deps,
+  );
   if (taken.kind === 'refused') return false;
   const { lease } = taken;
-  // The sweep lists customers first and takes them over one by one: by then the operation it
-  // listed may have finished and another one may hold the customer. A registration's lease (a
-  // re-activation's) is finished by the registration's own next attempt only; any other is
-  // finished as what it is, not as what was listed (a plan repair in place of a rotation would
-  // leave the rotation's emailed successor an orphan, a revocation would revoke a re-activation).
+  // A registration's lease (a re-activation's) is finished by the registration's own next
+  // attempt only; any other is finished as what it is, as its holder recorded it (a plan repair
+  // in place of a rotation would leave the rotation's emailed successor an orphan).
   if (!lease.interrupted || lease.interrupted.operation === 'register') {
     await lease.release();
     return false;

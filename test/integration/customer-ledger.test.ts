@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { bootstrapLocalStack, type LocalStack } from '../../infra/local/bootstrap';
 import { CustomerLedgerTable } from '../../shared/aws/customer-ledger';
 import { RegistrationTable } from '../../shared/aws/registration-table';
-import { keyItemKey, profileKey, regKey } from '../../shared/aws/table-keys';
+import { keyItemKey, profileKey, regKey, shardKey } from '../../shared/aws/table-keys';
 import { event } from '../../shared/core/events';
 import type { CustomerKey } from '../../shared/core/model';
 import type { AcquireRequest } from '../../shared/core/customer-record';
@@ -535,6 +535,7 @@ describe('the ledger', () => {
     expect(await ledger.findInterrupted(early(4), 10)).not.toContainEqual(expect.objectContaining({ customerId }));
     expect(await ledger.findInterrupted(early(6), 10)).toContainEqual({
       customerId,
+      owner: 'tier-1',
       intent: { operation: 'change-tier', tier: 'pro' },
     });
     expect(await ledger.acquire(customerId, leaseFor('rotate-1', { until: early(120).getTime() }), early(7))).toMatchObject({
@@ -542,12 +543,19 @@ describe('the ledger', () => {
       holder: { owner: 'tier-1', mustFinish: true },
     });
 
+    // Only the lease it listed: one whose owner is another's is left alone.
+    const stale = await ledger.acquire(
+      customerId,
+      leaseFor('sweep-0', { intent: { operation: 'repair' }, takeOverInterrupted: { owner: 'rotate-0' }, until: early(120).getTime() }),
+      early(7),
+    );
     const sweep = await ledger.acquire(
       customerId,
-      leaseFor('sweep-1', { intent: { operation: 'repair' }, takeOverInterrupted: true, until: early(120).getTime() }),
+      leaseFor('sweep-1', { intent: { operation: 'change-tier', tier: 'pro' }, takeOverInterrupted: { owner: 'tier-1' }, until: early(120).getTime() }),
       early(7),
     );
 
+    expect(stale).toMatchObject({ kind: 'refused' });
     expect(sweep).toMatchObject({
       kind: 'acquired',
       interrupted: { owner: 'tier-1', operation: 'change-tier', tier: 'pro', until: early(5).getTime(), mustFinish: true },
@@ -572,5 +580,57 @@ describe('the ledger', () => {
     await ledger.commit(customerId, 'op-1', { keys: { 'key-1': 'ACTIVE', 'key-0': null } }, at(2));
 
     expect(await profileOf(customerId)).toMatchObject({ keys: { 'key-1': 'ACTIVE' }, version: 2 });
+  });
+});
+
+describe('a drain move’s place in its target (place, and release giving it back)', () => {
+  const shardOf = async (shardId: string) =>
+    (await aws.dynamo.send(new GetCommand({ TableName: stack.tableName, Key: shardKey(shardId), ConsistentRead: true }))).Item;
+
+  it('counts the key below the mark and notes it on the lease; refuses at the mark; the release gives it back', async () => {
+    const { customerId } = await registeredCustomer();
+    const other = await registeredCustomer();
+    const shardId = unique('target').slice(0, 40);
+    await ledger.acquire(customerId, leaseFor('move-1'), at(2));
+    await ledger.acquire(other.customerId, leaseFor('move-2'), at(2));
+
+    expect(await ledger.place(customerId, 'move-1', { shardId, highWaterKeys: 1 }, at(3))).toBe('placed');
+    expect(await ledger.place(other.customerId, 'move-2', { shardId, highWaterKeys: 1 }, at(3))).toBe('shard-full');
+    expect(await ledger.place(customerId, 'not-the-holder', { shardId, highWaterKeys: 5 }, at(3))).toBe('lost');
+    expect(await shardOf(shardId)).toMatchObject({ placedKeys: 1 });
+    expect(await profileOf(customerId)).toMatchObject({ lease: { owner: 'move-1', placed: shardId } });
+    expect(await profileOf(other.customerId)).not.toHaveProperty('lease.placed');
+
+    await ledger.release(customerId, 'not-the-holder', shardId);
+    expect(await shardOf(shardId)).toMatchObject({ placedKeys: 1 });
+    await ledger.release(customerId, 'move-1', shardId);
+    expect(await shardOf(shardId)).toMatchObject({ placedKeys: 0 });
+    expect(await profileOf(customerId)).not.toHaveProperty('lease');
+  });
+
+  it('lets the sweep take a move’s lease over only with the count it listed, and carry it on', async () => {
+    const { customerId } = await registeredCustomer();
+    const shardId = unique('target').slice(0, 40);
+    const intent = { operation: 'rotate' as const, keyId: 'key-1', graceDays: 7, toShard: shardId };
+    await ledger.acquire(customerId, leaseFor('move-1', { intent }), at(2));
+    const [listedBefore] = (await ledger.findInterrupted(at(200), 1000)).filter((entry) => entry.customerId === customerId);
+    expect(await ledger.place(customerId, 'move-1', { shardId, highWaterKeys: 5 }, at(3))).toBe('placed');
+
+    const stale = await ledger.acquire(
+      customerId,
+      leaseFor('sweep-1', { intent: listedBefore!.intent!, takeOverInterrupted: { owner: 'move-1' }, until: ms(400) }),
+      at(200),
+    );
+    const [listed] = (await ledger.findInterrupted(at(200), 1000)).filter((entry) => entry.customerId === customerId);
+    const sweep = await ledger.acquire(
+      customerId,
+      leaseFor('sweep-2', { intent: listed!.intent!, takeOverInterrupted: { owner: listed!.owner }, until: ms(400) }),
+      at(200),
+    );
+
+    expect(stale).toMatchObject({ kind: 'refused' });
+    expect(listed).toMatchObject({ owner: 'move-1', intent: { placed: shardId } });
+    expect(sweep).toMatchObject({ kind: 'acquired', interrupted: { owner: 'move-1', placed: shardId } });
+    expect(await profileOf(customerId)).toMatchObject({ lease: { owner: 'sweep-2', placed: shardId, toShard: shardId } });
   });
 });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bootstrapLocalStack, functionEnvironment, type LocalStack } from '../../infra/local/bootstrap';
 import { startQueuePoller } from '../../infra/local/queue-poller';
 import { createAwsClients } from '../../shared/aws/clients';
+import { RegistrationTable } from '../../shared/aws/registration-table';
 import { profileKey, regKey, shardKey } from '../../shared/aws/table-keys';
 import { type Config, loadConfig } from '../../shared/config';
 import { shardOfKeyValue } from '../../shared/core/key-value';
@@ -40,6 +41,7 @@ import { customerUsageRoutes } from '../../functions/customer-usage/routes';
 import { provisioningBatchHandler } from '../../functions/provision-worker/batch';
 import { registerRoutes } from '../../functions/register/routes';
 import { apiEvent, lambdaContext, postRegistration } from '../support/api-events';
+import { existingRegistration } from '../support/provisioning-fakes';
 import { createQueuePair, eventually, queueDepth, sentEmailsTo } from '../support/emulator-probe';
 import { calledAt, changedShards, sentEmails, ShardProbe } from '../support/shard-probe';
 import { startStsTrustPolicy } from '../support/sts-trust-policy';
@@ -541,6 +543,23 @@ describe('a full shard', () => {
       await Promise.all(probe.shards.map(async (shard) => [shard.id, (await probe.keys(shard.id)).map((key) => key.id)] as const)),
     );
     expect(everywhere).toEqual({ home: [], west: [], acct2: [], [next]: [placed.keyId] });
+  });
+});
+
+describe('a queued registration the worker rejects', () => {
+  it('gives back the place its claim counted on the shard', async () => {
+    const { config } = await shardedStack('unclaimed');
+    const table = new RegistrationTable({ client: aws.dynamo, tableName: config.tableName, retentionDays: 30 });
+    const customerId = unique('unclaimed');
+    const queued = existingRegistration({ registrationId: customerId, customerId, state: 'QUEUED', leaseExpiresAt: 0 });
+    expect(await table.claim(queued, new Date(), { shardId: 'acct2', highWaterKeys: HIGH_WATER })).toMatchObject({ kind: 'claimed' });
+    expect((await shardItem(config, 'acct2'))?.placedKeys).toBe(1);
+
+    expect(await table.failUnclaimed(customerId, { reason: 'invalid-message', detail: 'x' }, new Date())).toBe(true);
+    expect(await table.failUnclaimed(customerId, { reason: 'invalid-message', detail: 'x' }, new Date())).toBe(false);
+
+    expect((await shardItem(config, 'acct2'))?.placedKeys).toBe(0);
+    expect(await profileOf(config, customerId)).toMatchObject({ status: 'UNREGISTERED' });
   });
 });
 

@@ -10,6 +10,7 @@ import type {
   CustomerRecord,
   CustomerStatus,
   Due,
+  InterruptedLease,
   Lease,
   LeaseIntent,
   TrackedKeyState,
@@ -521,8 +522,14 @@ export class InMemoryLedger implements CustomerLedger {
     const profile = w.profiles.get(customerId);
     if (!profile) return { kind: 'not-found' };
     const held = profile.lease;
-    if (held && !(isExpired(held, now) && (!held.mustFinish || request.takeOverInterrupted))) {
+    const listed = request.takeOverInterrupted;
+    if (held && !(isExpired(held, now) && (!held.mustFinish || listed))) {
       return { kind: 'busy', holder: clone(held) };
+    }
+    // As the adapter: the sweep takes over only the lease it listed (none: only a customer with no
+    // lease), with the count on a shard it names.
+    if (listed && (held?.owner !== listed.owner || held?.placed !== request.intent.placed)) {
+      return { kind: 'refused', customer: w.recordOf(profile) };
     }
     if (request.status && !request.status.includes(profile.status)) return { kind: 'refused', customer: w.recordOf(profile) };
     if (request.key) {
@@ -597,7 +604,8 @@ export class InMemoryLedger implements CustomerLedger {
     }
     if (change.emailedKeyId !== undefined) profile.emailedKeyId = change.emailedKeyId;
     // As the adapter: a shard is set when given; the whole keyShards map is replaced, `{}` removes it.
-    if (change.shard && change.shard !== profile.shard) {
+    // A move whose lease reserved the target (place) was checked and noted there.
+    if (change.shard && change.shard !== profile.shard && profile.lease.placed !== change.shard) {
       const target = w.shardRecord(change.shard);
       w.moves.push({ customerId, shardId: change.shard, placedBefore: target.placedKeys, inventoryBefore: target.inventoryKeys });
     }
@@ -629,12 +637,38 @@ export class InMemoryLedger implements CustomerLedger {
     w.note(`commit ${customerId} ${owner} ${describeChange(change)}`);
   }
 
-  async release(customerId: string, owner: string): Promise<void> {
+  async release(customerId: string, owner: string, placed?: string): Promise<void> {
     const profile = this.world.profiles.get(customerId);
     if (profile?.lease?.owner !== owner) return;
     profile.lease = undefined;
     profile.repairDueAt = undefined;
-    this.world.note(`release ${customerId} ${owner}`);
+    // As the adapter: in the same transaction, the count the lease took is given back.
+    if (placed) this.world.countPlaced(placed, -1);
+    this.world.note(`release ${customerId} ${owner}${placed ? ` placed=${placed}` : ''}`);
+  }
+
+  async place(
+    customerId: string,
+    owner: string,
+    placement: { shardId: string; highWaterKeys: number },
+    now: Date,
+  ): Promise<'placed' | 'shard-full' | 'lost'> {
+    const w = this.world;
+    const profile = w.profiles.get(customerId);
+    if (profile?.lease?.owner !== owner) return 'lost';
+    // As a claim's: below the mark (keyplan's count and the last inventory), accepting.
+    const before = { ...w.shardRecord(placement.shardId) };
+    const mark = placement.highWaterKeys;
+    if (mark <= 0 || before.placedKeys >= mark || (before.inventoryKeys ?? 0) >= mark || before.state === 'draining') {
+      w.note(`place ${customerId} ${owner} ${placement.shardId} full`);
+      return 'shard-full';
+    }
+    w.moves.push({ customerId, shardId: placement.shardId, placedBefore: before.placedKeys, inventoryBefore: before.inventoryKeys });
+    profile.lease.placed = placement.shardId;
+    w.countPlaced(placement.shardId, 1);
+    touch(profile, now);
+    w.note(`place ${customerId} ${owner} ${placement.shardId}`);
+    return 'placed';
   }
 
   async abandon(customerId: string, owner: string, now: Date): Promise<void> {
@@ -648,12 +682,12 @@ export class InMemoryLedger implements CustomerLedger {
     this.world.note(`abandon ${customerId} ${owner}`);
   }
 
-  async findInterrupted(now: Date, limit: number): Promise<{ customerId: string; intent: LeaseIntent | undefined }[]> {
+  async findInterrupted(now: Date, limit: number): Promise<InterruptedLease[]> {
     return [...this.world.profiles.values()]
       .filter((profile) => profile.repairDueAt !== undefined && profile.repairDueAt <= now.getTime())
       .sort((a, b) => (a.repairDueAt ?? 0) - (b.repairDueAt ?? 0))
       .slice(0, limit)
-      .map((profile) => ({ customerId: profile.customerId, intent: intentOf(profile.lease) }));
+      .map((profile) => ({ customerId: profile.customerId, owner: profile.lease?.owner, intent: intentOf(profile.lease) }));
   }
 }
 
@@ -907,6 +941,8 @@ export class InMemoryRegistrationTable implements RegistrationStore, StalledRegi
     stored.leaseExpiresAt = 0;
     stored.updatedAt = now.toISOString();
     stored.resumeAt = undefined;
+    // As the adapter: the key the claim counted will never be made.
+    if (stored.shard && stored.shardCounted) w.countPlaced(stored.shard, -1);
     // The customer returns to where it was if it is still reserved for this registration and
     // nobody is at work on it; else the registration fails alone.
     const profile = w.profiles.get(stored.customerId);

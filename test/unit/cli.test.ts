@@ -101,6 +101,7 @@ function ledger(options: { busyForSeconds?: number } = {}) {
     commit: async (_customerId, _owner, change) => void commits.push(change),
     release: async () => undefined,
     abandon: async () => undefined,
+    place: async () => 'placed',
     findInterrupted: async () => [],
   };
   return { fake, commits, clock: () => NOW };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, usagePlanOf } from '../../shared/config';
+import { ConfigError, loadConfig, loadCoreConfig, usagePlanOf } from '../../shared/config';
 
 const complete = {
   TABLE_NAME: 'keyplan-test',
@@ -238,5 +238,64 @@ describe('QUEUE_URLS', () => {
     expect(() => loadConfig({ ...env, QUEUE_URLS: JSON.stringify({ eu1: euQueue }) })).toThrow(
       'QUEUE_URLS names the shard "eu1", which SHARDS does not list',
     );
+  });
+});
+
+describe('loadCoreConfig (the worker’s and the sweep’s settings)', () => {
+  const wholeEnv = {
+    ...complete,
+    STAGE: 'prod',
+    GRACE_DAYS: '3',
+    MANAGEMENT_CALLS_PER_SECOND: '20',
+    MANAGEMENT_SHARE_PER_SECOND: '5',
+    SHARDS: JSON.stringify([{ id: 'home' }, { id: 'eu1', region: 'eu-west-1', plans: { free: 'p1free', pro: 'p1pro' } }]),
+  };
+
+  it('reads what loadConfig reads of the same settings, and no queue or event-bus setting', () => {
+    const core = loadCoreConfig(wholeEnv);
+    const { queueUrl: _queueUrl, shardQueueUrls: _shardQueueUrls, eventSource: _eventSource, eventBusName: _eventBusName, ...rest } = loadConfig(wholeEnv);
+
+    expect(core).toEqual(rest);
+    for (const field of ['queueUrl', 'shardQueueUrls', 'eventSource', 'eventBusName']) expect(core).not.toHaveProperty(field);
+  });
+
+  it('ignores queue and event-bus settings loadConfig refuses', () => {
+    const env = {
+      ...complete,
+      QUEUE_URL: 'not a url',
+      QUEUE_URLS: '{"nowhere":"x"}',
+      EVENT_SOURCE: 'aws.keyplan',
+      EVENT_BUS_NAME: 'arn:aws:sqs:us-east-1:123456789012:queue',
+    };
+
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(loadCoreConfig(env)).toMatchObject({ tableName: 'keyplan-test', senderEmail: 'keys@example.com' });
+  });
+
+  it.each([
+    [{ TABLE_NAME: undefined }, 'TABLE_NAME is not set'],
+    [{ TIER_MAP: '{}' }, 'TIER_MAP names no tier'],
+    [{ SENDER_EMAIL: 'nobody' }, 'SENDER_EMAIL must be one plain email address'],
+    [{ ROTATION_DAYS: '0' }, 'ROTATION_DAYS must be a whole number from 1 to 3650'],
+    [{ STAGE: 'my stage' }, 'STAGE must be a stage name: 1 to 40 letters, digits or -'],
+    [{ WORKER_CONCURRENCY: '1' }, 'WORKER_CONCURRENCY must be a whole number from 2 to 1000'],
+    [{ MANAGEMENT_CALLS_PER_SECOND: '10', MANAGEMENT_SHARE_PER_SECOND: '12' }, 'MANAGEMENT_SHARE_PER_SECOND is more than MANAGEMENT_CALLS_PER_SECOND, the budget of all functions together'],
+    [{ SHARDS: 'not json' }, 'SHARDS must be a JSON list of shards, such as [{"id":"home","baseUrl":"https://…"}]'],
+  ])('refuses %o as loadConfig does, in the same words', (change, message) => {
+    const env: Record<string, string | undefined> = { ...complete, ...change };
+    const refusal = (load: () => unknown) => {
+      try {
+        load();
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    };
+    const core = refusal(() => loadCoreConfig(env));
+    const full = refusal(() => loadConfig(env));
+
+    expect(core).toBeInstanceOf(ConfigError);
+    expect(core).toEqual(full);
+    expect((core as Error).message).toBe(`keyplan configuration is invalid: ${message}`);
   });
 });

@@ -7,7 +7,7 @@ import { DynamoDBDocumentClient, QueryCommand, TransactWriteCommand, UpdateComma
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CustomerLedgerTable, EVENT_RETENTION_DAYS } from '../../shared/aws/customer-ledger';
+import { CustomerCommitTable, CustomerLedgerTable, EVENT_RETENTION_DAYS } from '../../shared/aws/customer-ledger';
 import { event } from '../../shared/core/events';
 import type { CustomerKey } from '../../shared/core/model';
 import type { AcquireRequest, Lease } from '../../shared/core/customer-record';
@@ -157,21 +157,55 @@ describe('CustomerLedgerTable', () => {
       expect(input?.ExpressionAttributeValues).toMatchObject({ ':keyState0': 'ACTIVE', ':keyState1': 'RETIRING' });
     });
 
-    it('for the sweep, takes over an expired must-finish lease and answers it as interrupted', async () => {
+    it('for the sweep, takes over the expired lease it listed, by its owner, and answers it as interrupted', async () => {
       const dead = lease({ owner: 'dead-op', until: NOW_MS - 1, mustFinish: true, keyId: 'key-1', graceDays: 7 });
       dynamoMock.on(UpdateCommand).resolves({ Attributes: profileItem({ lease: dead, dueType: 'REPAIR' }) });
 
       const outcome = await ledger.acquire(
         'cust-1',
-        rotateRequest({ owner: 'sweep-1', intent: { operation: 'repair' }, takeOverInterrupted: true }),
+        rotateRequest({ owner: 'sweep-1', intent: { operation: 'rotate', keyId: 'key-1', graceDays: 7 }, takeOverInterrupted: { owner: 'dead-op' } }),
         NOW,
       );
 
       expect(outcome).toMatchObject({ kind: 'acquired', interrupted: dead, customer: { lease: { owner: 'sweep-1' } } });
       expect(sentUpdate()?.ConditionExpression).toBe(
-        'attribute_exists(pk) AND (attribute_not_exists(#lease) OR #lease.#until < :nowMs)',
+        'attribute_exists(pk) AND (#lease.#owner = :listed AND #lease.#until < :nowMs AND attribute_not_exists(#lease.#placed))',
       );
+      expect(sentUpdate()?.ExpressionAttributeValues).toMatchObject({ ':listed': 'dead-op' });
       expect(sentUpdate()?.ExpressionAttributeValues).not.toHaveProperty(':false');
+    });
+
+    it('for the sweep, takes over a drain move’s lease only with the shard count it listed, which it carries on', async () => {
+      const dead = lease({ owner: 'dead-op', until: NOW_MS - 1, mustFinish: true, keyId: 'key-1', toShard: 'b', placed: 'b' });
+      dynamoMock.on(UpdateCommand).resolves({ Attributes: profileItem({ lease: dead, dueType: 'REPAIR' }) });
+
+      await ledger.acquire(
+        'cust-1',
+        rotateRequest({ owner: 'sweep-1', intent: { operation: 'rotate', keyId: 'key-1', toShard: 'b', placed: 'b' }, takeOverInterrupted: { owner: 'dead-op' } }),
+        NOW,
+      );
+
+      expect(sentUpdate()?.ConditionExpression).toBe(
+        'attribute_exists(pk) AND (#lease.#owner = :listed AND #lease.#until < :nowMs AND #lease.#placed = :placed)',
+      );
+      expect(sentUpdate()?.ExpressionAttributeValues).toMatchObject({ ':placed': 'b', ':lease': { placed: 'b', toShard: 'b', owner: 'sweep-1' } });
+    });
+
+    it('for the sweep, takes a customer listed with no lease only while it still has none', async () => {
+      dynamoMock.on(UpdateCommand).resolves({ Attributes: profileItem({ dueType: 'REPAIR' }) });
+
+      await ledger.acquire('cust-1', rotateRequest({ owner: 'sweep-1', takeOverInterrupted: { owner: undefined } }), NOW);
+
+      expect(sentUpdate()?.ConditionExpression).toBe('attribute_exists(pk) AND attribute_not_exists(#lease)');
+    });
+
+    it('refuses the sweep a lease that changed since it was listed, even one expired with work to finish', async () => {
+      const other = lease({ owner: 'other-op', until: NOW_MS - 1, mustFinish: true, operation: 'revoke' });
+      dynamoMock.on(UpdateCommand).rejects(conditionFailed(profileItem({ lease: other })));
+
+      expect(await ledger.acquire('cust-1', rotateRequest({ takeOverInterrupted: { owner: 'dead-op' } }), NOW)).toMatchObject({
+        kind: 'refused',
+      });
     });
 
     it('does not call an expired lease that had nothing to finish interrupted', async () => {
@@ -196,7 +230,7 @@ describe('CustomerLedgerTable', () => {
 
       expect(await ledger.acquire('cust-1', rotateRequest(), NOW)).toEqual({ kind: 'busy', holder });
       // The same lease is no reason to refuse the sweep: a condition that failed for it failed on the state.
-      expect(await ledger.acquire('cust-1', rotateRequest({ takeOverInterrupted: true, status: ['ACTIVE'] }), NOW)).toMatchObject({
+      expect(await ledger.acquire('cust-1', rotateRequest({ takeOverInterrupted: { owner: holder.owner }, status: ['ACTIVE'] }), NOW)).toMatchObject({
         kind: 'refused',
       });
     });
@@ -590,6 +624,52 @@ describe('CustomerLedgerTable', () => {
     });
   });
 
+  describe('place (a drain move’s room in its target)', () => {
+    it('counts one more key on the shard under the claim’s condition, noted on the holder’s lease, at once', async () => {
+      dynamoMock.on(TransactWriteCommand).resolves({});
+
+      expect(await ledger.place('cust-1', 'op-1', { shardId: 'b', highWaterKeys: 80 }, NOW)).toBe('placed');
+
+      const [profile, shard, ...rest] = sentTransaction();
+      expect(rest).toEqual([]);
+      expect(profile?.Update).toMatchObject({
+        Key: PROFILE,
+        UpdateExpression: 'SET #lease.#placed = :placed, updatedAt = :at',
+        ConditionExpression: '#lease.#owner = :owner',
+        ExpressionAttributeValues: { ':placed': 'b', ':owner': 'op-1' },
+      });
+      expect(shard?.Update).toMatchObject({
+        Key: { pk: 'SHARD#b', sk: 'SHARD' },
+        UpdateExpression: 'SET updatedAt = :at ADD placedKeys :one',
+        ConditionExpression:
+          '(attribute_not_exists(placedKeys) OR placedKeys < :mark) AND ' +
+          '(attribute_not_exists(inventoryKeys) OR inventoryKeys < :mark) AND ' +
+          '(attribute_not_exists(#state) OR #state = :accepting)',
+        ExpressionAttributeValues: { ':mark': 80, ':accepting': 'accepting', ':one': 1 },
+      });
+    });
+
+    it('answers shard-full when the shard is at its mark or draining, lost when the lease is another’s', async () => {
+      dynamoMock.on(TransactWriteCommand).rejectsOnce(cancelled('None', 'ConditionalCheckFailed')).rejectsOnce(cancelled('ConditionalCheckFailed', 'None'));
+
+      expect(await ledger.place('cust-1', 'op-1', { shardId: 'b', highWaterKeys: 80 }, NOW)).toBe('shard-full');
+      expect(await ledger.place('cust-1', 'op-1', { shardId: 'b', highWaterKeys: 80 }, NOW)).toBe('lost');
+    });
+
+    it('gives the count back with the release of a lease that took it, only the owner’s', async () => {
+      dynamoMock.on(TransactWriteCommand).resolvesOnce({}).rejectsOnce(cancelled('ConditionalCheckFailed', 'None'));
+
+      await ledger.release('cust-1', 'op-1', 'b');
+      await expect(ledger.release('cust-1', 'op-1', 'b')).resolves.toBeUndefined();
+
+      const [profile, shard] = sentTransaction();
+      expect(profile?.Update).toMatchObject({ UpdateExpression: 'REMOVE #lease, dueType, dueAt', ConditionExpression: '#lease.#owner = :owner' });
+      expect(shard?.Update).toMatchObject({ Key: { pk: 'SHARD#b', sk: 'SHARD' }, UpdateExpression: 'SET updatedAt = :at ADD placedKeys :minusOne' });
+      expect(shard?.Update?.ConditionExpression).toBeUndefined();
+      expect(shard?.Update?.ExpressionAttributeValues).toMatchObject({ ':minusOne': -1 });
+    });
+  });
+
   describe('findInterrupted', () => {
     it('reads the REPAIR partition up to now, oldest first, with each lease’s intent, at most `limit`', async () => {
       const repairItem = (customerId: string, intent: Partial<Lease>) => ({
@@ -611,8 +691,8 @@ describe('CustomerLedgerTable', () => {
       const found = await ledger.findInterrupted(NOW, 2);
 
       expect(found).toEqual([
-        { customerId: 'cust-1', intent: { operation: 'rotate', keyId: 'key-1', graceDays: 0 } },
-        { customerId: 'cust-2', intent: { operation: 'change-tier', tier: 'pro' } },
+        { customerId: 'cust-1', owner: 'op-cust-1', intent: { operation: 'rotate', keyId: 'key-1', graceDays: 0 } },
+        { customerId: 'cust-2', owner: 'op-cust-2', intent: { operation: 'change-tier', tier: 'pro' } },
       ]);
       expect(dynamoMock.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
         TableName: TABLE,
@@ -623,10 +703,57 @@ describe('CustomerLedgerTable', () => {
       });
     });
 
-    it('answers a customer whose lease is gone with no intent', async () => {
+    it('answers a customer whose lease is gone with no owner and no intent', async () => {
       dynamoMock.on(QueryCommand).resolves({ Items: [{ ...profileItem(), dueType: 'REPAIR', dueAt: NOW.toISOString() }] });
 
-      expect(await ledger.findInterrupted(NOW, 10)).toEqual([{ customerId: 'cust-1', intent: undefined }]);
+      expect(await ledger.findInterrupted(NOW, 10)).toEqual([{ customerId: 'cust-1', owner: undefined, intent: undefined }]);
     });
+  });
+});
+
+describe('CustomerCommitTable (the registration saga’s commit alone)', () => {
+  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+  const dynamoMock = mockClient(dynamo);
+  const saga = new CustomerCommitTable({ client: dynamo, tableName: TABLE });
+
+  beforeEach(() => {
+    dynamoMock.reset();
+    dynamoMock.on(UpdateCommand).resolves({});
+    dynamoMock.on(TransactWriteCommand).resolves({});
+  });
+
+  it('commits the saga’s own change: the settled email, the registration and the events, with the lease’s release', async () => {
+    await saga.commit(
+      'cust-1',
+      'attempt-1',
+      {
+        emailedKeyId: 'key-1',
+        registration: { registrationId: 'reg-1', state: 'ACTIVE', attemptId: 'attempt-1' },
+        events: [event('KeyEmailed', { keyId: 'key-1', fingerprint: 'f', reason: 'registration' })],
+      },
+      NOW,
+      2,
+    );
+
+    const [profile, registration, outbox, ...rest] = dynamoMock.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(rest).toEqual([]);
+    expect(profile?.Update?.UpdateExpression).toMatch(/emailedKeyId = :emailedKeyId.* REMOVE #lease, dueType, dueAt$/);
+    expect(registration?.Update?.Key).toEqual({ pk: 'REG#reg-1', sk: 'REG' });
+    expect(outbox?.Put?.Item).toMatchObject({ sequence: 3, type: 'KeyEmailed' });
+  });
+
+  it.each([
+    ['a status', { status: 'REVOKED' as const }],
+    ['a tier', { tier: { from: 'free', to: 'pro', cause: 'r' } }],
+    ['a billing event’s time', { tierEventAt: NOW.toISOString() }],
+    ['a shard', { shard: 'b' }],
+    ['the keys’ shards', { keyShards: {} }],
+    ['the key list', { keys: { 'key-1': 'RETIRING' as const } }],
+    ['a key item', { items: [{ kind: 'update' as const, keyId: 'key-1', set: { state: 'RETIRING' as const } }] }],
+    ['a shard’s count', { placedKeys: { b: 1 } }],
+  ])('refuses %s, which only CustomerLedgerTable writes, and writes nothing', async (_what, change) => {
+    await expect(saga.commit('cust-1', 'op-1', change, NOW)).rejects.toThrow(/the registration saga’s commit writes its settled email, registration and events only/);
+
+    expect(dynamoMock.calls()).toHaveLength(0);
   });
 });

@@ -95,11 +95,31 @@ describe('InMemoryLedger (CustomerLedger)', () => {
 
     await expect(world.ledger.acquire('c1', lease('b', world), after)).resolves.toMatchObject({ kind: 'busy' });
     await expect(world.ledger.findInterrupted(after, 10)).resolves.toEqual([
-      { customerId: 'c1', intent: { operation: 'rotate', keyId: 'k', graceDays: 7 } },
+      { customerId: 'c1', owner: 'a', intent: { operation: 'rotate', keyId: 'k', graceDays: 7 } },
     ]);
+    // Only the lease it listed: another one, even expired with work to finish, is left alone.
     await expect(
-      world.ledger.acquire('c1', lease('sweep', world, { mustFinish: true, takeOverInterrupted: true }), after),
+      world.ledger.acquire('c1', lease('sweep', world, { mustFinish: true, takeOverInterrupted: { owner: 'x' } }), after),
+    ).resolves.toMatchObject({ kind: 'refused' });
+    await expect(
+      world.ledger.acquire('c1', lease('sweep', world, { mustFinish: true, takeOverInterrupted: { owner: 'a' } }), after),
     ).resolves.toMatchObject({ kind: 'acquired', interrupted: { owner: 'a', mustFinish: true } });
+  });
+
+  it('counts a place for the lease’s holder below the mark only, and gives it back with the release', async () => {
+    const { world } = await aRegisteredCustomer();
+    await world.ledger.acquire('c1', lease('a', world, { mustFinish: true }), at(world));
+
+    await expect(world.ledger.place('c1', 'b', { shardId: 's2', highWaterKeys: 1 }, at(world))).resolves.toBe('lost');
+    await expect(world.ledger.place('c1', 'a', { shardId: 's2', highWaterKeys: 1 }, at(world))).resolves.toBe('placed');
+    expect(world.profiles.get('c1')?.lease?.placed).toBe('s2');
+    await expect(world.ledger.place('c1', 'a', { shardId: 's2', highWaterKeys: 1 }, at(world))).resolves.toBe('shard-full');
+    expect(world.shardRecord('s2').placedKeys).toBe(1);
+
+    await world.ledger.release('c1', 'b', 's2');
+    expect(world.shardRecord('s2').placedKeys).toBe(1);
+    await world.ledger.release('c1', 'a', 's2');
+    expect(world.shardRecord('s2').placedKeys).toBe(0);
   });
 
   it('keeps the REPAIR entry due at the lease end: not before, and moved by a renewal', async () => {
@@ -304,6 +324,17 @@ describe('InMemoryRegistrationTable (RegistrationStore)', () => {
     await expect(world.registrationTable.failUnclaimed('reg-1', { reason: 'x', detail: '' }, at(world))).resolves.toBe(false);
     await expect(world.registrationTable.failUnclaimed('reg-1', { reason: 'x', detail: '' }, at(world, LEASE_MS + 1))).resolves.toBe(true);
     expect(world.profiles.get('c1')).toMatchObject({ status: 'UNREGISTERED', lease: undefined });
+  });
+
+  it('gives back, on failing a registration nobody works on, the key its claim counted on the shard', async () => {
+    const world = aWorld();
+    await world.registrationTable.claim({ ...aRegistration(world), state: 'QUEUED', leaseExpiresAt: 0 }, at(world), { shardId: 'home', highWaterKeys: 5 });
+    expect(world.shardRecord('home').placedKeys).toBe(1);
+
+    await expect(world.registrationTable.failUnclaimed('reg-1', { reason: 'x', detail: '' }, at(world))).resolves.toBe(true);
+    await expect(world.registrationTable.failUnclaimed('reg-1', { reason: 'x', detail: '' }, at(world))).resolves.toBe(false);
+
+    expect(world.shardRecord('home').placedKeys).toBe(0);
   });
 
   it('lets go of both leases for the next attempt, only while this attempt holds them', async () => {

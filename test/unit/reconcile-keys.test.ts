@@ -138,6 +138,9 @@ class FakeLedger implements CustomerLedger {
   async findInterrupted() {
     return [];
   }
+  async place() {
+    return 'placed' as const;
+  }
 }
 
 function fakes() {

@@ -277,3 +277,51 @@ describe('recordFailure', () => {
     });
   });
 });
+
+describe('failUnclaimed', () => {
+  /** The registration as its claim left it: queued, and counted on shard b when `counted`. */
+  function queuedIn(counted: boolean) {
+    const registration = fresh({ state: 'QUEUED', leaseExpiresAt: 0, ...(counted ? { shard: 'b', shardCounted: true } : {}) });
+    dynamoMock.on(GetCommand, { Key: { pk: 'REG#reg-1', sk: 'REG' } }).resolves({ Item: { pk: 'REG#reg-1', sk: 'REG', ...registration } });
+    return registration;
+  }
+  const shardCount = (items: ReturnType<typeof transactions>[number]) => items.find((item) => item.Update?.Key?.pk === 'SHARD#b')?.Update;
+
+  it('gives back the key its claim counted on the shard, with the failure and the customer’s return', async () => {
+    queuedIn(true);
+
+    expect(await table.failUnclaimed('reg-1', { reason: 'invalid-message', detail: 'd' }, NOW)).toBe(true);
+
+    const [registration, profile, shard, ...rest] = transactions()[0]!;
+    expect(rest).toEqual([]);
+    expect(registration?.Update?.ExpressionAttributeValues).toMatchObject({ ':failed': 'FAILED' });
+    expect(profile?.Update?.Key).toEqual(PROFILE);
+    // Unconditional: the registration's own condition lets one failure only give it back.
+    expect(shard?.Update).toMatchObject({ UpdateExpression: 'SET updatedAt = :at ADD placedKeys :minusOne', ExpressionAttributeValues: { ':minusOne': -1 } });
+    expect(shard?.Update?.ConditionExpression).toBeUndefined();
+  });
+
+  it('gives it back too when the customer moved on and the registration fails alone', async () => {
+    queuedIn(true);
+    dynamoMock.on(TransactWriteCommand).rejectsOnce(cancelled(1, undefined, 3)).resolves({});
+
+    expect(await table.failUnclaimed('reg-1', { reason: 'invalid-message', detail: 'd' }, NOW)).toBe(true);
+
+    expect(transactions()).toHaveLength(2);
+    const [registration, shard, ...rest] = transactions()[1]!;
+    expect(rest).toEqual([]);
+    expect(registration?.Update?.Key).toEqual({ pk: 'REG#reg-1', sk: 'REG' });
+    expect(shardCount([shard!])).toMatchObject({ ExpressionAttributeValues: { ':minusOne': -1 } });
+  });
+
+  it('counts nothing back for a registration that was never counted, nor for one already failed', async () => {
+    queuedIn(false);
+    expect(await table.failUnclaimed('reg-1', { reason: 'invalid-message', detail: 'd' }, NOW)).toBe(true);
+    expect(transactions()[0]).toHaveLength(2);
+
+    queuedIn(true);
+    dynamoMock.on(TransactWriteCommand).rejects(cancelled(0, undefined, 3));
+    expect(await table.failUnclaimed('reg-1', { reason: 'invalid-message', detail: 'd' }, NOW)).toBe(false);
+    expect(transactions()).toHaveLength(2);
+  });
+});

@@ -106,8 +106,6 @@ class ShardRun {
   readonly retireTimes: Date[] = [];
   readonly outcomes: OperationOutcome[] = [];
   readonly seeded: ApiKeyState[] = [];
-  /** From this index on, `world.moves` were made by drain steps that ran alone. */
-  movesAlone = Number.POSITIVE_INFINITY;
   #pending: LaunchedOperation[] = [];
   #count = 0;
 
@@ -353,7 +351,7 @@ const TRACKED = new Set(['ACTIVE', 'RETIRING', 'DISABLED']);
  * 5. Each shard's count of placed keys is the number of this stage's keys it holds.
  * 6. Every claim placed its customer on a shard below its mark (its count and its inventory) that
  *    was accepting, never draining.
- * 7. A drain step that runs alone moves customers only into shards below their marks.
+ * 7. A drain moves customers only into shards below their marks, steps at once included.
  * 8. Events are numbered 1..n per customer; the keys of other stages and tools are untouched.
  */
 function shardViolations(run: ShardRun): string[] {
@@ -452,9 +450,8 @@ function shardViolations(run: ShardRun): string[] {
     }
   }
 
-  // Only the moves of drain steps that ran alone: a step reads the room and does not reserve it,
-  // so steps at once (or a reconcile's new inventory) may overfill a target (see the case below).
-  for (const move of world.moves.slice(run.movesAlone)) {
+  // Every move, steps at once included: each reserves its target's room under the mark.
+  for (const move of world.moves) {
     const mark = shardOfId(move.shardId)?.highWaterKeys ?? 0;
     if (move.placedBefore >= mark || (move.inventoryBefore ?? 0) >= mark) {
       violations.push(
@@ -502,7 +499,6 @@ async function finishDrain(run: ShardRun): Promise<string[]> {
   await passAll();
   // A reconcile takes each shard's inventory anew: the deleted keys leave room.
   violations.push(...(await quiesce(world, [], settings)));
-  run.movesAlone = world.moves.length;
   let finished = drained === undefined;
   let stoppedWithRoom: string[] = [];
   if (drained !== undefined) {
@@ -664,6 +660,7 @@ describe('a drain and the high-water mark', () => {
   async function twoCustomersOnA() {
     const { world, settings } = aShardWorld([2, 1]);
     const deps = depsOf(directPorts(world), settings);
+    const dying = (fault: CallFault) => depsOf(operationPorts(world, 'dies', { fault }).ports, settings);
     // Both land on a: b is not accepting while they register.
     await world.registry.setState('b', 'draining', world.clock());
     for (const customerId of ['c1', 'c2']) {
@@ -674,7 +671,7 @@ describe('a drain and the high-water mark', () => {
     }
     await world.registry.setState('b', 'accepting', world.clock());
     world.advance(10 * MINUTE_MS);
-    return { world, deps };
+    return { world, deps, dying, settings };
   }
 
   it('a step moves no more customers than the target has room for', async () => {
@@ -687,12 +684,11 @@ describe('a drain and the high-water mark', () => {
     expect(['c1', 'c2'].map((customerId) => world.profiles.get(customerId)?.shard).sort()).toEqual(['a', 'b']);
   });
 
-  // Known limit, found by the model: a step reads each target's room (reportShards) and commits
-  // its moves without a condition on the target's count, unlike a registration's claim. Two steps
-  // at once (the operator's `shards drain` and the rotation schedule's continueDrains), or a
-  // reconcile's new inventory landing between the read and the move, overfill the target past its
-  // mark. `fails` until a move's count is conditioned on the mark: then make it an `it`.
-  it.fails('two steps at once do not move more customers than the target has room for', async () => {
+  // Found by the model (seed -1640849005): a step read each target's room and counted its moves
+  // at the commit, unconditioned. Two steps at once (the operator's `shards drain` and the
+  // rotation schedule's continueDrains) overfilled the target. A move now reserves its room under
+  // the mark before it makes anything there; a step that finds it taken tries another shard.
+  it('two steps at once do not move more customers than the target has room for', async () => {
     const { world, deps } = await twoCustomersOnA();
 
     await Promise.all([
@@ -700,7 +696,30 @@ describe('a drain and the high-water mark', () => {
       drainShard('a', { now: world.clock(), limit: 2 }, deps.drain!),
     ]);
 
-    expect(world.shardRecord('b').placedKeys).toBeLessThanOrEqual(1);
+    expect(world.shardRecord('b').placedKeys).toBe(1);
+    // The customer that found no room was left as it was: free, its key ACTIVE in a.
+    const stayed = ['c1', 'c2'].find((customerId) => world.profiles.get(customerId)?.shard !== 'b') ?? '';
+    expect(world.profiles.get(stayed)).toMatchObject({ lease: undefined });
+    expect(world.profiles.get(stayed)?.shard ?? 'a').toBe('a');
+    expect(world.shardRecord('a').placedKeys).toBe(2);
+  });
+
+  it('keeps the place a move that died reserved, for the sweep that finishes it: counted once, and no second move into it', async () => {
+    const { world, deps, dying, settings } = await twoCustomersOnA();
+    // The first move dies once its successor exists in b; the second finds b's one place taken.
+    // (A crashed call never settles: the step is left hanging, as a dead process would.)
+    void drainShard('a', { now: world.clock(), limit: 1 }, dying({ method: 'gateway.ensureKey', call: 1, kind: 'crash-after' }).drain!);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(world.shardRecord('b').placedKeys).toBe(1);
+    await expect(drainShard('a', { now: world.clock(), limit: 2 }, deps.drain!)).rejects.toThrow(ValidationError);
+
+    world.advance(LEASE_MS + 1_000);
+    await finishInterruptedOperations(world.clock(), 10, deps.finish);
+    await quiesce(world, [], settings);
+
+    expect(world.shardRecord('b').placedKeys).toBe(1);
+    expect([...world.keyShard.values()].filter((shardId) => shardId === 'b')).toHaveLength(1);
+    expect(['c1', 'c2'].filter((customerId) => world.profiles.get(customerId)?.shard === 'b')).toHaveLength(1);
   });
 });
 
@@ -779,7 +798,37 @@ describe('a sweep acting on what it listed before (found by the shard model)', (
 
     const emailed = world.emails.filter((email) => email.keyValues.length > 0).at(-1)?.keyValues[0] ?? '';
     const successor = world.keyValues.get(emailed) ?? '';
-    expect(listed).toEqual([{ customerId: 'c1', intent: expect.objectContaining({ operation: 'change-tier' }) }]);
+    expect(listed).toEqual([{ customerId: 'c1', owner: expect.any(String), intent: expect.objectContaining({ operation: 'change-tier' }) }]);
+    expect(world.apiKeys.has(successor)).toBe(true);
+    expect(world.profiles.get('c1')).toMatchObject({ emailedKeyId: successor, keys: { [successor]: 'ACTIVE' } });
+  });
+
+  it('leaves alone a lease that changed since it was listed, so a sweep that dies on taking it writes no stale intent', async () => {
+    const { world, settings, deps, dying, died, staleSweep } = await aCustomer();
+    await died(changeTier({ customerId: 'c1', tier: 'pro', requestId: 't1', now: world.clock() }, dying({ method: 'gateway.removeKeyFromPlan', call: 1, kind: 'crash-after' }).tierChange));
+    const listed = await world.ledger.findInterrupted(world.clock(), 10);
+    await finishInterruptedOperations(world.clock(), 10, deps.finish);
+    await died(rotateCustomerKeys('c1', { now: world.clock() }, dying({ method: 'mailer.send', call: 1, kind: 'crash-after' }).rotation));
+    const rotation = world.profiles.get('c1')?.lease;
+
+    // The slow sweep dies right after its take-over write, before it could look at what it took.
+    const crash = { method: 'ledger.acquire', call: 1, kind: 'crash-after' } as const;
+    await died(
+      finishInterruptedOperations(world.clock(), 10, {
+        ...dying(crash).finish,
+        ledger: Object.assign(Object.create(operationPorts(world, 'sweep', { fault: crash }).ports.ledger) as typeof world.ledger, {
+          findInterrupted: async () => listed,
+        }),
+      }),
+    );
+    // The rotation's lease is untouched: its owner, and the intent the next sweep finishes.
+    expect(world.profiles.get('c1')?.lease).toMatchObject({ owner: rotation?.owner, operation: 'rotate' });
+
+    await staleSweep(await world.ledger.findInterrupted(world.clock(), 10));
+    await quiesce(world, [], settings);
+
+    const emailed = world.emails.filter((email) => email.keyValues.length > 0).at(-1)?.keyValues[0] ?? '';
+    const successor = world.keyValues.get(emailed) ?? '';
     expect(world.apiKeys.has(successor)).toBe(true);
     expect(world.profiles.get('c1')).toMatchObject({ emailedKeyId: successor, keys: { [successor]: 'ACTIVE' } });
   });
@@ -831,7 +880,7 @@ describe('a sweep acting on what it listed before (found by the shard model)', (
     await staleSweep(listed);
     await quiesce(world, [], settings);
 
-    expect(listed).toEqual([{ customerId: 'c1', intent: expect.objectContaining({ operation: 'revoke' }) }]);
+    expect(listed).toEqual([{ customerId: 'c1', owner: expect.any(String), intent: expect.objectContaining({ operation: 'revoke' }) }]);
     expect(world.registrations.get('c1-r1')?.state).toBe('ACTIVE');
     expect(world.profiles.get('c1')?.status).toBe('ACTIVE');
     const shard = world.profiles.get('c1')?.shard ?? '';
