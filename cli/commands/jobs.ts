@@ -24,8 +24,17 @@ import { reconcileNotes, reconcileTables } from './reconcile';
  */
 interface Job<R extends object> {
   name: string;
-  /** serverless.yml's function key: deployed as keyplan-<stage>-<functionKey>. */
+  /**
+   * serverless.yml's function key: deployed as keyplan-<stage>-<functionKey>; with --stage the
+   * configuration is read from it.
+   */
   functionKey: string;
+  /**
+   * With --stage, how the job runs there when it is more than its one function: `invoke` calls one
+   * deployed function (by key) with the scheduled event and answers its report. Without it,
+   * functionKey is invoked and its answer is the report.
+   */
+  runDeployed?(invoke: (functionKey: string) => Promise<object>): Promise<R>;
   /** For the help: its schedule and what one run does. */
   help: string;
   run(at: Date, context: CommandContext): Promise<R>;
@@ -81,10 +90,17 @@ repaired (as \`keyplan reconcile\`).`,
 const resumeRegistrations = defineJob<SweepReport>({
   name: 'resume-registrations',
   functionKey: 'resumeRegistrations',
-  help: `resumeRegistrations, every SWEEP_MINUTES: registrations nobody
-finished are resumed, then operations that died holding their customer's
-lease are finished. At most RESUME_BATCH_SIZE of each.`,
+  help: `resumeRegistrations and finishOperations, every SWEEP_MINUTES:
+registrations nobody finished are resumed, then operations that died
+holding their customer's lease are finished. At most RESUME_BATCH_SIZE of
+each.`,
   run: (at, { config, services }) => runSweep(at, config.resumeBatchSize, services.resume()),
+  // Deployed, the sweep's halves are two functions on one schedule: both run, in runSweep's order.
+  async runDeployed(invoke) {
+    const registrations = (await invoke('resumeRegistrations')) as SweepReport['registrations'];
+    const interrupted = (await invoke('finishOperations')) as SweepReport['interrupted'];
+    return { registrations, interrupted };
+  },
   view: sweepView,
   async dryRun(at, { config, services }) {
     const report = await previewSweep(at, config.resumeBatchSize, services.resume());
@@ -144,9 +160,10 @@ ${JOBS.map((job) => `  ${job.name.padEnd(22)}${job.help.replace(/\n/g, `\n${' '.
                   interrupted operations (by the clock, as the sweep judges leases)
 
 With --stage NAME the configuration (batch sizes included) is read from the job's own function,
-keyplan-NAME-<function> (the names above), and the job runs there: the function is invoked
-(lambda:InvokeFunction) with a scheduled event whose time is --at, and its answer is printed.
-With --dry-run as well, nothing is invoked: the reads run here, with your credentials.
+keyplan-NAME-<function> (the first of the names above), and the job runs there: its functions are
+invoked (lambda:InvokeFunction), one after the other, with a scheduled event whose time is --at,
+and their answers are printed. With --dry-run as well, nothing is invoked: the reads run here,
+with your credentials.
 
 Example: what rotation does in 100 days, doing it, then retiring the old keys after the grace
   ${invocation} run rotate-keys --at 2026-09-17T03:00:00Z --dry-run
@@ -170,23 +187,30 @@ function failed, 4 when the deployed function is running already (one run at a t
 
     return async (context) => {
       const at = requestedAt ?? context.now();
-      let invoked: string | undefined;
+      const invoked: string[] = [];
       let report: object;
       let view: JobView;
       if (dryRun) {
         ({ report, view } = await job.dryRun(at, context));
       } else if (context.stage !== undefined) {
-        invoked = deployedFunctionName(context.stage, job.functionKey);
-        report = (await context.services.functions().invoke(invoked, scheduledEvent(at))) as object;
+        const stage = context.stage;
+        const invoke = async (functionKey: string) => {
+          const name = deployedFunctionName(stage, functionKey);
+          invoked.push(name);
+          return (await context.services.functions().invoke(name, scheduledEvent(at))) as object;
+        };
+        report = job.runDeployed ? await job.runDeployed(invoke) : await invoke(job.functionKey);
         view = job.view(report);
       } else {
         report = await job.run(at, context);
         view = job.view(report);
       }
-      const where = invoked ? ` on ${invoked}` : '';
+      const where = invoked.length > 0 ? ` on ${invoked.join(' and ')}` : '';
       const heading = `${job.name} as of ${eventTime(at)}${where}${dryRun ? ', dry run (nothing changed)' : ''}: ${view.summary}`;
+      // One function's name as `function`; a job of several names them all, in the order run.
+      const functions = invoked.length === 1 ? { function: invoked[0] } : invoked.length > 1 ? { functions: invoked } : {};
       return {
-        json: { job: job.name, at: at.toISOString(), dryRun, ...(invoked ? { function: invoked } : {}), report },
+        json: { job: job.name, at: at.toISOString(), dryRun, ...functions, report },
         text: `${heading}\n${view.body}`,
         exitCode: view.failed ? EXIT.failed : EXIT.ok,
         notes: view.notes,

@@ -1,4 +1,3 @@
-import { getCustomerHistory, type HistoryDeps } from '../../shared/audit/customer-history';
 import { tiersOf } from '../../shared/core/shards';
 import { jsonResponse } from '../../shared/http/problem';
 import { headerValue, parseJsonBody } from '../../shared/http/request';
@@ -6,12 +5,14 @@ import { router } from '../../shared/http/router';
 import { validate } from '../../shared/validation';
 import { type EnqueueDeps, enqueueRegistration } from '../../shared/provisioning/enqueue-registration';
 import { type ProvisioningDeps, provisionKey } from '../../shared/provisioning/provision-key';
-import { describeCustomer, getRegistrationStatus, toRegistrationView } from '../../shared/provisioning/queries';
-import { customerIdSchema, registrationIdSchema } from '../../shared/core/schemas';
+import { toRegistrationView } from '../../shared/provisioning/queries';
 import { registrationIdFor, registrationRequestSchema } from '../../shared/provisioning/request-schema';
 
-/** The onboarding routes of DESIGN §3 and the audit trail (§9): parse, call one use case, map its result. */
-export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps & HistoryDeps) {
+/**
+ * The onboarding write of DESIGN §3: parse, call one use case, map its result. The reads of what it
+ * wrote (status, customer, audit trail) are customerReads' (functions/customer-reads).
+ */
+export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps) {
   const requestSchema = registrationRequestSchema(tiersOf(deps.settings.shards));
 
   return router({
@@ -34,19 +35,6 @@ export function registerRoutes(deps: ProvisioningDeps & EnqueueDeps & HistoryDep
       return jsonResponse(result.outcome === 'created' ? 201 : 200, toRegistrationView(result.registration), {
         location,
       });
-    },
-    'GET /registrations/{id}': async (event) => {
-      const id = validate(registrationIdSchema, event.pathParameters?.id, 'id');
-      return jsonResponse(200, await getRegistrationStatus(id, deps.store));
-    },
-    'GET /customers/{customerId}': async (event) => {
-      const customerId = validate(customerIdSchema, event.pathParameters?.customerId, 'customerId');
-      return jsonResponse(200, await describeCustomer(customerId, deps.store));
-    },
-    'GET /customers/{customerId}/events': async (event) => {
-      const customerId = validate(customerIdSchema, event.pathParameters?.customerId, 'customerId');
-      const query = event.queryStringParameters ?? {};
-      return jsonResponse(200, await getCustomerHistory(customerId, { limit: query.limit, cursor: query.cursor }, deps));
     },
   });
 }

@@ -26,6 +26,8 @@ export const ACCOUNT_BURST = 40;
 export const WITHOUT_MANAGEMENT_CALLS = [
   // Reads the table's stream and puts the outbox's events on EventBridge.
   'publishEvents',
+  // The read routes: the table alone.
+  'customerReads',
 ];
 
 /**
@@ -41,8 +43,7 @@ export function managementSplit({ workerConcurrency }) {
     // The portal's synchronous registrations: a share no import can take. 3/s over 3 containers
     // (1/s each, a registration's two calls in 2 s even with an empty bucket; about 1.5
     // registrations/s in all); 3 tokens let an idle container make a registration's GetUsagePlan,
-    // CreateApiKey and CreateUsagePlanKey without waiting. The cap also bounds the status routes
-    // this function serves (GET /registrations/{id}, /customers/{id}).
+    // CreateApiKey and CreateUsagePlanKey without waiting.
     register: { percent: 30, concurrency: 3, burst: 3 },
     // Bulk imports and Prefer: respond-async, the largest share: 3.5/s (1.75 registrations/s),
     // 1.75/s per container at the default workerConcurrency of 2; a batch of 10 (at most 3 calls
@@ -51,8 +52,12 @@ export function managementSplit({ workerConcurrency }) {
     // Billing PlanChanged events: 0.5/s, 0.25/s per container, about 15 calls per 60 s
     // invocation, a batch of up to 7 one-key customers (2 calls each).
     changeTierEvents: { percent: 5, concurrency: 2, burst: 1, queue: true },
-    // 0.75/s: the usual resumes (an owed email, a lost message) need one to three calls each.
-    resumeRegistrations: { percent: 7.5, concurrency: 1, burst: 1 },
+    // The sweep's 0.75/s, in its two functions. 0.5/s for resumes: the usual ones (an owed email,
+    // a lost message) need one to three calls each, 100 of them fit the 300 s timeout.
+    resumeRegistrations: { percent: 5, concurrency: 1, burst: 1 },
+    // 0.25/s for finishing operations that died holding their lease, which is rare (a crash or a
+    // timeout mid-operation): a rotation's two or three calls, a tier change's two per key.
+    finishOperations: { percent: 2.5, concurrency: 1, burst: 1 },
     // 0.5/s: 75 disables and 75 deletes (one call each) fit the 300 s timeout; the hourly runs
     // take the rest (retirementBatchSize defaults to 100: a backlog takes two runs).
     retireKeys: { percent: 5, concurrency: 1, burst: 1 },

@@ -20,6 +20,7 @@ import {
   ownLogGroup,
   queryCustomerKeys,
   queryDueIndex,
+  readCustomerRecords,
   readOwnApiKey,
   readStagePlanKeys,
   readStagePlans,
@@ -112,6 +113,9 @@ export const ROLES = {
   // Read-only: the customer's key items and their plans' usage.
   customerUsage: [ownLogGroup, queryCustomerKeys, readStagePlanUsage],
 
+  // Read-only, the table alone: a registration, a customer's profile and key items, its events.
+  customerReads: [ownLogGroup, readCustomerRecords],
+
   // The reconciler (shared/reconcile) reads what exists: every API key (GetApiKeys without values:
   // the listing cannot be narrowed by tag), this stage's keys (GetApiKey) and the keys of each of
   // this stage's plans (GetUsagePlanKeys); the tracked key items through the 'due' index and the
@@ -135,6 +139,13 @@ export const ROLES = {
   // The saga (it resumes registrations through it, exactly as a repeated request would) and the
   // RESUME partition of the 'due' index, where unfinished registrations wait.
   resumeRegistrations: [ownLogGroup, ...PROVISIONING_SAGA, queryDueIndex],
+
+  // The sweep's other half: the REPAIR partition of the 'due' index, where customers whose
+  // operation died wait, and the calls that finish a rotation (the saga's on API Gateway and SES:
+  // the successor is made and emailed). In the table it writes the customer's records through
+  // its lease, never a registration: customerRecords, not the saga's registrationTable (no
+  // GetItem, no condition check). No more than resumeRegistrations had when it ran both halves.
+  finishOperations: [ownLogGroup, customerRecords, ...PROVISIONING_SAGA.filter((statement) => statement !== registrationTable), queryDueIndex],
 
   // The lifecycle events' publisher: Lambda reads the table's stream for it (and sends what it
   // gives up on to the stream's DLQ); it puts the outbox's events on the bus, with this stage's

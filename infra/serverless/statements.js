@@ -116,6 +116,17 @@ export const reconcileRecords = () => ({
   Resource: tableArn(),
 });
 
+/**
+ * The read routes: a registration (GetItem), a customer's profile and key items and its events
+ * (Query of its partition). They write nothing.
+ */
+export const readCustomerRecords = () => ({
+  Sid: 'ReadCustomerRecords',
+  Effect: 'Allow',
+  Action: ['dynamodb:GetItem', 'dynamodb:Query'],
+  Resource: tableArn(),
+});
+
 /** The usage route reads the customer's key items; it writes nothing. */
 export const queryCustomerKeys = () => ({
   Sid: 'QueryCustomerKeys',

@@ -62,14 +62,14 @@ export function toCustomerView(customer: Customer): CustomerView {
 }
 
 /** @throws NotFoundError */
-export async function getRegistrationStatus(registrationId: string, store: RegistrationStore): Promise<RegistrationView> {
+export async function getRegistrationStatus(registrationId: string, store: Pick<RegistrationStore, 'getRegistration'>): Promise<RegistrationView> {
   const registration = await store.getRegistration(registrationId);
   if (!registration) throw new NotFoundError(`no registration ${registrationId}`);
   return toRegistrationView(registration);
 }
 
 /** @throws NotFoundError */
-export async function describeCustomer(customerId: string, store: RegistrationStore): Promise<CustomerView> {
+export async function describeCustomer(customerId: string, store: Pick<RegistrationStore, 'getCustomer'>): Promise<CustomerView> {
   const customer = await store.getCustomer(customerId);
   if (!customer) throw new NotFoundError(`no customer ${customerId}`);
   return toCustomerView(customer);

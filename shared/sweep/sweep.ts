@@ -19,10 +19,11 @@ export interface SweepReport {
 }
 
 /**
- * One run of the sweep (functions/resume-registrations, and `keyplan jobs run
- * resume-registrations`): the registrations nobody finished whose resume time has passed by `now`
- * (the schedule's time), then the operations that died holding their customer's lease; each half
- * at most `batchSize`.
+ * One run of the whole sweep (`keyplan jobs run resume-registrations`): the registrations nobody
+ * finished whose resume time has passed by `now` (the schedule's time), then the operations that
+ * died holding their customer's lease; each half at most `batchSize`. Deployed, each half is a
+ * function of its own on the one schedule (functions/resume-registrations,
+ * functions/finish-operations), so that each bundles and may call only its half.
  */
 export async function runSweep(now: Date, batchSize: number, deps: ResumeDeps & FinishDeps): Promise<SweepReport> {
   const registrations = await resumeStalledRegistrations(now, batchSize, deps);

@@ -18,7 +18,8 @@ import { eventFeed, type EventFeedClients } from './event-feed';
 import { historyDeps } from './history';
 import { provisioningDeps, type SagaClients } from './provisioning';
 import { reconcileDeps } from './reconcile';
-import { resumeDeps } from './resume';
+import { readDeps, type ReadDeps } from './reads';
+import { sweepDeps } from './resume';
 import { rotationDeps } from './rotation';
 import { drainDeps } from './shards';
 import { usageDeps } from './usage';
@@ -42,12 +43,17 @@ export function createWorkerDeps(config: Config, clients: SagaClients = createAw
   return provisioningDeps(config, clients);
 }
 
-/** register's: the saga, the queue and the audit trail. @throws ConfigError without QUEUE_URL */
+/** register's: the saga and the queue. @throws ConfigError without QUEUE_URL */
 export function createEnqueueDeps(
   config: Config,
   clients: SagaClients & Pick<AwsClients, 'sqs'> = createAwsClients(),
-): ProvisioningDeps & EnqueueDeps & HistoryDeps {
+): ProvisioningDeps & EnqueueDeps {
   return enqueueDeps(config, clients);
+}
+
+/** customerReads': a registration's status, a customer and its audit trail, read only. */
+export function createReadDeps(config: Config, clients: Pick<AwsClients, 'dynamo'> = createAwsClients()): ReadDeps {
+  return readDeps(config, clients);
 }
 
 export function createRotationDeps(config: Config, clients: SagaClients = createAwsClients()): RotationDeps {
@@ -82,8 +88,9 @@ export function createReconcileDeps(config: Config, clients: CustomerClients = c
   return reconcileDeps(config, clients);
 }
 
+/** The whole sweep (both of its functions' halves), over one gateway. */
 export function createResumeDeps(config: Config, clients: SagaClients = createAwsClients()): ResumeDeps & FinishDeps {
-  return resumeDeps(config, clients);
+  return sweepDeps(config, clients);
 }
 
 /** Shard drains (the CLI's `shards drain`) and the shard report. */

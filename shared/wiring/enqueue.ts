@@ -1,26 +1,19 @@
 import type { AwsClients } from '../aws/clients';
 import { SqsRegistrationQueue } from '../aws/sqs-registration-queue';
 import type { Config } from '../config';
-import type { HistoryDeps } from '../audit/customer-history';
 import type { EnqueueDeps } from '../provisioning/enqueue-registration';
 import type { ProvisioningDeps } from '../provisioning/provision-key';
-import { historyDeps } from './history';
 import { provisioningDeps, type SagaClients } from './provisioning';
 import { queueUrlOf } from './settings';
 
 /**
- * The saga plus the queues (the home shard's, and each other shard's own), for the paths that also accept registrations asynchronously (register,
- * the import), and the audit trail register also serves (over the same DynamoDB client: nothing
- * more is built). @throws ConfigError without QUEUE_URL
+ * The saga plus the queues (the home shard's, and each other shard's own), for the paths that also
+ * accept registrations asynchronously (register, the import). @throws ConfigError without QUEUE_URL
  */
-export function enqueueDeps(
-  config: Config,
-  clients: SagaClients & Pick<AwsClients, 'sqs'>,
-): ProvisioningDeps & EnqueueDeps & HistoryDeps {
+export function enqueueDeps(config: Config, clients: SagaClients & Pick<AwsClients, 'sqs'>): ProvisioningDeps & EnqueueDeps {
   const queueUrl = queueUrlOf(config);
   return {
     ...provisioningDeps(config, clients),
     queue: new SqsRegistrationQueue({ client: clients.sqs, queueUrl, shardQueueUrls: config.shardQueueUrls }),
-    ...historyDeps(config, clients),
   };
 }

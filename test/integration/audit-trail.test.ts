@@ -2,7 +2,7 @@ import type { APIGatewayProxyResult } from 'aws-lambda';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { functionEnvironment } from '../../infra/local/bootstrap';
 import { runKeyplan } from '../../cli/run-keyplan';
-import { registerRoutes } from '../../functions/register/routes';
+import { customerReadRoutes } from '../../functions/customer-reads/routes';
 import { type Config, loadConfig } from '../../shared/config';
 import type { RecordedEvent } from '../../shared/core/events';
 import { changeTier } from '../../shared/customers/change-tier';
@@ -10,7 +10,7 @@ import { CustomerLedgerTable } from '../../shared/aws/customer-ledger';
 import { event } from '../../shared/core/events';
 import { httpHandler } from '../../shared/http/handler';
 import { provisionKey } from '../../shared/provisioning/provision-key';
-import { createCustomerDeps, createEnqueueDeps, createProvisioningDeps } from '../../shared/wiring/compose';
+import { createCustomerDeps, createProvisioningDeps, createReadDeps } from '../../shared/wiring/compose';
 import { apiEvent, lambdaContext } from '../support/api-events';
 import { itemsOfCustomer } from '../support/emulator-probe';
 import { createAwsClients } from '../../shared/aws/clients';
@@ -26,9 +26,9 @@ interface Page {
   nextCursor?: string;
 }
 
-/** GET /customers/{customerId}/events through the register function's handler. */
+/** GET /customers/{customerId}/events through the customerReads function's routes. */
 async function getEvents(query: Record<string, string> | null, customerId = CUSTOMER): Promise<APIGatewayProxyResult> {
-  return httpHandler(registerRoutes(createEnqueueDeps(config)))(
+  return httpHandler(customerReadRoutes(createReadDeps(config)))(
     {
       ...apiEvent({ method: 'GET', resource: '/customers/{customerId}/events', pathParameters: { customerId } }),
       queryStringParameters: query,

@@ -74,7 +74,8 @@ describe('logs of a registration', () => {
     const lines = await captureOutput(async () => {
       await handler(postRegistration({ customerId, email: `${customerId}@example.com`, tier: 'free' }), lambdaContext());
       await rotateCustomerKeys(customerId, { now: new Date(), graceDays: 7 }, createRotationDeps(config));
-      const trail = await handler(
+      const { handler: reads } = await import('../../functions/customer-reads/handler');
+      const trail = await reads(
         { ...apiEvent({ method: 'GET', resource: '/customers/{customerId}/events', pathParameters: { customerId } }), queryStringParameters: { limit: '100' } },
         lambdaContext(),
       );

@@ -406,6 +406,8 @@ const REVOKE_CUSTOMER = 'RevokeCustomerLambdaFunction';
 const CUSTOMER_USAGE = 'CustomerUsageLambdaFunction';
 const RECONCILE = 'ReconcileLambdaFunction';
 const RESUME = 'ResumeRegistrationsLambdaFunction';
+const FINISH = 'FinishOperationsLambdaFunction';
+const CUSTOMER_READS = 'CustomerReadsLambdaFunction';
 const PUBLISH_EVENTS = 'PublishEventsLambdaFunction';
 /** Every function of the service, and the role it runs with. */
 const FUNCTIONS: Record<string, string> = {
@@ -420,10 +422,12 @@ const FUNCTIONS: Record<string, string> = {
   [CUSTOMER_USAGE]: 'CustomerUsageRole',
   [RECONCILE]: 'ReconcileRole',
   [RESUME]: 'ResumeRegistrationsRole',
+  [FINISH]: 'FinishOperationsRole',
+  [CUSTOMER_READS]: 'CustomerReadsRole',
   [PUBLISH_EVENTS]: 'PublishEventsRole',
 };
 /** The functions that make no API Gateway management call (management-budget.js's WITHOUT_MANAGEMENT_CALLS). */
-const WITHOUT_MANAGEMENT_CALLS = [PUBLISH_EVENTS];
+const WITHOUT_MANAGEMENT_CALLS = [PUBLISH_EVENTS, CUSTOMER_READS];
 const QUEUE = 'ProvisioningQueue';
 const DLQ = 'ProvisioningDeadLetterQueue';
 const TIER_QUEUE = 'TierChangesQueue';
@@ -576,11 +580,14 @@ describe('packaged deployment (osls package, offline)', () => {
         [RETIRE_KEYS]: saga,
         [ROTATE_CUSTOMER]: saga,
         [RESUME]: saga,
+        [FINISH]: saga,
         [RECONCILE]: keysAndTable,
         [CHANGE_TIER]: keysAndTable,
         [CHANGE_TIER_EVENTS]: keysAndTable,
         [REVOKE_CUSTOMER]: keysAndTable,
         [CUSTOMER_USAGE]: keysAndTable,
+        // The read routes: the table alone.
+        [CUSTOMER_READS]: ['client-dynamodb'],
         // The stream's records come with the invocation: EventBridge alone.
         [PUBLISH_EVENTS]: ['client-eventbridge'],
       };
@@ -968,7 +975,7 @@ describe('packaged deployment (osls package, offline)', () => {
       };
       expect(batchSizes(ROTATE_KEYS)).toEqual([String(paramsOf('dev').rotationBatchSize), undefined]);
       expect(batchSizes(RETIRE_KEYS)).toEqual([undefined, String(paramsOf('dev').retirementBatchSize)]);
-      for (const functionId of ['RegisterLambdaFunction', WORKER, ROTATE_CUSTOMER, RECONCILE, RESUME]) {
+      for (const functionId of ['RegisterLambdaFunction', WORKER, ROTATE_CUSTOMER, RECONCILE, RESUME, FINISH, CUSTOMER_READS]) {
         expect(batchSizes(functionId)).toEqual([undefined, undefined]);
       }
     });
@@ -978,11 +985,12 @@ describe('packaged deployment (osls package, offline)', () => {
       expect(paramsOf('dev').retirementSchedule).toBe('rate(1 hour)');
       expect(schedulesOf(dev.template, ROTATE_KEYS)).toEqual(['cron(0 3 * * ? *)']);
       expect(schedulesOf(dev.template, RETIRE_KEYS)).toEqual(['rate(1 hour)']);
-      // ... and reconcile and the resume sweep (below): no other function runs on a schedule.
+      // ... and reconcile and the resume sweep's two functions (below): no other function runs on
+      // a schedule.
       const scheduled = resourcesOfType(dev.template, 'AWS::Events::Rule').filter(
         ([, rule]) => rule.Properties.ScheduleExpression !== undefined,
       );
-      expect(scheduled).toHaveLength(4);
+      expect(scheduled).toHaveLength(5);
     });
 
     it('takes the schedule from the rotationSchedule param', () => {
@@ -1016,20 +1024,67 @@ describe('packaged deployment (osls package, offline)', () => {
     });
   });
 
+  // Two functions, one schedule: resumeRegistrations resumes registrations, finishOperations
+  // finishes the operations that died holding their customer's lease.
   describe('resume sweep', () => {
-    it('exists with its handler and the scheduled jobs\' timeout', () => {
-      expectFunction(dev.template, RESUME, 'functions/resume-registrations/handler.handler', 300);
+    it.each([
+      [RESUME, 'functions/resume-registrations/handler.handler'],
+      [FINISH, 'functions/finish-operations/handler.handler'],
+    ])("%s exists with its handler and the scheduled jobs' timeout", (functionId, handler) => {
+      expectFunction(dev.template, functionId, handler, 300);
     });
 
-    it('runs every 5 minutes by default (the wait of a customer whose operation died), at most resumeBatchSize registrations a run', () => {
-      expect(paramsOf('dev').resumeSchedule).toBe('rate(5 minutes)');
-      expect(schedulesOf(dev.template, RESUME)).toEqual(['rate(5 minutes)']);
-      expect(environmentOf(dev.template, RESUME).RESUME_BATCH_SIZE).toBe(String(paramsOf('dev').resumeBatchSize));
+    it.each([RESUME, FINISH])(
+      '%s runs every 5 minutes by default (the wait of a customer whose operation died), at most resumeBatchSize a run',
+      (functionId) => {
+        expect(paramsOf('dev').resumeSchedule).toBe('rate(5 minutes)');
+        expect(schedulesOf(dev.template, functionId)).toEqual(['rate(5 minutes)']);
+        expect(environmentOf(dev.template, functionId).RESUME_BATCH_SIZE).toBe(String(paramsOf('dev').resumeBatchSize));
+      },
+    );
+
+    it.each([RESUME, FINISH])('%s serves no route and reads no queue', (functionId) => {
+      expect(routesOf(dev.template, functionId)).toEqual([]);
+      expect(mappingsOf(dev.template, functionId)).toEqual([]);
     });
 
-    it('serves no route and reads no queue', () => {
-      expect(routesOf(dev.template, RESUME)).toEqual([]);
-      expect(mappingsOf(dev.template, RESUME)).toEqual([]);
+    // Both halves once ran in resumeRegistrations, with its role: splitting them widened nothing.
+    it.each([
+      ['dev', () => dev],
+      ['prod', () => prod],
+    ])('in %s gives finishOperations no grant beyond its own log group that resumeRegistrations lacks', (_, get) => {
+      const outside = (roleId: string) =>
+        ['apigateway', 'dynamodb', 'events', 'ses', 'sqs', 'sts'].flatMap((service) =>
+          conditionalGrants(roleStatements(get().template, roleId), service),
+        );
+      const resume = new Set(outside('ResumeRegistrationsRole'));
+      const finish = outside('FinishOperationsRole');
+      expect(finish.length).toBeGreaterThan(0);
+      expect(finish.filter((grant) => !resume.has(grant))).toEqual([]);
+    });
+
+    it('takes no more of the management budget than the one function did (7.5%), in shares that add up to it', () => {
+      const shareOf = (functionId: string) => Number(environmentOf(dev.template, functionId).MANAGEMENT_SHARE_PER_SECOND);
+      expect(shareOf(RESUME) + shareOf(FINISH)).toBeCloseTo(Number(paramsOf('dev').managementCallsPerSecond) * 0.075, 6);
+    });
+  });
+
+  describe('onboarding and its reads', () => {
+    it('serves only POST /registrations from register, with IAM authorization', () => {
+      expect(routesOf(dev.template, 'RegisterLambdaFunction')).toEqual([['POST', '/registrations', 'AWS_IAM']]);
+    });
+
+    it('serves the reads from customerReads, with IAM authorization', () => {
+      expectFunction(dev.template, CUSTOMER_READS, 'functions/customer-reads/handler.handler', 28);
+      expect(routesOf(dev.template, CUSTOMER_READS).sort()).toEqual(
+        [
+          ['GET', '/registrations/{id}', 'AWS_IAM'],
+          ['GET', '/customers/{customerId}', 'AWS_IAM'],
+          ['GET', '/customers/{customerId}/events', 'AWS_IAM'],
+        ].sort(),
+      );
+      expect(schedulesOf(dev.template, CUSTOMER_READS)).toEqual([]);
+      expect(mappingsOf(dev.template, CUSTOMER_READS)).toEqual([]);
     });
   });
 
@@ -1573,6 +1628,31 @@ describe('packaged deployment (osls package, offline)', () => {
       apiGateway: sagaApiGateway,
       dynamoDb: [...sagaDynamoDb, queryDueIndex],
     },
+    // The sweep's other half, split from resumeRegistrations: the saga's API Gateway and SES grants
+    // (a resumed rotation makes and emails a successor), the customer's records without the
+    // registration table's GetItem and ConditionCheckItem, and the due index. A subset of what
+    // resumeRegistrations holds.
+    {
+      roleId: 'FinishOperationsRole',
+      functionName: 'finishOperations',
+      services: ['apigateway', 'dynamodb', 'logs', 'ses'],
+      queue: QUEUE,
+      queueActions: [],
+      sendsEmail: true,
+      apiGateway: sagaApiGateway,
+      dynamoDb: [...['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'].map((action) => `${action} ${tableArn}`), queryDueIndex],
+    },
+    // The read routes: a registration (GetItem), a customer and its events (Query); nothing else.
+    {
+      roleId: 'CustomerReadsRole',
+      functionName: 'customerReads',
+      services: ['dynamodb', 'logs'],
+      queue: QUEUE,
+      queueActions: [],
+      sendsEmail: false,
+      apiGateway: () => [],
+      dynamoDb: ['dynamodb:GetItem', 'dynamodb:Query'].map((action) => `${action} ${tableArn}`),
+    },
     { roleId: 'RotateKeysRole', functionName: 'rotateKeys', ...rotation },
     { roleId: 'RotateCustomerRole', functionName: 'rotateCustomer', ...rotation },
     {
@@ -1732,7 +1812,7 @@ describe('packaged deployment (osls package, offline)', () => {
         .map((grant) => `${roleId} ${grant}`),
     );
     expect(indexGrants.sort()).toEqual(
-      ['ReconcileRole', 'ResumeRegistrationsRole', 'RetireKeysRole', 'RotateCustomerRole', 'RotateKeysRole'].map(
+      ['FinishOperationsRole', 'ReconcileRole', 'ResumeRegistrationsRole', 'RetireKeysRole', 'RotateCustomerRole', 'RotateKeysRole'].map(
         (roleId) => `${roleId} ${queryDueIndex}`,
       ),
     );

@@ -16,12 +16,14 @@ import {
   createCustomerDeps,
   createEnqueueDeps,
   createProvisioningDeps,
+  createReadDeps,
   createRotationDeps,
 } from '../../shared/wiring/compose';
 import { provisionKey } from '../../shared/provisioning/provision-key';
 import { keyNameFor } from '../../shared/core/registration';
 import { rotateCustomerKeys } from '../../shared/rotation/rotation-jobs';
 import { changeTierRoutes } from '../../functions/change-tier/routes';
+import { customerReadRoutes } from '../../functions/customer-reads/routes';
 import { registerRoutes } from '../../functions/register/routes';
 import { revokeCustomerRoutes } from '../../functions/revoke-customer/routes';
 import { rotateCustomerRoutes } from '../../functions/rotate-customer/routes';
@@ -96,6 +98,7 @@ async function loadHandlers() {
     retireKeys: (await import('../../functions/retire-keys/handler')).handler,
     reconcile: (await import('../../functions/reconcile/handler')).handler,
     resumeRegistrations: (await import('../../functions/resume-registrations/handler')).handler,
+    finishOperations: (await import('../../functions/finish-operations/handler')).handler,
   };
 }
 
@@ -104,6 +107,7 @@ function httpContainer() {
   const customers = createCustomerDeps(config);
   return {
     register: httpHandler(registerRoutes(createEnqueueDeps(config))),
+    customerReads: httpHandler(customerReadRoutes(createReadDeps(config))),
     changeTier: httpHandler(changeTierRoutes(customers)),
     revoke: httpHandler(revokeCustomerRoutes(customers)),
     rotateCustomer: httpHandler(rotateCustomerRoutes(createRotationDeps(config))),
@@ -256,6 +260,7 @@ interface OperationFigures {
 /** Each invocation gets the deployed function's timeout (serverless.yml), which middy enforces. */
 const TIMEOUT_SECONDS = {
   register: 20,
+  customerReads: 28,
   changeTier: 28,
   revoke: 28,
   rotateCustomer: 28,
@@ -263,6 +268,7 @@ const TIMEOUT_SECONDS = {
   rotateKeys: 300,
   retireKeys: 300,
   resumeRegistrations: 300,
+  finishOperations: 300,
   reconcile: 900,
 };
 let invocations = 0;
@@ -474,9 +480,9 @@ describe('the mixed soak', () => {
         const deadline = Date.now() + 90_000;
         while (Date.now() < deadline) {
           const status = await portal('status read', plan.customerId, () =>
-            http.register(
+            http.customerReads(
               apiEvent({ method: 'GET', resource: '/registrations/{id}', pathParameters: { id: registrationId } }),
-              contextOf('register'),
+              contextOf('customerReads'),
             ),
           );
           const state = status.response.statusCode === 200 ? body(status.response).status : undefined;
@@ -732,7 +738,14 @@ describe('the mixed soak', () => {
         rotateKeys: (event: ScheduledEvent) => handlers.rotateKeys(event, contextOf('rotateKeys')),
         retireKeys: (event: ScheduledEvent) => handlers.retireKeys(event, contextOf('retireKeys')),
         reconcile: (event: ScheduledEvent) => handlers.reconcile({ time: event.time }, contextOf('reconcile')),
-        resume: (event: ScheduledEvent) => handlers.resumeRegistrations(event, contextOf('resumeRegistrations')),
+        // The sweep's two functions, fired together by their one schedule; one report of both.
+        resume: async (event: ScheduledEvent) => {
+          const [registrations, interrupted] = await Promise.all([
+            handlers.resumeRegistrations(event, contextOf('resumeRegistrations')),
+            handlers.finishOperations(event, contextOf('finishOperations')),
+          ]);
+          return { registrations, interrupted };
+        },
       };
 
       // -------------------------------------------------------------------------------------

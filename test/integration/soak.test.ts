@@ -8,8 +8,9 @@ import { createAwsClients } from '../../shared/aws/clients';
 import { type Config, loadConfig } from '../../shared/config';
 import { httpHandler } from '../../shared/http/handler';
 import { logger } from '../../shared/logger';
-import { createCustomerDeps, createEnqueueDeps, createRotationDeps } from '../../shared/wiring/compose';
+import { createCustomerDeps, createEnqueueDeps, createReadDeps, createRotationDeps } from '../../shared/wiring/compose';
 import { changeTierRoutes } from '../../functions/change-tier/routes';
+import { customerReadRoutes } from '../../functions/customer-reads/routes';
 import { registerRoutes } from '../../functions/register/routes';
 import { rotateCustomerRoutes } from '../../functions/rotate-customer/routes';
 import { apiEvent, postRegistration } from '../support/api-events';
@@ -67,6 +68,7 @@ let handlers: Awaited<ReturnType<typeof loadHandlers>>;
 function httpContainer() {
   return {
     register: httpHandler(registerRoutes(createEnqueueDeps(config))),
+    customerReads: httpHandler(customerReadRoutes(createReadDeps(config))),
     changeTier: httpHandler(changeTierRoutes(createCustomerDeps(config))),
     rotateCustomer: httpHandler(rotateCustomerRoutes(createRotationDeps(config))),
   };
@@ -81,6 +83,7 @@ async function loadHandlers() {
     retireKeys: (await import('../../functions/retire-keys/handler')).handler,
     reconcile: (await import('../../functions/reconcile/handler')).handler,
     resumeRegistrations: (await import('../../functions/resume-registrations/handler')).handler,
+    finishOperations: (await import('../../functions/finish-operations/handler')).handler,
   };
 }
 
@@ -132,11 +135,13 @@ interface CustomerPlan {
 /** Each invocation gets the deployed function's timeout (serverless.yml), which middy enforces. */
 const TIMEOUT_SECONDS = {
   register: 20,
+  customerReads: 28,
   changeTier: 28,
   rotateCustomer: 28,
   rotateKeys: 300,
   retireKeys: 300,
   resumeRegistrations: 300,
+  finishOperations: 300,
   reconcile: 900,
 };
 let invocations = 0;
@@ -248,9 +253,9 @@ describe('the soak', () => {
       const deadline = Date.now() + 120_000;
       while (Date.now() < deadline) {
         const status = await portal('status read', plan.customerId, () =>
-          http.register(
+          http.customerReads(
             apiEvent({ method: 'GET', resource: '/registrations/{id}', pathParameters: { id: plan.customerId } }),
-            contextOf('register'),
+            contextOf('customerReads'),
           ),
         );
         const state = status.response.statusCode === 200 ? body(status.response).status : undefined;
@@ -351,9 +356,12 @@ describe('the soak', () => {
       const sweeping = (async () => {
         while (!trafficDone) {
           await new Promise((resolve) => setTimeout(resolve, 2_000));
-          await scheduled('resume-registrations', Date.now(), (event) =>
-            handlers.resumeRegistrations(event, contextOf('resumeRegistrations')),
-          );
+          // Both halves of the sweep, on their one schedule.
+          const at = Date.now();
+          await Promise.all([
+            scheduled('resume-registrations', at, (event) => handlers.resumeRegistrations(event, contextOf('resumeRegistrations'))),
+            scheduled('finish-operations', at, (event) => handlers.finishOperations(event, contextOf('finishOperations'))),
+          ]);
         }
       })();
       try {
@@ -385,11 +393,15 @@ describe('the soak', () => {
       // backs off per registration (doubling), so its runs here spread over days, until one finds
       // nothing left to do.
       for (const hours of [1, 2, 4, 8, 16, 32, 64, 128]) {
-        const report = await scheduled('resume-registrations', Date.now() + hours * HOUR_MS, (event) =>
+        const at = Date.now() + hours * HOUR_MS;
+        const registrations = await scheduled('resume-registrations', at, (event) =>
           handlers.resumeRegistrations(event, contextOf('resumeRegistrations')),
         );
-        const counts = report ? [...Object.values(report.registrations), ...Object.values(report.interrupted)] : [];
-        if (report && counts.every((count) => count === 0)) break;
+        const interrupted = await scheduled('finish-operations', at, (event) =>
+          handlers.finishOperations(event, contextOf('finishOperations')),
+        );
+        const counts = registrations && interrupted ? [...Object.values(registrations), ...Object.values(interrupted)] : [];
+        if (registrations && interrupted && counts.every((count) => count === 0)) break;
       }
       // Three months on: the daily rotation finds every key due and works through two batches;
       // the hourly retirement disables the rotated keys after their grace and deletes them later.

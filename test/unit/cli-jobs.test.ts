@@ -208,6 +208,45 @@ describe('keyplan jobs run --stage', () => {
     expect(result.stderr).toContain('keyplan jobs: 1 key waited for a busy customer: the next run rotates them\n');
   });
 
+  it("runs the resume sweep in both of its functions, in the sweep's order, and reports them as one run", async () => {
+    // Prepare
+    const registrations = { resumed: 2, busy: 0, failed: 0, retryLater: 0, givenUp: 0 };
+    const interrupted = { finished: 1, nothingLeft: 0, busy: 0, failed: 0 };
+    lambda
+      .on(GetFunctionConfigurationCommand, { FunctionName: 'keyplan-prod-resumeRegistrations' })
+      .resolves({ Environment: { Variables: ENV } });
+    lambda.on(InvokeCommand, { FunctionName: 'keyplan-prod-resumeRegistrations' }).resolves(answer(registrations));
+    lambda.on(InvokeCommand, { FunctionName: 'keyplan-prod-finishOperations' }).resolves(answer(interrupted));
+
+    // Act
+    const result = await keyplan(['jobs', 'run', 'resume-registrations', '--stage', 'prod', '--at', '2026-09-17T03:05:00Z', '--json']);
+    const text = await keyplan(['jobs', 'run', 'resume-registrations', '--stage', 'prod', '--at', '2026-09-17T03:05:00Z']);
+
+    // Assess: the configuration from resumeRegistrations, each function invoked once with the same event time
+    expect(result.code).toBe(0);
+    expect(result.json()).toEqual({
+      job: 'resume-registrations',
+      at: '2026-09-17T03:05:00.000Z',
+      dryRun: false,
+      functions: ['keyplan-prod-resumeRegistrations', 'keyplan-prod-finishOperations'],
+      report: { registrations, interrupted },
+    });
+    expect(lambda.commandCalls(GetFunctionConfigurationCommand)[0]?.args[0].input).toEqual({ FunctionName: 'keyplan-prod-resumeRegistrations' });
+    const invokes = lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input);
+    expect(invokes.map((input) => input.FunctionName)).toEqual([
+      'keyplan-prod-resumeRegistrations',
+      'keyplan-prod-finishOperations',
+      'keyplan-prod-resumeRegistrations',
+      'keyplan-prod-finishOperations',
+    ]);
+    for (const input of invokes) {
+      expect(JSON.parse(new TextDecoder().decode(input.Payload as Uint8Array))).toMatchObject({ time: '2026-09-17T03:05:00Z' });
+    }
+    expect(text.stdout.split('\n')[0]).toBe(
+      'resume-registrations as of 2026-09-17T03:05:00Z on keyplan-prod-resumeRegistrations and keyplan-prod-finishOperations: 2 registrations resumed, 1 interrupted operation finished',
+    );
+  });
+
   it('names the function in the text and reads each job from its own function', async () => {
     // Prepare
     lambda

@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient, GetCommand, QueryCommand, type QueryCommandInpu
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
-import { registerRoutes } from '../../functions/register/routes';
+import { customerReadRoutes } from '../../functions/customer-reads/routes';
 import { getCustomerHistory, MAX_HISTORY_LIMIT } from '../../shared/audit/customer-history';
 import { decodeCursor, encodeCursor } from '../../shared/audit/history-cursor';
 import type { EventHistory } from '../../shared/audit/ports';
@@ -12,7 +12,7 @@ import { eventKey } from '../../shared/aws/table-keys';
 import type { RecordedEvent } from '../../shared/core/events';
 import { NotFoundError, TransientAwsError, ValidationError } from '../../shared/errors';
 import { httpHandler } from '../../shared/http/handler';
-import type { RegistrationQueue } from '../../shared/provisioning/ports';
+import { readDeps } from '../../shared/wiring/reads';
 import { apiEvent, lambdaContext } from '../support/api-events';
 import { awsError, mockedProvisioning } from '../support/provisioning-fakes';
 
@@ -321,7 +321,7 @@ describe('EventHistoryTable', () => {
 
 describe('GET /customers/{customerId}/events', () => {
   /**
-   * The register function's routes over the real adapter; the table answers Queries as DynamoDB
+   * The customerReads function's routes over the real adapter; the table answers Queries as DynamoDB
    * would from `count` events of cust-1 (sort key order, backwards, Limit, BETWEEN).
    */
   function route(count: number) {
@@ -339,10 +339,7 @@ describe('GET /customers/{customerId}/events', () => {
         : { Items: found };
     });
     m.dynamoMock.on(GetCommand).resolves({});
-    const queue = { send: async () => undefined } as unknown as RegistrationQueue;
-    const handler = httpHandler(
-      registerRoutes({ ...m.deps, queue, history: new EventHistoryTable({ client: m.dynamo, tableName: TABLE }) }),
-    );
+    const handler = httpHandler(customerReadRoutes(readDeps({ tableName: TABLE }, { dynamo: m.dynamo })));
     const get = (query: Record<string, string> | null, customerId = 'cust-1'): Promise<APIGatewayProxyResult> =>
       handler(
         {
