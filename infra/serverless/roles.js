@@ -144,8 +144,18 @@ export const ROLES = {
   // operation died wait, and the calls that finish a rotation (the saga's on API Gateway and SES:
   // the successor is made and emailed). In the table it writes the customer's records through
   // its lease, never a registration: customerRecords, not the saga's registrationTable (no
-  // GetItem, no condition check). No more than resumeRegistrations had when it ran both halves.
-  finishOperations: [ownLogGroup, customerRecords, ...PROVISIONING_SAGA.filter((statement) => statement !== registrationTable), queryDueIndex],
+  // GetItem, no condition check). Finishing a revocation or a zero-grace rotation disables keys
+  // (UpdateApiKey) and finishing a tier change or a plan repair takes keys out of plans
+  // (DeleteUsagePlanKey): the one sweep function never had those two, so in AWS it could not
+  // finish them; nothing else is beyond what it had.
+  finishOperations: [
+    ownLogGroup,
+    customerRecords,
+    ...PROVISIONING_SAGA.filter((statement) => statement !== registrationTable),
+    queryDueIndex,
+    updateOwnApiKey,
+    removeKeyFromStagePlans,
+  ],
 
   // The lifecycle events' publisher: Lambda reads the table's stream for it (and sends what it
   // gives up on to the stream's DLQ); it puts the outbox's events on the bus, with this stage's

@@ -1048,19 +1048,25 @@ describe('packaged deployment (osls package, offline)', () => {
       expect(mappingsOf(dev.template, functionId)).toEqual([]);
     });
 
-    // Both halves once ran in resumeRegistrations, with its role: splitting them widened nothing.
+    // Both halves once ran in resumeRegistrations, with its role. Splitting them widened nothing
+    // but the two calls that role lacked and finishing needs: disabling a key (a revocation, a
+    // zero-grace rotation) and taking one out of a plan (a tier change, a plan repair).
     it.each([
       ['dev', () => dev],
       ['prod', () => prod],
-    ])('in %s gives finishOperations no grant beyond its own log group that resumeRegistrations lacks', (_, get) => {
+    ])('in %s gives finishOperations no grant beyond its own log group that resumeRegistrations lacks, but UpdateApiKey and DeleteUsagePlanKey', (_, get) => {
       const outside = (roleId: string) =>
         ['apigateway', 'dynamodb', 'events', 'ses', 'sqs', 'sts'].flatMap((service) =>
           conditionalGrants(roleStatements(get().template, roleId), service),
         );
       const resume = new Set(outside('ResumeRegistrationsRole'));
       const finish = outside('FinishOperationsRole');
+      const beyond = finish.filter((grant) => !resume.has(grant));
       expect(finish.length).toBeGreaterThan(0);
-      expect(finish.filter((grant) => !resume.has(grant))).toEqual([]);
+      expect(beyond.length).toBeGreaterThan(0);
+      expect(beyond.filter((grant) => !/apigateway:(PATCH|DELETE)\b/.test(grant))).toEqual([]);
+      expect(beyond.some((grant) => grant.includes('apigateway:PATCH') && grant.includes('/apikeys/'))).toBe(true);
+      expect(beyond.some((grant) => grant.includes('apigateway:DELETE') && grant.includes('/usageplans/'))).toBe(true);
     });
 
     it('takes no more of the management budget than the one function did (7.5%), in shares that add up to it', () => {
@@ -1629,9 +1635,9 @@ describe('packaged deployment (osls package, offline)', () => {
       dynamoDb: [...sagaDynamoDb, queryDueIndex],
     },
     // The sweep's other half, split from resumeRegistrations: the saga's API Gateway and SES grants
-    // (a resumed rotation makes and emails a successor), the customer's records without the
-    // registration table's GetItem and ConditionCheckItem, and the due index. A subset of what
-    // resumeRegistrations holds.
+    // (a resumed rotation makes and emails a successor), disabling a key (a revocation, a zero-grace
+    // rotation) and taking one out of a plan (a tier change, a plan repair), the customer's records
+    // without the registration table's GetItem and ConditionCheckItem, and the due index.
     {
       roleId: 'FinishOperationsRole',
       functionName: 'finishOperations',
@@ -1639,7 +1645,11 @@ describe('packaged deployment (osls package, offline)', () => {
       queue: QUEUE,
       queueActions: [],
       sendsEmail: true,
-      apiGateway: sagaApiGateway,
+      apiGateway: () => [
+        ...sagaApiGateway(),
+        updateApiKey,
+        ...planIds().map((id) => `apigateway:DELETE ${apiGateway(`/usageplans/\${${id}}/keys/*`)}`),
+      ],
       dynamoDb: [...['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'].map((action) => `${action} ${tableArn}`), queryDueIndex],
     },
     // The read routes: a registration (GetItem), a customer and its events (Query); nothing else.
