@@ -15,9 +15,9 @@ import { createQueuePair, eventually, queueDepth, type SentEmail } from '../supp
 
 const run = promisify(execFile);
 const stack = inject('localStack');
-// 300 rows in npm test (enough for several batches per worker, replays and the DLQ check); the soak
+// 200 rows in npm test (enough for several batches per worker, replays and the DLQ check); the soak
 // (`npm run soak`) imports 1,000.
-const ROWS = Number(process.env.KEYPLAN_BULK_ROWS ?? 300);
+const ROWS = Number(process.env.KEYPLAN_BULK_ROWS ?? 200);
 const TIERS = ['free', 'basic', 'pro'] as const;
 const prefix = `bulk-${process.pid}-${Date.now()}`;
 const domain = `${prefix}.example.com`;

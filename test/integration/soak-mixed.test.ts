@@ -64,11 +64,11 @@ vi.hoisted(() => {
  * and rotation, a final reconcile two hours on; and DESIGN §7's invariants over what the emulator
  * really holds (read directly, not through the proxy).
  *
- * KEYPLAN_SOAK_CUSTOMERS sets the size (40 by default, in npm test; `npm run soak` runs 300).
+ * KEYPLAN_SOAK_CUSTOMERS sets the size (30 by default, in npm test; `npm run soak` runs 300).
  */
 
 const SEED = Number(process.env.KEYPLAN_SOAK_SEED ?? 13);
-const CUSTOMERS = Number(process.env.KEYPLAN_SOAK_CUSTOMERS ?? 40);
+const CUSTOMERS = Number(process.env.KEYPLAN_SOAK_CUSTOMERS ?? 30);
 /** Parallel portal sessions. moto serializes requests; this overlaps the waits, not the work. */
 const CONCURRENCY = 16;
 /** The config minimum: a holder that died is taken over (by the sweep) 5 s later. */

@@ -41,8 +41,8 @@ vi.hoisted(() => {
  */
 
 const SEED = 7;
-/** KEYPLAN_SOAK_PORTAL_CUSTOMERS sets the size (70 in npm test; `npm run soak` runs 300). */
-const CUSTOMERS = Number(process.env.KEYPLAN_SOAK_PORTAL_CUSTOMERS ?? 70);
+/** KEYPLAN_SOAK_PORTAL_CUSTOMERS sets the size (50 in npm test; `npm run soak` runs 300). */
+const CUSTOMERS = Number(process.env.KEYPLAN_SOAK_PORTAL_CUSTOMERS ?? 50);
 /** Parallel portal sessions. moto serializes requests; this overlaps the waits, not the work. */
 const CONCURRENCY = 16;
 /** The config minimum: an attempt a fault interrupted is taken over 5 s later. */
