@@ -55,3 +55,18 @@ export const lambdaContext = (): Context => ({
   fail: () => undefined,
   succeed: () => undefined,
 });
+
+/**
+ * The environment of an HTTP function in a unit test (its configuration is read once, when the
+ * handler module is first imported): set it before importing the handler.
+ */
+export function useHandlerEnvironment(extra: Record<string, string> = {}): void {
+  Object.assign(process.env, {
+    TABLE_NAME: 'keyplan-test',
+    TIER_MAP: JSON.stringify({ free: 'plan-free', pro: 'plan-pro' }),
+    SENDER_EMAIL: 'keys@example.com',
+    AWS_REGION: 'us-east-1',
+    POWERTOOLS_LOG_LEVEL: process.env.DEBUG_LOGS ? 'DEBUG' : 'SILENT',
+    ...extra,
+  });
+}

@@ -2,18 +2,14 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { apiEvent, lambdaContext, postRegistration } from '../support/api-events';
+import { apiEvent, lambdaContext, postRegistration, useHandlerEnvironment } from '../support/api-events';
 
 describe('customerReads handler', () => {
   const dynamo = mockClient(DynamoDBDocumentClient);
   let handler: (event: unknown, context: unknown) => Promise<APIGatewayProxyResult>;
 
   beforeAll(async () => {
-    process.env.TABLE_NAME = 'keyplan-test';
-    process.env.TIER_MAP = JSON.stringify({ free: 'plan-free', pro: 'plan-pro' });
-    process.env.SENDER_EMAIL = 'keys@example.com';
-    process.env.AWS_REGION = 'us-east-1';
-    process.env.POWERTOOLS_LOG_LEVEL = process.env.DEBUG_LOGS ? 'DEBUG' : 'SILENT';
+    useHandlerEnvironment();
     ({ handler } = (await import('../../functions/customer-reads/handler')) as unknown as { handler: typeof handler });
   });
 

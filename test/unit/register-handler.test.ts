@@ -10,7 +10,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { apiEvent, lambdaContext, postRegistration } from '../support/api-events';
+import { apiEvent, lambdaContext, postRegistration, useHandlerEnvironment } from '../support/api-events';
 
 const valid = { customerId: 'cust-1', email: 'ada@example.com', tier: 'free' };
 const with_ = (patch: Record<string, unknown>) => ({ ...valid, ...patch });
@@ -62,12 +62,7 @@ describe('register handler', () => {
   let handler: (event: unknown, context: unknown) => Promise<APIGatewayProxyResult>;
 
   beforeAll(async () => {
-    process.env.TABLE_NAME = 'keyplan-test';
-    process.env.TIER_MAP = JSON.stringify({ free: 'plan-free', pro: 'plan-pro' });
-    process.env.SENDER_EMAIL = 'keys@example.com';
-    process.env.AWS_REGION = 'us-east-1';
-    process.env.QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/keyplan-test';
-    process.env.POWERTOOLS_LOG_LEVEL = process.env.DEBUG_LOGS ? 'DEBUG' : 'SILENT';
+    useHandlerEnvironment({ QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/keyplan-test' });
     ({ handler } = (await import('../../functions/register/handler')) as unknown as { handler: typeof handler });
   });
 
