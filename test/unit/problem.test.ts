@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import * as errors from '../../shared/errors';
 import {
+  AssociationRejectedError,
+  CustomerBusyError,
   IdempotencyKeyReusedError,
+  LeaseLostError,
+  NoShardCapacityError,
+  TierChangeFailedError,
+  UnknownShardError,
   PayloadTooLargeError,
   ProvisioningFailedError,
   RegistrationInProgressError,
@@ -77,5 +84,56 @@ describe('problemResponse', () => {
 
     expect(response.statusCode).toBe(500);
     expect(response.body).not.toContain('Cannot read');
+  });
+
+  it('answers every domain error by its code: only the two that mean a broken deployment are internal', () => {
+    // Every KeyplanError class of errors.ts, built with arguments of the right types.
+    const classes = Object.values(errors).filter(
+      (value) => typeof value === 'function' && (value as { prototype?: unknown }).prototype instanceof errors.KeyplanError,
+    ) as unknown as (new (...args: unknown[]) => errors.KeyplanError)[];
+    const built = classes.map((ErrorClass) => {
+        const args: Record<string, unknown[]> = {
+          ValidationError: ['email', 'email: invalid'],
+          RegistrationInProgressError: ['busy', 3],
+          CustomerBusyError: ['busy', 3],
+          LeaseLostError: ['lost', 3],
+          TransientAwsError: ['throttled', 3],
+          TierChangeFailedError: [false],
+          PayloadTooLargeError: [8192],
+          ShardUnavailableError: ['eu1'],
+          UnknownShardError: ['eu9'],
+          ProvisioningFailedError: ['association-rejected'],
+        };
+        return new ErrorClass(...(args[ErrorClass.name] ?? ['message']));
+      });
+    expect(built.length).toBeGreaterThanOrEqual(17);
+
+    const internal = built.filter((error) => problemResponse(error).statusCode === 500).map((error) => error.name);
+    expect(internal.sort()).toEqual(['AssociationRejectedError', 'UnknownShardError']);
+    for (const error of built) {
+      expect(body(problemResponse(error)).type).toBe(
+        internal.includes(error.name) ? 'urn:keyplan:problem:internal-error' : `urn:keyplan:problem:${error.code}`,
+      );
+    }
+  });
+
+  it('answers a lease lost as the busy customer it is, with its Retry-After', () => {
+    const response = problemResponse(new LeaseLostError('taken over', 12));
+
+    expect(response.statusCode).toBe(409);
+    expect(response.headers?.['retry-after']).toBe('12');
+    expect(body(response).type).toBe('urn:keyplan:problem:customer-busy');
+    expect(problemResponse(new CustomerBusyError('busy', 4)).headers?.['retry-after']).toBe('4');
+  });
+
+  it('answers fixed Retry-After for a full deployment and says whether a failed tier change needs repair', () => {
+    expect(problemResponse(new NoShardCapacityError('full')).headers?.['retry-after']).toBe('300');
+    const repair = body(problemResponse(new TierChangeFailedError(true)));
+    const restored = body(problemResponse(new TierChangeFailedError(false)));
+
+    expect(repair.detail).toMatch(/recorded for repair/);
+    expect(restored.detail).toMatch(/every key is back in its old plan/);
+    expect(problemResponse(new AssociationRejectedError('rejected')).headers?.['retry-after']).toBeUndefined();
+    expect(problemResponse(new UnknownShardError('eu9')).statusCode).toBe(500);
   });
 });
