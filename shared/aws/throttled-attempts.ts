@@ -1,5 +1,5 @@
 import type { MiddlewareStack } from '@smithy/types';
-import { countMetric, countShardMetric, METRIC } from '../metrics';
+import { countMetric, countShardMetric} from '../metrics';
 import { isThrottling } from './aws-errors';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -18,8 +18,8 @@ export function countThrottledAttempts<C extends AnyClient>(client: C, shard?: s
         return await next(args);
       } catch (error) {
         if (!isThrottling(error)) throw error;
-        if (shard) countShardMetric(METRIC.throttles, shard);
-        else countMetric(METRIC.throttles);
+        if (shard) countShardMetric('Throttles', shard);
+        else countMetric('Throttles');
         throw error;
       }
     },

@@ -8,7 +8,7 @@ import {
   ValidationError,
 } from '../errors';
 import { logger } from '../logger';
-import { countMetric, METRIC } from '../metrics';
+import { countMetric} from '../metrics';
 import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/customer-lease';
 import type { CustomerRecord } from '../core/customer-record';
 import { isLive } from '../core/model';
@@ -126,7 +126,7 @@ export async function changeTier(
       now,
     );
     logger.info('tier changed', { customerId, from, to: tier, keys: moves.length });
-    countMetric(METRIC.tierChanges);
+    countMetric('TierChanges');
     return answer(true, 'to');
   }, 'abandon');
 }
@@ -160,12 +160,12 @@ async function moveKeys(lease: HeldLease, moves: readonly KeyMove[], deps: TierC
       // Taken over: the new holder (the sweep) puts the keys where the record says.
       if (error instanceof LeaseLostError) throw error;
       logger.error('tier change failed; restoring old plans', { customerId: lease.customerId, keyId, error });
-      countMetric(METRIC.tierChangesFailed);
+      countMetric('TierChangesFailed');
       await lease.ensure();
       const restored = await restore([move, ...moved], deps);
       if (restored) await lease.release();
       else {
-        countMetric(METRIC.keysNeedingRepair);
+        countMetric('KeysNeedingRepair');
         await lease.abandon();
       }
       throw new TierChangeFailedError(!restored, { cause: error });

@@ -6,7 +6,7 @@ import type { KeyGateway } from '../core/ports';
 import { keyShardOf, type ShardKeys } from '../core/shards';
 import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
-import { countMetric, METRIC } from '../metrics';
+import { countMetric} from '../metrics';
 
 export interface RevocationDeps extends LeaseDeps {
   keys: ShardKeys<Pick<KeyGateway, 'disableKey'>>;
@@ -44,7 +44,7 @@ export async function revokeCustomer(
   }
   const disabledKeyIds = await finishRevocation(taken.lease, now, deps, { repeat });
   logger.info('customer revoked', { customerId, keys: disabledKeyIds.length });
-  countMetric(METRIC.revocations);
+  countMetric('Revocations');
   return { customerId, status: 'REVOKED', disabledKeyIds };
 }
 

@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '../core/events';
 import { holdsKeyValue } from '../core/key-value';
 import { logger } from '../logger';
-import { countMetric, METRIC } from '../metrics';
+import { countMetric} from '../metrics';
 
 /** An event the bus did not take, and why (the bus's own error code and message). */
 export interface RefusedEvent {
@@ -101,13 +101,13 @@ export async function publishEvents(events: readonly RecordedEvent[], deps: Publ
     const call = events.slice(start, Math.min(start + bus.maxEventsPerCall, safe));
     const left = await publishCall(call, bus, settings, pause);
     if (left) {
-      countMetric(METRIC.eventPublishFailures, left.events.length);
+      countMetric('EventPublishFailures', left.events.length);
       const index = start + call.indexOf(left.events[0]!);
       return { published: index, failure: { index, error: left.error } };
     }
   }
   if (safe < events.length) {
-    countMetric(METRIC.eventPublishFailures);
+    countMetric('EventPublishFailures');
     const { eventId, customerId, sequence } = events[safe]!;
     logger.error('event not published: its detail holds a key value', { eventId, customerId, sequence });
     return { published: safe, failure: { index: safe, error: new UnsafeEventError(`event ${eventId} holds a key value in its detail`) } };
@@ -132,7 +132,7 @@ async function publishCall(
     }
     const refusedIds = new Set(refused.map((entry) => entry.eventId));
     const taken = left.filter((recorded) => !refusedIds.has(recorded.eventId)).length;
-    if (taken > 0) countMetric(METRIC.eventsPublished, taken);
+    if (taken > 0) countMetric('EventsPublished', taken);
     left = left.filter((recorded) => refusedIds.has(recorded.eventId));
     if (left.length === 0) return undefined;
     // Ids, codes and the bus's messages: an event's detail is never logged.

@@ -1,7 +1,7 @@
 import type { Registration } from '../core/registration';
 import { CustomerBusyError, isPermanent, RegistrationInProgressError } from '../errors';
 import { logger } from '../logger';
-import { countMetric, METRIC } from '../metrics';
+import { countMetric} from '../metrics';
 import type { StalledRegistrations } from './ports';
 import { type ProvisioningDeps, provisionKey } from './provision-key';
 
@@ -33,7 +33,7 @@ export async function resumeStalledRegistrations(now: Date, limit: number, deps:
     const log = { registrationId: registration.registrationId, customerId: registration.customerId, state: registration.state };
     if ((registration.resumeAttempts ?? 0) >= MAX_RESUME_ATTEMPTS) {
       await deps.stalled.stopResuming(registration, now);
-      countMetric(METRIC.registrationsAbandoned);
+      countMetric('RegistrationsAbandoned');
       logger.error('registration still unfinished after every resume; left for an operator', log);
       report.givenUp++;
       continue;

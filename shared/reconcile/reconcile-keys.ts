@@ -5,7 +5,7 @@ import { planIn, type Shard, shardOf } from '../core/shards';
 import { convergeKeyPlans } from '../customers/converge-plans';
 import { CustomerBusyError, LeaseLostError, NotFoundError } from '../errors';
 import { logger } from '../logger';
-import { countMetric, countShardMetric, METRIC } from '../metrics';
+import { countMetric, countShardMetric} from '../metrics';
 import type { KeyRecord, ListedKey, ReconcileDeps } from './ports';
 
 /** API keys per account and Region; not adjustable (DESIGN §6). Disabled keys count until deleted. */
@@ -266,12 +266,12 @@ function publishReconcileMetrics(report: ReconcileReport): void {
   // A level, not an event: each shard's alarm takes its maximum against its share of the ceiling,
   // and the stage's alarm the largest shard's (the one that fills first).
   for (const shard of report.shards.filter((inventory) => !inventory.unavailable)) {
-    countShardMetric(METRIC.accountKeyCount, shard.shard, shard.accountKeys);
+    countShardMetric('AccountKeyCount', shard.shard, shard.accountKeys);
   }
-  countMetric(METRIC.orphansDeleted, report.done['delete-orphan']);
-  countMetric(METRIC.keysRepaired, report.done['repair-plan']);
-  countMetric(METRIC.recordsMissing, report.done['mark-missing']);
-  countMetric(METRIC.reconcileFailures, report.failures);
+  countMetric('OrphansDeleted', report.done['delete-orphan']);
+  countMetric('KeysRepaired', report.done['repair-plan']);
+  countMetric('RecordsMissing', report.done['mark-missing']);
+  countMetric('ReconcileFailures', report.failures);
 }
 
 /**

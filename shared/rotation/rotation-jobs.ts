@@ -6,7 +6,7 @@ import type { KeyStore } from '../core/ports';
 import { shardOf } from '../core/shards';
 import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
-import { countMetric, METRIC } from '../metrics';
+import { countMetric} from '../metrics';
 import { disableRetiringKey, type RotationDeps, type RotationResult, type RotationSettings, rotateKey } from './rotate-key';
 
 export interface RotationRunReport {
@@ -114,8 +114,8 @@ export async function retireDueKeys(now: Date, limit: number, deps: RotationDeps
   });
   await step(DUE.retire, 'disabled', (key) => disableRetiringKey(key, now, deps));
   await step(DUE.delete, 'deleted', (key) => deleteDisabledKey(key, now, deps));
-  countMetric(METRIC.keysDisabled, report.disabled);
-  countMetric(METRIC.keysDeleted, report.deleted);
+  countMetric('KeysDisabled', report.disabled);
+  countMetric('KeysDeleted', report.deleted);
   logger.info('retirement run finished', { ...report });
   return report;
 }

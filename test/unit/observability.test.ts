@@ -10,9 +10,9 @@ import { captureOutput } from '../support/capture-output';
 async function container() {
   vi.resetModules();
   const { observe } = await import('../../shared/observability');
-  const { countMetric, METRIC } = await import('../../shared/metrics');
+  const { countMetric } = await import('../../shared/metrics');
   const { logger } = await import('../../shared/logger');
-  return { observe, countMetric, METRIC, logger };
+  return { observe, countMetric, logger };
 }
 
 const parse = (lines: string[]) => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -28,11 +28,11 @@ describe('observe()', () => {
   afterEach(() => vi.unstubAllEnvs());
 
   it("counts a cold start once per container, on the first invocation, and flushes each invocation's metrics as it ends", async () => {
-    const { observe, countMetric, METRIC, logger } = await container();
+    const { observe, countMetric, logger } = await container();
     const handler = middy(async () => {
       logger.info('working');
-      countMetric(METRIC.rotations);
-      countMetric(METRIC.rotations);
+      countMetric('Rotations');
+      countMetric('Rotations');
     }).use(observe());
 
     const lines = parse(await captureOutput(() => handler({}, lambdaContext())));
@@ -49,9 +49,9 @@ describe('observe()', () => {
   });
 
   it('flushes the metrics of an invocation that throws', async () => {
-    const { observe, countMetric, METRIC } = await container();
+    const { observe, countMetric } = await container();
     const handler = middy(async () => {
-      countMetric(METRIC.rollbacks);
+      countMetric('Rollbacks');
       throw new Error('association failed');
     }).use(observe());
 
