@@ -122,6 +122,9 @@ export class ConfigError extends Error {
  */
 export type CoreConfig = Omit<Config, 'queueUrl' | 'shardQueueUrls' | 'eventSource' | 'eventBusName'>;
 
+/** What the functions that enqueue read (loadEnqueueConfig): the core and the queues. */
+export type EnqueueConfig = Omit<Config, 'eventSource' | 'eventBusName'>;
+
 /** A tier name is a usage plan's tag and part of metric names: short, lowercase, no spaces. */
 const TIER_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
@@ -261,29 +264,16 @@ const withDefault =
 /** A whole number from the environment, within bounds; `fallback` when unset. */
 const count = (min: number, max: number, fallback: number) => withDefault(fromText(integer({ min, max })), fallback);
 
-/**
- * EventBridge refuses an `aws.` source from callers; keyplan's own are plain dotted names
- * (`keyplan.prod`), which the publisher's IAM condition compares as they are.
- */
-const EVENT_SOURCE_RULE = {
-  pattern: /^(?!aws\.)[A-Za-z0-9][A-Za-z0-9._-]{0,255}$/,
-  patternMessage: 'must be an event source such as keyplan.prod: letters, digits, ".", "_" or "-", not starting with "aws."',
-};
-/** A bus name (`default`, `keyplan-prod`) or its ARN, as PutEvents takes either. */
-const EVENT_BUS_RULE = {
-  pattern: /^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus\/)?[A-Za-z0-9._/-]{1,256}$/,
-  patternMessage: 'must be an event bus name or ARN',
-};
-
 const NAME_RULE = { pattern: /^[A-Za-z0-9-]{1,40}$/, patternMessage: 'must be 1 to 40 letters, digits or -' };
 const SHARE_RULE = 'must be calls per second, above 0 and at most 1000';
 
 /*
  * Every setting, by its variable; a setting that may be unset has a default or is optional. Four
- * tables, so that loadCoreConfig bundles the core's alone; loadConfig reads them in this order,
- * the order its refusal tells the problems in.
+ * tables, each made by a function, so that a function's bundle holds only the tables its loader
+ * reads (a table built at module level would be kept: esbuild cannot tell its calls are pure);
+ * loadConfig reads them in this order, the order its refusal tells the problems in.
  */
-const CORE_SETTINGS = {
+const coreSettings = () => ({
   TABLE_NAME: text({ min: 1 }),
   TIER_MAP: tierMap_,
   SHARDS: optional(shardList),
@@ -296,15 +286,15 @@ const CORE_SETTINGS = {
   KEY_NAME_PREFIX: withDefault(text(NAME_RULE), 'keyplan'),
   LEASE_SECONDS: count(5, 3600, 60),
   REGISTRATION_RETENTION_DAYS: count(1, 3650, 30),
-};
-const QUEUE_SETTINGS = {
+});
+const queueSettings = () => ({
   // What the SDK can send to: an absolute URL (tabs and line breaks in it would be dropped by the
   // URL parser, so a value carrying them is refused rather than read as another address).
   QUEUE_URL: optional(queueUrl_),
   /** Shard id -> its own provisioning queue, for shards other than the home one (with SHARDS). */
   QUEUE_URLS: optional(queueUrls_),
-};
-const MORE_CORE_SETTINGS = {
+});
+const moreCoreSettings = () => ({
   STAGE: withDefault(text({ ...NAME_RULE, patternMessage: 'must be a stage name: 1 to 40 letters, digits or -' }), 'local'),
   MANAGEMENT_CALLS_PER_SECOND: withDefault(fromText(number({ min: 0.1, max: 1000 })), 10),
   WORKER_CONCURRENCY: count(2, 1000, 2),
@@ -321,14 +311,32 @@ const MORE_CORE_SETTINGS = {
   RESUME_AFTER_MINUTES: count(1, 1_440, 15),
   RESUME_BATCH_SIZE: count(1, 10_000, 100),
   SWEEP_MINUTES: count(1, 1_440, 5),
-};
-const EVENT_SETTINGS = {
-  /** Unset: `keyplan.<STAGE>` (loadConfig). */
-  EVENT_SOURCE: optional(text(EVENT_SOURCE_RULE)),
-  EVENT_BUS_NAME: withDefault(text(EVENT_BUS_RULE), 'default'),
+});
+const eventSettings = () => {
+  /**
+   * EventBridge refuses an `aws.` source from callers; keyplan's own are plain dotted names
+   * (`keyplan.prod`), which the publisher's IAM condition compares as they are.
+   */
+  const EVENT_SOURCE_RULE = {
+    pattern: /^(?!aws\.)[A-Za-z0-9][A-Za-z0-9._-]{0,255}$/,
+    patternMessage: 'must be an event source such as keyplan.prod: letters, digits, ".", "_" or "-", not starting with "aws."',
+  };
+  /** A bus name (`default`, `keyplan-prod`) or its ARN, as PutEvents takes either. */
+  const EVENT_BUS_RULE = {
+    pattern: /^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus\/)?[A-Za-z0-9._/-]{1,256}$/,
+    patternMessage: 'must be an event bus name or ARN',
+  };
+  return {
+    /** Unset: `keyplan.<STAGE>` (loadConfig). */
+    EVENT_SOURCE: optional(text(EVENT_SOURCE_RULE)),
+    EVENT_BUS_NAME: withDefault(text(EVENT_BUS_RULE), 'default'),
+  };
 };
 
-type Settings = typeof CORE_SETTINGS & typeof QUEUE_SETTINGS & typeof MORE_CORE_SETTINGS & typeof EVENT_SETTINGS;
+type Settings = ReturnType<typeof coreSettings> &
+  ReturnType<typeof queueSettings> &
+  ReturnType<typeof moreCoreSettings> &
+  ReturnType<typeof eventSettings>;
 type Env = { [K in keyof Settings]: Infer<Settings[K]> };
 
 /** `ROTATION_DAYS` -> `rotationDays`: the configuration's field a setting is read into. */
@@ -342,7 +350,26 @@ type AsRead = { [K in keyof Env as FieldOf<K>]: Env[K] };
  *   ("TIER_MAP is not set; ROTATION_DAYS must be a whole number from 1 to 3650")
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const { config, e } = readConfig(env, { ...CORE_SETTINGS, ...QUEUE_SETTINGS, ...MORE_CORE_SETTINGS, ...EVENT_SETTINGS });
+  const { config, e } = readConfig(env, { ...coreSettings(), ...queueSettings(), ...moreCoreSettings(), ...eventSettings() });
+  return {
+    ...withQueues(config, e),
+    eventSource: e.EVENT_SOURCE ?? `keyplan.${e.STAGE}`,
+    eventBusName: e.EVENT_BUS_NAME,
+  };
+}
+
+/**
+ * The configuration a function that enqueues but does not publish reads (register): loadConfig's
+ * rules and refusals but the event bus's.
+ * @throws ConfigError naming every setting of the core or the queues that is unset or malformed
+ */
+export function loadEnqueueConfig(env: NodeJS.ProcessEnv = process.env): EnqueueConfig {
+  const { config, e } = readConfig(env, { ...coreSettings(), ...queueSettings(), ...moreCoreSettings() });
+  return withQueues(config, e);
+}
+
+/** The core with the queues read. @throws ConfigError when QUEUE_URLS does not fit the shards */
+function withQueues(config: CoreConfig, e: Env): EnqueueConfig {
   let shardQueueUrls: Record<string, string>;
   try {
     shardQueueUrls = toShardQueueUrls(e.QUEUE_URLS, config.shards, e.QUEUE_URL);
@@ -350,13 +377,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!(error instanceof ValidationError)) throw error;
     throw new ConfigError(`${INVALID}${error.message}`);
   }
-  return {
-    ...config,
-    queueUrl: e.QUEUE_URL,
-    shardQueueUrls: Object.freeze({ ...shardQueueUrls }),
-    eventSource: e.EVENT_SOURCE ?? `keyplan.${e.STAGE}`,
-    eventBusName: e.EVENT_BUS_NAME,
-  };
+  return { ...config, queueUrl: e.QUEUE_URL, shardQueueUrls: Object.freeze({ ...shardQueueUrls }) };
 }
 
 /**
@@ -365,7 +386,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
  * @throws ConfigError naming every setting of the core that is unset or malformed
  */
 export function loadCoreConfig(env: NodeJS.ProcessEnv = process.env): CoreConfig {
-  return readConfig(env, { ...CORE_SETTINGS, ...MORE_CORE_SETTINGS }).config;
+  return readConfig(env, { ...coreSettings(), ...moreCoreSettings() }).config;
 }
 
 const INVALID = 'keyplan configuration is invalid: ';

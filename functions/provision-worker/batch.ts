@@ -1,14 +1,14 @@
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { logger } from '../../shared/logger';
 import { provisionFromMessage } from '../../shared/provisioning/provision-from-message';
-import type { ProvisioningDeps } from '../../shared/provisioning/provision-key';
+import type { WorkerDeps } from '../../shared/provisioning/provision-from-message';
 import { processSqsBatch } from '../../shared/sqs-batch';
 
 /**
  * The worker's batch handling: one saga run per record. A record fails by throwing; only those
  * come back in batchItemFailures and return to the queue.
  */
-export function provisioningBatchHandler(deps: ProvisioningDeps) {
+export function provisioningBatchHandler(deps: WorkerDeps) {
   const processRecord = async (record: SQSRecord): Promise<void> => {
     const outcome = await provisionFromMessage(record.body, new Date(), deps);
     logger.info('provisioning message handled', { messageId: record.messageId, outcome });

@@ -1,6 +1,6 @@
 import { apiGatewayClients, dynamoClient, sesClient } from '../../shared/aws/clients';
 import { type CoreConfig, loadCoreConfig } from '../../shared/config';
-import { provisioningDeps } from '../../shared/wiring/provisioning';
+import { workerDeps } from '../../shared/wiring/provisioning';
 import { provisioningBatchHandler } from './batch';
 
 /**
@@ -9,5 +9,5 @@ import { provisioningBatchHandler } from './batch';
  */
 export function composeProvisionWorker(config: CoreConfig = loadCoreConfig()) {
   const clients = { ...apiGatewayClients(), dynamo: dynamoClient(), ses: sesClient() };
-  return provisioningBatchHandler(provisioningDeps(config, clients));
+  return provisioningBatchHandler(workerDeps(config, clients));
 }

@@ -1,5 +1,5 @@
 import { apiGatewayClients, dynamoClient, sesClient } from '../../shared/aws/clients';
-import { type Config, loadConfig } from '../../shared/config';
+import { type CoreConfig, loadCoreConfig } from '../../shared/config';
 import { retireDueKeys } from '../../shared/rotation/rotation-jobs';
 import { rotationDeps } from '../../shared/wiring/rotation';
 
@@ -8,7 +8,7 @@ import { rotationDeps } from '../../shared/wiring/rotation';
  * keys and emails reminders: API Gateway, DynamoDB, SES), one run handling at most
  * RETIREMENT_BATCH_SIZE keys per step. Called once per container, at cold start.
  */
-export function composeRetireKeys(config: Config = loadConfig()) {
+export function composeRetireKeys(config: CoreConfig = loadCoreConfig()) {
   const deps = rotationDeps(config, { ...apiGatewayClients(), dynamo: dynamoClient(), ses: sesClient() });
   return (now: Date) => retireDueKeys(now, config.retirementBatchSize, deps);
 }

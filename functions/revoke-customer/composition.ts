@@ -1,5 +1,5 @@
 import { apiGatewayClient, dynamoClient } from '../../shared/aws/clients';
-import { type Config, loadConfig } from '../../shared/config';
+import { type CoreConfig, loadCoreConfig } from '../../shared/config';
 import type { Route } from '../../shared/http/handler';
 import { revocationDeps } from '../../shared/wiring/customers';
 import { revokeCustomerRoutes } from './routes';
@@ -8,6 +8,6 @@ import { revokeCustomerRoutes } from './routes';
  * The revocation route's composition root: API Gateway (no key is created: no single-attempt
  * client) and DynamoDB. Called once per container, at cold start.
  */
-export function composeRevokeCustomer(config: Config = loadConfig()): Route {
+export function composeRevokeCustomer(config: CoreConfig = loadCoreConfig()): Route {
   return revokeCustomerRoutes(revocationDeps(config, { apiGateway: apiGatewayClient(), dynamo: dynamoClient() }));
 }

@@ -23,6 +23,8 @@ export type ApiGatewaySender = Pick<APIGatewayClient, 'send'>;
 export interface ApiKeyGatewayOptions {
   /** The client for idempotent calls; the SDK retries them itself. */
   client: ApiGatewaySender;
+  /** The Retry-After a TransientAwsError of this gateway's calls suggests. */
+  retryAfterSeconds?: number;
   /**
    * A client with `maxAttempts: 1` for CreateApiKey, which is not idempotent: the SDK would repeat
    * a create whose first try may have succeeded (a 5xx or a dropped connection), leaving a second
@@ -33,7 +35,6 @@ export interface ApiKeyGatewayOptions {
   createAttempts?: number;
   backoffBaseMs?: number;
   planCacheTtlMs?: number;
-  retryAfterSeconds?: number;
   now?: () => number;
   /**
    * Makes the value of each new key (keyplan's own, `kp_<shard>_<random>`: core/key-value.ts).
@@ -42,27 +43,91 @@ export interface ApiKeyGatewayOptions {
   newKeyValue?: (() => string) | undefined;
 }
 
-export class ApiKeyGateway implements KeyGateway {
+/**
+ * What every gateway of this file shares: its client, and AWS's transient failures answered as
+ * TransientAwsError. The gateways are apart by what their functions call, so that a function's
+ * bundle holds less than all of them: SagaKeyGateway (register and the worker), ApiKeyGateway (the
+ * functions that also take keys out of plans or turn them off), KeyUsageGateway (usage).
+ */
+export class ApiGatewayCalls {
   protected readonly client: ApiGatewaySender;
+  readonly #retryAfterSeconds: number;
+
+  constructor(options: ApiKeyGatewayOptions) {
+    this.client = options.client;
+    this.#retryAfterSeconds = options.retryAfterSeconds ?? 5;
+  }
+
+  protected async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      throw this.translate(error, operation);
+    }
+  }
+
+  protected translate(error: unknown, operation: string): unknown {
+    if (isTransient(error)) {
+      return new TransientAwsError(`${operation} failed: ${awsErrorName(error)}`, this.#retryAfterSeconds, {
+        cause: error,
+        notApplied: isThrottling(error),
+      });
+    }
+    return error;
+  }
+}
+
+/** Keys made, read, put into plans and rolled back: the registration saga's gateway. */
+export class SagaKeyGateway
+  extends ApiGatewayCalls
+  implements Pick<KeyGateway, 'ensureKey' | 'getKeyValue' | 'addKeyToPlan' | 'deleteKey' | 'getPlanLimits'>
+{
   readonly #singleAttemptClient: ApiGatewaySender | undefined;
   readonly #createAttempts: number;
   readonly #backoffBaseMs: number;
   readonly #planCacheTtlMs: number;
-  readonly #retryAfterSeconds: number;
   readonly #now: () => number;
   readonly #newKeyValue: (() => string) | undefined;
   /** Plan limits change rarely and are only quoted in emails; one read per container is plenty. */
   readonly #planCache = new Map<string, { limits: Promise<PlanLimits>; expiresAt: number }>();
 
   constructor(options: ApiKeyGatewayOptions) {
-    this.client = options.client;
+    super(options);
     this.#singleAttemptClient = options.singleAttemptClient;
     this.#createAttempts = options.createAttempts ?? 4;
     this.#backoffBaseMs = options.backoffBaseMs ?? 200;
     this.#planCacheTtlMs = options.planCacheTtlMs ?? 5 * 60_000;
-    this.#retryAfterSeconds = options.retryAfterSeconds ?? 5;
     this.#now = options.now ?? Date.now;
     this.#newKeyValue = options.newKeyValue;
+  }
+
+  async addKeyToPlan(usagePlanId: string, keyId: string): Promise<void> {
+    try {
+      await this.client.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId, keyType: 'API_KEY' }));
+    } catch (error) {
+      const name = awsErrorName(error);
+      if (name === 'ConflictException') {
+        // Either a repeat of our own association (success) or the key sits in another plan of the
+        // same stage, which API Gateway forbids: only a look tells which.
+        if (await this.#isInPlan(usagePlanId, keyId)) return;
+        throw new AssociationRejectedError('the key is already in another usage plan of the same stage', {
+          cause: error,
+        });
+      }
+      if (name === 'NotFoundException' || name === 'BadRequestException') {
+        throw new AssociationRejectedError(`API Gateway rejected the association (${name})`, { cause: error });
+      }
+      throw this.translate(error, 'CreateUsagePlanKey');
+    }
+  }
+
+  async deleteKey(keyId: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteApiKeyCommand({ apiKey: keyId }));
+    } catch (error) {
+      if (awsErrorName(error) === 'NotFoundException') return;
+      throw this.translate(error, 'DeleteApiKey');
+    }
   }
 
   async ensureKey(spec: NewKeySpec, options: { lookupFirst: boolean }): Promise<IssuedKey> {
@@ -107,55 +172,6 @@ export class ApiKeyGateway implements KeyGateway {
     return new ApiKeySecret(required(key.value, 'value'));
   }
 
-  async addKeyToPlan(usagePlanId: string, keyId: string): Promise<void> {
-    try {
-      await this.client.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId, keyType: 'API_KEY' }));
-    } catch (error) {
-      const name = awsErrorName(error);
-      if (name === 'ConflictException') {
-        // Either a repeat of our own association (success) or the key sits in another plan of the
-        // same stage, which API Gateway forbids: only a look tells which.
-        if (await this.#isInPlan(usagePlanId, keyId)) return;
-        throw new AssociationRejectedError('the key is already in another usage plan of the same stage', {
-          cause: error,
-        });
-      }
-      if (name === 'NotFoundException' || name === 'BadRequestException') {
-        throw new AssociationRejectedError(`API Gateway rejected the association (${name})`, { cause: error });
-      }
-      throw this.translate(error, 'CreateUsagePlanKey');
-    }
-  }
-
-  async deleteKey(keyId: string): Promise<void> {
-    try {
-      await this.client.send(new DeleteApiKeyCommand({ apiKey: keyId }));
-    } catch (error) {
-      if (awsErrorName(error) === 'NotFoundException') return;
-      throw this.translate(error, 'DeleteApiKey');
-    }
-  }
-
-  async removeKeyFromPlan(usagePlanId: string, keyId: string): Promise<void> {
-    try {
-      await this.client.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId }));
-    } catch (error) {
-      if (awsErrorName(error) === 'NotFoundException') return;
-      throw this.translate(error, 'DeleteUsagePlanKey');
-    }
-  }
-
-  async disableKey(keyId: string): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateApiKeyCommand({ apiKey: keyId, patchOperations: [{ op: 'replace', path: '/enabled', value: 'false' }] }),
-      );
-    } catch (error) {
-      if (awsErrorName(error) === 'NotFoundException') return;
-      throw this.translate(error, 'UpdateApiKey');
-    }
-  }
-
   async getPlanLimits(usagePlanId: string): Promise<PlanLimits> {
     const cached = this.#planCache.get(usagePlanId);
     if (cached && cached.expiresAt > this.#now()) return cached.limits;
@@ -176,37 +192,6 @@ export class ApiKeyGateway implements KeyGateway {
       quotaLimit: plan.quota?.limit,
       quotaPeriod: plan.quota?.period,
     };
-  }
-
-  async getUsage(usagePlanId: string, keyId: string, startDate: string, endDate: string): Promise<[number, number][]> {
-    const days: [number, number][] = [];
-    let position: string | undefined;
-    try {
-      do {
-        const page = await this.client.send(
-          new GetUsageCommand({ usagePlanId, keyId, startDate, endDate, limit: 500, position }),
-        );
-        // Other keys cannot appear (keyId filters), but only this key's series is ours to read.
-        for (const [used, remaining] of page.items?.[keyId] ?? []) days.push([used ?? 0, remaining ?? 0]);
-        position = page.position;
-      } while (position);
-    } catch (error) {
-      if (isUnservedRoute(error)) {
-        throw new UsageUnavailableError('the AWS endpoint does not serve GetUsage', { cause: error });
-      }
-      throw this.translate(error, 'GetUsage');
-    }
-    return days;
-  }
-
-  async #isInPlan(usagePlanId: string, keyId: string): Promise<boolean> {
-    try {
-      await this.client.send(new GetUsagePlanKeyCommand({ usagePlanId, keyId }));
-      return true;
-    } catch (error) {
-      if (awsErrorName(error) === 'NotFoundException') return false;
-      throw this.translate(error, 'GetUsagePlanKey');
-    }
   }
 
   /**
@@ -234,22 +219,61 @@ export class ApiKeyGateway implements KeyGateway {
     return undefined;
   }
 
-  protected async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+  async #isInPlan(usagePlanId: string, keyId: string): Promise<boolean> {
     try {
-      return await send();
+      await this.client.send(new GetUsagePlanKeyCommand({ usagePlanId, keyId }));
+      return true;
     } catch (error) {
-      throw this.translate(error, operation);
+      if (awsErrorName(error) === 'NotFoundException') return false;
+      throw this.translate(error, 'GetUsagePlanKey');
+    }
+  }
+}
+
+/** The saga's gateway, and keys taken out of plans and turned off: rotation's, the sweep's, tier changes', revocations' and the reconciler's. */
+export class ApiKeyGateway extends SagaKeyGateway implements Omit<KeyGateway, 'getUsage'> {
+  async removeKeyFromPlan(usagePlanId: string, keyId: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId }));
+    } catch (error) {
+      if (awsErrorName(error) === 'NotFoundException') return;
+      throw this.translate(error, 'DeleteUsagePlanKey');
     }
   }
 
-  protected translate(error: unknown, operation: string): unknown {
-    if (isTransient(error)) {
-      return new TransientAwsError(`${operation} failed: ${awsErrorName(error)}`, this.#retryAfterSeconds, {
-        cause: error,
-        notApplied: isThrottling(error),
-      });
+  async disableKey(keyId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateApiKeyCommand({ apiKey: keyId, patchOperations: [{ op: 'replace', path: '/enabled', value: 'false' }] }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) === 'NotFoundException') return;
+      throw this.translate(error, 'UpdateApiKey');
     }
-    return error;
+  }
+}
+
+/** A key's daily usage in its plan (GetUsage): the usage route's and the console's gateway. */
+export class KeyUsageGateway extends ApiGatewayCalls implements Pick<KeyGateway, 'getUsage'> {
+  async getUsage(usagePlanId: string, keyId: string, startDate: string, endDate: string): Promise<[number, number][]> {
+    const days: [number, number][] = [];
+    let position: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new GetUsageCommand({ usagePlanId, keyId, startDate, endDate, limit: 500, position }),
+        );
+        // Other keys cannot appear (keyId filters), but only this key's series is ours to read.
+        for (const [used, remaining] of page.items?.[keyId] ?? []) days.push([used ?? 0, remaining ?? 0]);
+        position = page.position;
+      } while (position);
+    } catch (error) {
+      if (isUnservedRoute(error)) {
+        throw new UsageUnavailableError('the AWS endpoint does not serve GetUsage', { cause: error });
+      }
+      throw this.translate(error, 'GetUsage');
+    }
+    return days;
   }
 }
 

@@ -11,7 +11,7 @@ import { DUE } from '../core/model';
 import type { ClaimResult, Placement, RecordFailureInput, RecordKeyInput, RegistrationStore } from '../core/ports';
 import type { Registration } from '../core/registration';
 import { CustomerBusyError, RegistrationInProgressError, TransientAwsError } from '../errors';
-import type { StalledRegistrations } from '../provisioning/ports';
+import type { StalledRegistrations, UnclaimedRegistrations } from '../provisioning/ports';
 import { cancellationReasons, conditionFailed, guardDynamo, ifConditionHolds, translateDynamoError } from './aws-errors';
 import { LEASE_FREE, leaseItem, outboxPuts, retryAfterSeconds, toLease } from './customer-ledger';
 import { type Item, placeKey, putNew, updateOf } from './item-requests';
@@ -423,7 +423,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
       FAIL_REGISTRATION + (orphanKeyId ? ', orphanKeyId = :orphan' : '') + ' REMOVE dueType, dueAt',
       'attemptId = :attemptId',
       {
-        ...this.#failValues(reason, detail, now),
+        ...this.failValues(reason, detail, now),
         ':attemptId': registration.attemptId,
         ...(orphanKeyId ? { ':orphan': orphanKeyId } : {}),
       },
@@ -459,7 +459,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
       { ':unregistered': 'UNREGISTERED', ':at': at, ':attemptId': registration.attemptId, ...seqValues(eventSeq, events.length) },
     );
     // The key the claim counted on its shard will not be there (an orphan is deleted soon).
-    const uncount = this.#uncount(registration, at);
+    const uncount = this.uncount(registration, at);
     try {
       await this.#transact([failRegistration, ...recordOrphan, returnCustomer, ...uncount, ...this.#outbox(registration, eventSeq, at, events)]);
     } catch (error) {
@@ -470,53 +470,8 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
     return { ...registration, state: 'FAILED', failureReason: reason, orphanKeyId, leaseExpiresAt: 0, updatedAt: at };
   }
 
-  async failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean> {
-    // The customer's profile is found through the registration: one read first (a rare path, for
-    // messages the worker cannot process).
-    const registration = await this.getRegistration(registrationId);
-    if (!registration) return false;
-    const nowMs = now.getTime();
-    const failRegistration = updateOf(
-      this.#table,
-      regKey(registrationId),
-      `${FAIL_REGISTRATION} REMOVE dueType, dueAt`,
-      'attribute_exists(pk) AND (#state = :queued OR (#state = :pending AND leaseExpiresAt < :nowMs))',
-      { ...this.#failValues(failure.reason, failure.detail, now), ':queued': 'QUEUED', ':pending': 'PENDING', ':nowMs': nowMs },
-    );
-    const returnCustomer = updateOf(
-      this.#table,
-      profileKey(registration.customerId),
-      `SET ${RETURN_TO_PRIOR_STATUS} REMOVE #lease, priorStatus`,
-      // Still reserved for this registration, and nobody at work on it.
-      'registrationId = :registrationId AND #status = :pending AND (attribute_not_exists(#lease) OR #lease.#until < :nowMs)',
-      {
-        ':unregistered': 'UNREGISTERED',
-        ':at': now.toISOString(),
-        ':registrationId': registrationId,
-        ':pending': 'PENDING',
-        ':nowMs': nowMs,
-      },
-    );
-    // The key the claim counted on its shard will never be made; the registration's condition
-    // lets only one failure give it back.
-    const uncount = this.#uncount(registration, now.toISOString());
-    for (const customer of [[{ Update: returnCustomer }], []]) {
-      try {
-        await this.#transact([{ Update: failRegistration }, ...customer, ...uncount]);
-        return true;
-      } catch (error) {
-        const reasons = cancellationReasons(error);
-        if (conditionFailed(reasons, 0)) return false;
-        // The profile moved on (another registration took it, or someone holds it): the message
-        // still must not be retried forever, so the registration fails alone.
-        if (!customer.length || !conditionFailed(reasons, 1)) throw translateDynamoError(error);
-      }
-    }
-    return false;
-  }
-
   /** The shard count a claim placed, given back: that key will never exist. */
-  #uncount({ shard, shardCounted }: Registration, at: string) {
+  protected uncount({ shard, shardCounted }: Registration, at: string) {
     return shard && shardCounted ? [this.#update(shardKey(shard), 'SET updatedAt = :at ADD placedKeys :minusOne', undefined, { ':minusOne': -1, ':at': at })] : [];
   }
 
@@ -575,7 +530,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
   }
 
   /** The values of FAIL_REGISTRATION. */
-  #failValues(reason: string, detail: string, now: Date): Item {
+  protected failValues(reason: string, detail: string, now: Date): Item {
     return { ':failed': 'FAILED', ':reason': reason, ':detail': detail, ':at': now.toISOString(), ':expiresAt': this.#expiry(now) };
   }
 
@@ -590,8 +545,69 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
   }
 }
 
-/** The saga's table, and the sweep's queries of it: the registrations nobody finished. */
-export class RegistrationTable extends RegistrationSagaTable implements StalledRegistrations {
+/**
+ * The queue worker's saga table: the saga's, and the failure of a registration no attempt holds,
+ * for a message the worker cannot process. Apart so that register, which never fails a message,
+ * does not bundle it.
+ */
+export class QueuedRegistrationTable extends RegistrationSagaTable implements UnclaimedRegistrations {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(options: RegistrationTableOptions) {
+    super(options);
+    this.#client = options.client;
+    this.#table = options.tableName;
+  }
+
+  async failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean> {
+    // The customer's profile is found through the registration: one read first (a rare path, for
+    // messages the worker cannot process).
+    const registration = await this.getRegistration(registrationId);
+    if (!registration) return false;
+    const nowMs = now.getTime();
+    const failRegistration = updateOf(
+      this.#table,
+      regKey(registrationId),
+      `${FAIL_REGISTRATION} REMOVE dueType, dueAt`,
+      'attribute_exists(pk) AND (#state = :queued OR (#state = :pending AND leaseExpiresAt < :nowMs))',
+      { ...this.failValues(failure.reason, failure.detail, now), ':queued': 'QUEUED', ':pending': 'PENDING', ':nowMs': nowMs },
+    );
+    const returnCustomer = updateOf(
+      this.#table,
+      profileKey(registration.customerId),
+      `SET ${RETURN_TO_PRIOR_STATUS} REMOVE #lease, priorStatus`,
+      // Still reserved for this registration, and nobody at work on it.
+      'registrationId = :registrationId AND #status = :pending AND (attribute_not_exists(#lease) OR #lease.#until < :nowMs)',
+      {
+        ':unregistered': 'UNREGISTERED',
+        ':at': now.toISOString(),
+        ':registrationId': registrationId,
+        ':pending': 'PENDING',
+        ':nowMs': nowMs,
+      },
+    );
+    // The key the claim counted on its shard will never be made; the registration's condition
+    // lets only one failure give it back.
+    const uncount = this.uncount(registration, now.toISOString());
+    for (const customer of [[{ Update: returnCustomer }], []]) {
+      try {
+        await this.#client.send(new TransactWriteCommand({ TransactItems: [{ Update: failRegistration }, ...customer, ...uncount] }));
+        return true;
+      } catch (error) {
+        const reasons = cancellationReasons(error);
+        if (conditionFailed(reasons, 0)) return false;
+        // The profile moved on (another registration took it, or someone holds it): the message
+        // still must not be retried forever, so the registration fails alone.
+        if (!customer.length || !conditionFailed(reasons, 1)) throw translateDynamoError(error);
+      }
+    }
+    return false;
+  }
+}
+
+/** The whole registration table: the worker's, and the sweep's queries of the registrations nobody finished. */
+export class RegistrationTable extends QueuedRegistrationTable implements StalledRegistrations {
   readonly #client: DynamoDBDocumentClient;
   readonly #table: string;
 
@@ -636,7 +652,7 @@ export class RegistrationTable extends RegistrationSagaTable implements StalledR
 
 /**
  * A registration's failure: FAILED with its reason, its lease gone, expiring after the retention.
- * Needs `#state`, `:failed`, `:reason`, `:detail`, `:zero`, `:at`, `:expiresAt` (#failValues).
+ * Needs `#state`, `:failed`, `:reason`, `:detail`, `:zero`, `:at`, `:expiresAt` (failValues).
  */
 const FAIL_REGISTRATION =
   'SET #state = :failed, failureReason = :reason, failureDetail = :detail, leaseExpiresAt = :zero, updatedAt = :at, expiresAt = :expiresAt';

@@ -143,12 +143,6 @@ export interface RegistrationStore {
    */
   recordFailure(input: RecordFailureInput): Promise<Registration>;
   /**
-   * Marks a registration that nobody is working on (QUEUED, or PENDING with an expired lease)
-   * FAILED, for a message the worker cannot process, and returns its reserved customer to its
-   * status before the claim. Returns false when there is no such registration.
-   */
-  failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean>;
-  /**
    * Lets the next attempt start at once instead of waiting for the lease to expire: the
    * registration's lease and the customer's, if this attempt still holds them.
    */

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { UnknownShardError } from '../errors';
-import type { KeyGateway } from './ports';
 
 /**
  * A shard: an account and Region holding the seller's API stage and one usage plan per tier
@@ -66,7 +65,7 @@ export function placementOrder(shards: readonly Shard[], customerId: string): Sh
 }
 
 /** API Gateway's keys in each shard: every key operation goes to the shard that holds the key. */
-export interface ShardKeys<G = KeyGateway> {
+export interface ShardKeys<G> {
   in(shardId: string | undefined): G;
 }
 

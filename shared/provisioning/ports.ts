@@ -8,6 +8,16 @@ export interface StalledRegistrations {
   stopResuming(registration: Registration, now: Date): Promise<void>;
 }
 
+/** The worker's way out for a message it cannot process (provision-from-message.ts). */
+export interface UnclaimedRegistrations {
+  /**
+   * Marks a registration that nobody is working on (QUEUED, or PENDING with an expired lease)
+   * FAILED, and returns its reserved customer to its status before the claim. Returns false when
+   * there is no such registration.
+   */
+  failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean>;
+}
+
 /** What the SQS worker receives: the validated request and the registration it belongs to. */
 export interface ProvisioningMessage {
   registrationId: string;

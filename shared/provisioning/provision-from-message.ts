@@ -2,6 +2,7 @@ import { registrationIdSchema } from '../core/schemas';
 import { isPermanent, type KeyplanError, ValidationError } from '../errors';
 import { logger } from '../logger';
 import { validate } from '../validation';
+import type { UnclaimedRegistrations } from './ports';
 import { type ProvisioningDeps, provisionKey } from './provision-key';
 import { provisioningMessageSchema } from './request-schema';
 
@@ -12,6 +13,9 @@ import { provisioningMessageSchema } from './request-schema';
  */
 export type MessageOutcome = 'provisioned' | 'replayed' | 'rejected';
 
+/** The saga's deps, with a store that can also fail a registration nobody holds. */
+export type WorkerDeps = ProvisioningDeps & { store: ProvisioningDeps['store'] & UnclaimedRegistrations };
+
 /**
  * Runs the provisioning saga for one queue message.
  *
@@ -21,7 +25,7 @@ export type MessageOutcome = 'provisioned' | 'replayed' | 'rejected';
  *
  * @throws TransientAwsError, RegistrationInProgressError, or anything unexpected: retry
  */
-export async function provisionFromMessage(body: string, now: Date, deps: ProvisioningDeps): Promise<MessageOutcome> {
+export async function provisionFromMessage(body: string, now: Date, deps: WorkerDeps): Promise<MessageOutcome> {
   let message;
   try {
     message = validate(provisioningMessageSchema, parseJson(body));

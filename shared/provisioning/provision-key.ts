@@ -5,7 +5,7 @@ import { busyError } from '../core/customer-lease';
 import type { CustomerLedger } from '../core/customer-record';
 import { buildKeyEmail } from '../core/key-email';
 import { DAY_MS } from '../core/model';
-import type { ClaimResult, IssuedKey, Mailer, RegistrationStore } from '../core/ports';
+import type { ClaimResult, IssuedKey, KeyGateway, Mailer, RegistrationStore } from '../core/ports';
 import { placementOrder, planIn, type Shard, type ShardKeys, shardOf } from '../core/shards';
 import { hashRegistrationRequest, keyNameFor, type Registration, type RegistrationRequest } from '../core/registration';
 import {
@@ -21,7 +21,7 @@ import {
   ValidationError,
 } from '../errors';
 import { logger } from '../logger';
-import { countMetric, countShardMetric, METRIC } from '../metrics';
+import { countMetric, countShardMetric} from '../metrics';
 
 export interface ProvisioningSettings {
   /** Where keys are made; the first is the home shard (core/shards.ts). */
@@ -37,7 +37,7 @@ export interface ProvisioningSettings {
 
 export interface ProvisioningDeps {
   store: RegistrationStore;
-  keys: ShardKeys;
+  keys: ShardKeys<Pick<KeyGateway, 'ensureKey' | 'getKeyValue' | 'addKeyToPlan' | 'deleteKey' | 'getPlanLimits'>>;
   mailer: Mailer;
   /**
    * The customer record the claim reserved; the owed email completes through it. Commit only: the
@@ -266,14 +266,14 @@ async function runSteps(
   } catch (error) {
     if (error instanceof RegistrationInProgressError) throw error;
     logger.error('key email failed; registration left EMAIL_PENDING', { ...log, keyId: key.id, error });
-    countMetric(METRIC.emailsFailed);
+    countMetric('EmailsFailed');
     const pending = await record('EMAIL_PENDING');
-    countShardMetric(METRIC.keysProvisioned, shardOf(deps.settings.shards, registration.shard).id);
+    countShardMetric('KeysProvisioned', shardOf(deps.settings.shards, registration.shard).id);
     return pending;
   }
   const completed = await record('ACTIVE');
   logger.info('registration complete', { ...log, keyId: key.id, state: completed.state });
-  countShardMetric(METRIC.keysProvisioned, shardOf(deps.settings.shards, registration.shard).id);
+  countShardMetric('KeysProvisioned', shardOf(deps.settings.shards, registration.shard).id);
   return completed;
 }
 
@@ -309,7 +309,7 @@ async function finishOwedEmail(
     } catch (error) {
       if (error instanceof RegistrationInProgressError) throw error;
       logger.error('key email failed; registration left EMAIL_PENDING', { ...log, error });
-      countMetric(METRIC.emailsFailed);
+      countMetric('EmailsFailed');
       // Still owed: the sweep tries again. The lease goes, so the customer is not held meanwhile.
       await deps.store.releaseLease(registration, now);
       return registration;
@@ -386,11 +386,11 @@ async function rollBack(
   try {
     await deps.keys.in(registration.shard).deleteKey(keyId);
     logger.warn('api key rolled back', { ...log, reason: failure.reason });
-    countMetric(METRIC.rollbacks);
+    countMetric('Rollbacks');
   } catch (deleteError) {
     orphanKeyId = keyId;
     logger.error('rollback failed; key recorded as orphan', { ...log, reason: failure.reason, error: deleteError });
-    countMetric(METRIC.orphansRecorded);
+    countMetric('OrphansRecorded');
   }
   await deps.store.recordFailure({
     registration,

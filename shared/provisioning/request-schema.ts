@@ -61,9 +61,12 @@ export function registrationRequestSchema(tiers?: readonly string[]) {
   );
 }
 
-/** The body of a message on the provisioning queue. */
-export const provisioningMessageSchema = object(
-  { registrationId: registrationIdSchema, request: registrationRequestSchema() },
+/**
+ * The body of a message on the provisioning queue. Pure (built once, no effect): a bundle that
+ * never reads a message (register) drops it.
+ */
+export const provisioningMessageSchema = /* @__PURE__ */ object(
+  { registrationId: registrationIdSchema, request: /* @__PURE__ */ registrationRequestSchema() },
   { strict: true },
 );
 

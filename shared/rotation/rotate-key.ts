@@ -3,13 +3,13 @@ import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/custome
 import type { CustomerLedger } from '../core/customer-record';
 import { buildKeyEmail } from '../core/key-email';
 import { type CustomerKey, DAY_MS, DUE } from '../core/model';
-import type { KeyStore, Mailer, RegistrationStore } from '../core/ports';
+import type { KeyGateway, KeyStore, Mailer, RegistrationStore } from '../core/ports';
 import { keyShardOf, planIn, type Shard, type ShardKeys, shardOf } from '../core/shards';
 import type { CustomerRecord } from '../core/customer-record';
 import { keyNameFor } from '../core/registration';
 import { AssociationRejectedError, RotationIncompleteError, ValidationError } from '../errors';
 import { logger } from '../logger';
-import { countMetric, countShardMetric, METRIC } from '../metrics';
+import { countMetric, countShardMetric} from '../metrics';
 
 export interface RotationSettings {
   /** Where keys are made; the first is the home shard (core/shards.ts). */
@@ -26,7 +26,7 @@ export interface RotationSettings {
 }
 
 export interface RotationDeps extends LeaseDeps {
-  keys: ShardKeys;
+  keys: ShardKeys<Omit<KeyGateway, 'getUsage'>>;
   keyStore: KeyStore;
   ledger: CustomerLedger;
   /** For the reminder's address. */
@@ -154,7 +154,7 @@ export async function rotateUnderLease(
     } catch (error) {
       // The old key keeps working; the sweep sends the successor again (it may have arrived).
       logger.error('rotation email failed; old key not retired', { ...log, newKeyId: successor.id, error });
-      countMetric(METRIC.emailsFailed);
+      countMetric('EmailsFailed');
       throw new RotationIncompleteError('the new key could not be emailed', { cause: error });
     }
 
@@ -213,7 +213,7 @@ export async function rotateUnderLease(
       now,
     );
     logger.info('key rotated', { ...log, newKeyId: successor.id, retireAt: retireAt.toISOString() });
-    countShardMetric(METRIC.rotations, shard.id);
+    countShardMetric('Rotations', shard.id);
 
     if (graceDays === 0) {
       // A leaked key: off as soon as its successor is out. Should this fail, the retirement job

@@ -5,6 +5,7 @@ import type { Config } from '../config';
 import type { TierChangeDeps } from '../customers/change-tier';
 import type { RevocationDeps } from '../customers/revoke-customer';
 import type { EnqueueDeps } from '../provisioning/enqueue-registration';
+import type { WorkerDeps } from '../provisioning/provision-from-message';
 import type { ProvisioningDeps } from '../provisioning/provision-key';
 import type { ResumeDeps } from '../provisioning/resume-registrations';
 import type { ReconcileDeps } from '../reconcile/ports';
@@ -16,7 +17,7 @@ import { customerDeps, type CustomerClients } from './customers';
 import { enqueueDeps } from './enqueue';
 import { eventFeed, type EventFeedClients } from './event-feed';
 import { historyDeps } from './history';
-import { provisioningDeps, type SagaClients } from './provisioning';
+import { provisioningDeps, type SagaClients, workerDeps } from './provisioning';
 import { reconcileDeps } from './reconcile';
 import { readDeps, type ReadDeps } from './reads';
 import { sweepDeps } from './resume';
@@ -39,8 +40,8 @@ export function createProvisioningDeps(config: Config, clients: SagaClients = cr
 }
 
 /** The queue worker's: the saga, paced to the worker's share (its config's row of the budget). */
-export function createWorkerDeps(config: Config, clients: SagaClients = createAwsClients()): ProvisioningDeps {
-  return provisioningDeps(config, clients);
+export function createWorkerDeps(config: Config, clients: SagaClients = createAwsClients()): WorkerDeps {
+  return workerDeps(config, clients);
 }
 
 /** register's: the saga and the queue. @throws ConfigError without QUEUE_URL */

@@ -1,4 +1,4 @@
-import { ApiKeyGateway, type ApiKeyGatewayOptions, type ApiGatewaySender } from '../aws/api-key-gateway';
+import type { ApiGatewayCalls, ApiKeyGatewayOptions, ApiGatewaySender } from '../aws/api-key-gateway';
 import { apiGatewayClient, type ShardLocation, singleAttemptApiGatewayClient } from '../aws/clients';
 import { pacedClient, TokenBucket } from '../aws/management-budget';
 import type { CoreConfig } from '../config';
@@ -26,12 +26,13 @@ interface GatewayClients {
  * shard's own bucket; the clients themselves are not changed. The home shard (no Region or role
  * of its own) uses the clients the composition built; any other shard's clients are built the
  * first time a key there is touched, so a function pays for a shard only once it works in it.
- * Keys made through them get keyplan's own values, prefixed with the shard's id.
+ * Keys made through them get keyplan's own values, prefixed with the shard's id. `Gateway` is the
+ * class of what the function calls (aws/api-key-gateway.ts), so that it bundles no other call.
  */
-export function shardKeyGateways<G extends ApiKeyGateway = ApiKeyGateway>(
+export function shardKeyGateways<G extends ApiGatewayCalls>(
   config: CoreConfig,
   clients: GatewayClients,
-  Gateway: new (options: ApiKeyGatewayOptions) => G = ApiKeyGateway as new (options: ApiKeyGatewayOptions) => G,
+  Gateway: new (options: ApiKeyGatewayOptions) => G,
 ): ShardKeys<G> {
   const gateways = new Map<string, G>();
   const build = (location: ShardLocation): G => {

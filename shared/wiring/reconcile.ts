@@ -2,7 +2,7 @@ import { ApiKeyInventory } from '../aws/api-key-inventory';
 import { CustomerLedgerTable } from '../aws/customer-ledger';
 import { KeyRecordsTable } from '../aws/key-records-table';
 import { RegistrationReads } from '../aws/registration-reads';
-import type { Config } from '../config';
+import type { CoreConfig } from '../config';
 import type { ReconcileDeps } from '../reconcile/ports';
 import type { CustomerClients } from './customers';
 import { shardKeyGateways } from './key-gateway';
@@ -13,7 +13,7 @@ import { clock, reconcileSettings } from './settings';
  * Paced like the other jobs: on a large account its listing and repairs are many management calls.
  * It creates no key, so it has no single-attempt client.
  */
-export function reconcileDeps(config: Config, clients: CustomerClients): ReconcileDeps {
+export function reconcileDeps(config: CoreConfig, clients: CustomerClients): ReconcileDeps {
   return {
     inventory: shardKeyGateways(config, { apiGateway: clients.apiGateway }, ApiKeyInventory),
     records: new KeyRecordsTable({ client: clients.dynamo, tableName: config.tableName }),

@@ -1,3 +1,4 @@
+import { ApiKeyGateway } from '../aws/api-key-gateway';
 import { CustomerCommitTable, CustomerLedgerTable } from '../aws/customer-ledger';
 import { KeyTable } from '../aws/key-table';
 import { CustomerReads } from '../aws/registration-reads';
@@ -20,7 +21,7 @@ export function resumeDeps(config: CoreConfig, clients: SagaClients): ResumeDeps
   return {
     store: registrations,
     stalled: registrations,
-    keys: shardKeyGateways(config, clients),
+    keys: shardKeyGateways(config, clients, ApiKeyGateway),
     mailer: new SesMailer({ client: clients.ses, ...mailerOptions(config) }),
     ledger: new CustomerCommitTable({ client: clients.dynamo, tableName: config.tableName }),
     clock,
@@ -35,7 +36,7 @@ export function resumeDeps(config: CoreConfig, clients: SagaClients): ResumeDeps
  */
 export function finishDeps(config: CoreConfig, clients: SagaClients): FinishDeps {
   return {
-    keys: shardKeyGateways(config, clients),
+    keys: shardKeyGateways(config, clients, ApiKeyGateway),
     keyStore: new KeyTable({ client: clients.dynamo, tableName: config.tableName }),
     ledger: new CustomerLedgerTable({ client: clients.dynamo, tableName: config.tableName }),
     store: new CustomerReads({ client: clients.dynamo, tableName: config.tableName }),

@@ -1,6 +1,6 @@
 import type { RegistrationTableOptions } from '../aws/registration-table';
 import type { SesMailerOptions } from '../aws/ses-mailer';
-import { type Config, ConfigError, type CoreConfig } from '../config';
+import { ConfigError, type CoreConfig, type EnqueueConfig } from '../config';
 import type { TierChangeDeps } from '../customers/change-tier';
 import type { RevocationDeps } from '../customers/revoke-customer';
 import type { ProvisioningSettings } from '../provisioning/provision-key';
@@ -77,7 +77,7 @@ export function mailerOptions(config: CoreConfig): Omit<SesMailerOptions, 'clien
 }
 
 /** @throws ConfigError without QUEUE_URL: only the functions that enqueue need it. */
-export function queueUrlOf(config: Config): string {
+export function queueUrlOf(config: EnqueueConfig): string {
   if (!config.queueUrl) throw new ConfigError('keyplan configuration is invalid: QUEUE_URL is not set');
   return config.queueUrl;
 }

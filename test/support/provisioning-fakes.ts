@@ -1,4 +1,4 @@
-import { oneShard } from '../../shared/core/shards';
+import { oneShard, type ShardKeys } from '../../shared/core/shards';
 import {
   APIGatewayClient,
   CreateApiKeyCommand,
@@ -11,7 +11,7 @@ import { DynamoDBDocumentClient, GetCommand, QueryCommand, TransactWriteCommand,
 import { SendEmailCommand, SESClient } from '@aws-sdk/client-ses';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ApiKeyGateway } from '../../shared/aws/api-key-gateway';
+import { ApiKeyGateway, KeyUsageGateway } from '../../shared/aws/api-key-gateway';
 import { CustomerLedgerTable } from '../../shared/aws/customer-ledger';
 import { RegistrationTable } from '../../shared/aws/registration-table';
 import { SesMailer } from '../../shared/aws/ses-mailer';
@@ -60,8 +60,9 @@ export function mockedProvisioning() {
   dynamoMock.on(GetCommand).resolves({});
   sesMock.on(SendEmailCommand).resolves({ MessageId: 'message-1' });
 
-  // The whole ledger, not the commit ProvisioningDeps asks for: tests reuse it (rotation, tier changes).
-  const deps: ProvisioningDeps & { ledger: CustomerLedgerTable } = {
+  // The whole ledger and key gateway, not the commit and the saga's calls ProvisioningDeps asks
+  // for: tests reuse them (rotation, tier changes).
+  const deps: ProvisioningDeps & { store: RegistrationTable; ledger: CustomerLedgerTable; keys: ShardKeys<ApiKeyGateway> } = {
     store: new RegistrationTable({ client: dynamo, tableName: 'keyplan-test', retentionDays: 30 }),
     keys: oneShard(new ApiKeyGateway({ client: apiGateway, singleAttemptClient: apiGateway, backoffBaseMs: 0 })),
     mailer: new SesMailer({ client: ses, sender: 'keys@example.com' }),
@@ -77,7 +78,9 @@ export function mockedProvisioning() {
       sweepSeconds: 300,
     },
   };
-  return { deps, dynamo, apiGatewayMock, dynamoMock, sesMock };
+  // GetUsage, over the same mocked client, for the usage route's tests.
+  const usageKeys = oneShard(new KeyUsageGateway({ client: apiGateway }));
+  return { deps, usageKeys, dynamo, apiGatewayMock, dynamoMock, sesMock };
 }
 
 export type MockedProvisioning = ReturnType<typeof mockedProvisioning>;

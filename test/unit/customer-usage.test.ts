@@ -27,7 +27,7 @@ const keyItem = (keyId: string, state: KeyState, usagePlanId = PLAN_FREE) => ({
 function usageRoute(items: Record<string, unknown>[]) {
   const m = mockedProvisioning();
   m.dynamoMock.on(QueryCommand).resolves({ Items: items });
-  const deps: UsageDeps = { keys: m.deps.keys, keyStore: new KeyTable({ client: m.dynamo, tableName: 'keyplan-test' }) };
+  const deps: UsageDeps = { keys: m.usageKeys, keyStore: new KeyTable({ client: m.dynamo, tableName: 'keyplan-test' }) };
   const route = httpHandler(customerUsageRoutes(deps));
   const get = (query: Record<string, string> | null, customerId = 'cust-1'): Promise<APIGatewayProxyResult> =>
     route(

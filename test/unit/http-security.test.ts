@@ -211,7 +211,7 @@ describe('errors never echo internals', () => {
     ];
     m.dynamoMock.on(QueryCommand).resolves({ Items: items });
     const keyStore = new KeyTable({ client: m.dynamo, tableName: 'keyplan-prod' });
-    const route = httpHandler(customerUsageRoutes({ keys: m.deps.keys, keyStore }));
+    const route = httpHandler(customerUsageRoutes({ keys: m.usageKeys, keyStore }));
     const get = () =>
       route(
         {

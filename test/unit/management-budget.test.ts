@@ -259,11 +259,11 @@ describe('pacing of the composed functions', () => {
     answerLocally(clients.apiGatewaySingleAttempt, { into: answeredAt });
     const keys = createEnqueueDeps(loadConfig(environment), clients).keys.in(undefined);
 
-    // Three CreateApiKey (the single-attempt client) and three DeleteUsagePlanKey (the other).
+    // Three CreateApiKey (the single-attempt client) and three CreateUsagePlanKey (the other).
     const calls = Array.from({ length: 6 }, (_, i) =>
       i % 2 === 0
         ? keys.ensureKey({ name: `keyplan-test-${i}`, customerId: 'cust-1', description: 'test', tags: {} }, { lookupFirst: false })
-        : keys.removeKeyFromPlan('plan-free', `key-${i}`),
+        : keys.addKeyToPlan('plan-free', `key-${i}`),
     );
     await vi.advanceTimersByTimeAsync(3_000);
     await Promise.all(calls);
