@@ -43,12 +43,13 @@ export const LEASE_FREE = '(attribute_not_exists(#lease) OR (#lease.#until < :no
  * events; the key items and shard counts of the other operations' commits are CustomerLedgerTable's.
  */
 export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
+  /** The table's client and name, for CustomerLedgerTable's writes too (one constructor for both). */
+  protected readonly client: DynamoDBDocumentClient;
+  protected readonly table: string;
 
   constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    this.#client = options.client;
-    this.#table = options.tableName;
+    this.client = options.client;
+    this.table = options.tableName;
   }
 
   async commit(customerId: string, owner: string, change: CustomerChange, now: Date, eventSeq = 0): Promise<void> {
@@ -60,17 +61,17 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
       ...this.keyItemWrites(customerId, change, at),
       ...(change.registration ? [this.#registrationUpdate(change.registration, at)] : []),
       ...this.placedKeysUpdates(change, at),
-      ...outboxPuts(this.#table, { customerId, correlationId: owner, after: eventSeq, at }, events),
+      ...outboxPuts(this.table, { customerId, correlationId: owner, after: eventSeq, at }, events),
     ];
     const lost = () => new LeaseLostError(`another operation took customer ${customerId} over`, 1);
     if (transactItems.length === 1) {
       // The profile alone (a billing event's time, a repair with nothing to write): one conditional
       // write, no transaction.
-      if (!(await ifConditionHolds(this.#client.send(new UpdateCommand(profile.Update))))) throw lost();
+      if (!(await ifConditionHolds(this.client.send(new UpdateCommand(profile.Update))))) throw lost();
       return;
     }
     try {
-      await this.#client.send(new TransactWriteCommand({ TransactItems: transactItems }));
+      await this.client.send(new TransactWriteCommand({ TransactItems: transactItems }));
     } catch (error) {
       const reasons = cancellationReasons(error);
       // The profile (first) or, with an attempt id, the registration (last) moved on: another
@@ -102,7 +103,7 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
     }
     return {
       // Everything or nothing: a holder whose lease was taken over writes none of it.
-      Update: updateOf(this.#table, profileKey(customerId), `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`, condition, values, names),
+      Update: updateOf(this.table, profileKey(customerId), `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`, condition, values, names),
     };
   }
 
@@ -138,7 +139,7 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
   #registrationUpdate(registration: NonNullable<CustomerChange['registration']>, at: string) {
     return {
       Update: updateOf(
-        this.#table,
+        this.table,
         regKey(registration.registrationId),
         // Out of the resume sweep's partition, and kept: a registration that holds a key must
         // not expire (a replay would claim it afresh).
@@ -156,15 +157,6 @@ export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
  * released with the write that commits the operation's changes.
  */
 export class CustomerLedgerTable extends CustomerCommitTable implements CustomerLedger {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
-
-  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    super(options);
-    this.#client = options.client;
-    this.#table = options.tableName;
-  }
-
   protected override profileChanges(change: CustomerChange, at: string, clauses: ProfileClauses): void {
     const { sets, removes, values, names } = clauses;
     if (change.status) {
@@ -226,7 +218,7 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
       }
       return {
         Put: {
-          TableName: this.#table,
+          TableName: this.table,
           Item: withoutUndefined({
             ...keyItemKey(customerId, key.keyId),
             ...keyItemAttributes(key),
@@ -256,13 +248,13 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
     }
     return {
       // An update never creates a key item: a missing one is a bug, not a key.
-      Update: updateOf(this.#table, keyItemKey(customerId, write.keyId), `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`, 'attribute_exists(pk)', values),
+      Update: updateOf(this.table, keyItemKey(customerId, write.keyId), `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`, 'attribute_exists(pk)', values),
     };
   }
 
   /** A shard's count of placed keys, which placement checks against its high-water mark. */
   #placedKeysUpdate(shardId: string, delta: number, at: string) {
-    return { Update: updateOf(this.#table, shardKey(shardId), 'SET updatedAt = :at ADD placedKeys :delta', undefined, { ':delta': delta, ':at': at }) };
+    return { Update: updateOf(this.table, shardKey(shardId), 'SET updatedAt = :at ADD placedKeys :delta', undefined, { ':delta': delta, ':at': at }) };
   }
 
   async acquire(customerId: string, request: AcquireRequest, now: Date): Promise<AcquireOutcome> {
@@ -312,9 +304,9 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
       conditions.push(`#keys.#k IN (${placeholders(values, ':keyState', request.key.states)})`);
     }
     try {
-      const result = await this.#client.send(
+      const result = await this.client.send(
         new UpdateCommand({
-          ...updateOf(this.#table, profileKey(customerId), `SET ${sets.join(', ')}`, conditions.join(' AND '), values, names),
+          ...updateOf(this.table, profileKey(customerId), `SET ${sets.join(', ')}`, conditions.join(' AND '), values, names),
           // The record comes back with the lease (one call): as it was, plus what was just written.
           ReturnValues: 'ALL_OLD',
           // A refusal says why: no customer, who holds it, or the state it is in.
@@ -362,7 +354,7 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
       return;
     }
     await this.#ifLeaseHolds(customerId, owner, 'REMOVE #lease, dueType, dueAt', {}, {
-      Update: updateOf(this.#table, shardKey(placed), 'SET updatedAt = :at ADD placedKeys :minusOne', undefined, {
+      Update: updateOf(this.table, shardKey(placed), 'SET updatedAt = :at ADD placedKeys :minusOne', undefined, {
         ':minusOne': -1,
         ':at': new Date().toISOString(),
       }),
@@ -381,7 +373,7 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
       owner,
       'SET #lease.#placed = :placed, updatedAt = :at',
       { ':placed': placement.shardId, ':at': at },
-      placeKey(this.#table, shardKey(placement.shardId), placement.highWaterKeys, at),
+      placeKey(this.table, shardKey(placement.shardId), placement.highWaterKeys, at),
     );
     return outcome === 'shard' ? 'shard-full' : outcome === 'lease' ? 'lost' : 'placed';
   }
@@ -392,10 +384,10 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
    */
   async #ifLeaseHolds(customerId: string, owner: string, update: string, values: Item, shard: TransactItem): Promise<'lease' | 'shard' | undefined> {
     try {
-      await this.#client.send(
+      await this.client.send(
         new TransactWriteCommand({
           TransactItems: [
-            { Update: updateOf(this.#table, profileKey(customerId), update, '#lease.#owner = :owner', { ...values, ':owner': owner }) },
+            { Update: updateOf(this.table, profileKey(customerId), update, '#lease.#owner = :owner', { ...values, ':owner': owner }) },
             shard,
           ],
         }),
@@ -422,8 +414,8 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
   /** `update` of the profile, if `owner` still holds its lease; undefined when it does not. */
   #ifHolder(customerId: string, owner: string, update: string, values?: Item) {
     return ifConditionHolds(
-      this.#client.send(
-        new UpdateCommand(updateOf(this.#table, profileKey(customerId), update, '#lease.#owner = :owner', { ...values, ':owner': owner })),
+      this.client.send(
+        new UpdateCommand(updateOf(this.table, profileKey(customerId), update, '#lease.#owner = :owner', { ...values, ':owner': owner })),
       ),
     );
   }
@@ -431,9 +423,9 @@ export class CustomerLedgerTable extends CustomerCommitTable implements Customer
   async findInterrupted(now: Date, limit: number): Promise<InterruptedLease[]> {
     const interrupted: InterruptedLease[] = [];
     await queryPages(
-      this.#client,
+      this.client,
       {
-        TableName: this.#table,
+        TableName: this.table,
         IndexName: DUE_INDEX,
         KeyConditionExpression: 'dueType = :repair AND dueAt <= :now',
         ExpressionAttributeValues: { ':repair': DUE.repair, ':now': now.toISOString() },

@@ -14,16 +14,17 @@ type Item = Record<string, NativeAttributeValue>;
  * reminder's address) and writes no registration, and bundles only this.
  */
 export class CustomerReads implements Pick<RegistrationStore, 'getCustomer'> {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
+  /** The table's client and name, for the subclasses' reads and writes too (one constructor for all). */
+  protected readonly client: DynamoDBDocumentClient;
+  protected readonly table: string;
 
   constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    this.#client = options.client;
-    this.#table = options.tableName;
+    this.client = options.client;
+    this.table = options.tableName;
   }
 
   async getCustomer(customerId: string): Promise<Customer | undefined> {
-    const items = await customerItems(this.#client, this.#table, customerId, true);
+    const items = await customerItems(this.client, this.table, customerId, true);
     const profile = items.find((item) => item.sk === PROFILE_SK);
     if (!profile) return undefined;
     // A registration in progress changes nothing readers see until it records its key: a
@@ -41,18 +42,9 @@ export class CustomerReads implements Pick<RegistrationStore, 'getCustomer'> {
 
 /** The customer read and the registration's: the reconciler reads a registration and writes none. */
 export class RegistrationReads extends CustomerReads implements Pick<RegistrationStore, 'getRegistration' | 'getCustomer'> {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
-
-  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    super(options);
-    this.#client = options.client;
-    this.#table = options.tableName;
-  }
-
   async getRegistration(registrationId: string): Promise<Registration | undefined> {
     const result = await guardDynamo(
-      this.#client.send(new GetCommand({ TableName: this.#table, Key: regKey(registrationId), ConsistentRead: true })),
+      this.client.send(new GetCommand({ TableName: this.table, Key: regKey(registrationId), ConsistentRead: true })),
     );
     return result.Item ? toRegistration(result.Item) : undefined;
   }

@@ -46,15 +46,11 @@ const MAX_RESUME_DOUBLINGS = 6;
  * RegistrationTable's: register and the worker, which never run them, bundle this alone.
  */
 export class RegistrationSagaTable extends RegistrationReads implements RegistrationStore {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
   readonly #retentionSeconds: number;
   readonly #resumeAfterMs: number;
 
   constructor(options: RegistrationTableOptions) {
     super(options);
-    this.#client = options.client;
-    this.#table = options.tableName;
     this.#retentionSeconds = options.retentionDays * DAY_S;
     this.#resumeAfterMs = (options.resumeAfterSeconds ?? 900) * 1000;
   }
@@ -90,12 +86,12 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
     placement: Placement | undefined,
   ): Promise<ClaimResult | typeof CLAIM_AS_UPDATE> {
     try {
-      await this.#client.send(
+      await this.client.send(
         new TransactWriteCommand({
           TransactItems: [
             {
               Put: {
-                TableName: this.#table,
+                TableName: this.table,
                 Item: {
                   ...regKey(registration.registrationId),
                   ...registration,
@@ -112,7 +108,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
               },
             },
             customer,
-            ...(placement ? [placeKey(this.#table, shardKey(placement.shardId), placement.highWaterKeys, now.toISOString())] : []),
+            ...(placement ? [placeKey(this.table, shardKey(placement.shardId), placement.highWaterKeys, now.toISOString())] : []),
           ],
         }),
       );
@@ -183,7 +179,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
     }
     // No profile, so no lease either: nobody holds the customer. The item it finds tells an
     // UNREGISTERED customer from a revoked or taken one, and a busy one's holder.
-    const { Put } = putNew(this.#table, profile);
+    const { Put } = putNew(this.table, profile);
     return { Put: { ...Put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } };
   }
 
@@ -224,7 +220,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
       values[':revoked'] = 'REVOKED';
     }
     return {
-      ...updateOf(this.#table, profileKey(registration.customerId), `SET ${sets.join(', ')}`, `(${free}) AND ${LEASE_FREE}`, values),
+      ...updateOf(this.table, profileKey(registration.customerId), `SET ${sets.join(', ')}`, `(${free}) AND ${LEASE_FREE}`, values),
       // Tells a revoked customer from a taken one, and a busy one's holder.
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
     };
@@ -263,7 +259,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
         {
           Update: {
             ...updateOf(
-              this.#table,
+              this.table,
               profileKey(registration.customerId),
               'SET #lease = :lease, #version = if_not_exists(#version, :zero) + :one, updatedAt = :at',
               // The registration's previous attempt's lease passes on (even unexpired: the
@@ -354,7 +350,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
         ),
         // The key's item, new: written whole (see the note above), with what rotation and
         // retirement read: ACTIVE, generation 1, due for rotation at rotateAt.
-        putNew(this.#table, {
+        putNew(this.table, {
           ...keyItemKey(registration.customerId, keyId),
           customerId: registration.customerId,
           keyId,
@@ -434,7 +430,7 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
       ? [
           {
             Put: {
-              TableName: this.#table,
+              TableName: this.table,
               Item: {
                 ...keyItemKey(customerId, orphanKeyId),
                 customerId,
@@ -498,9 +494,9 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
   async #eventSeqOf(registration: Registration): Promise<number> {
     if (registration.eventSeq !== undefined) return registration.eventSeq;
     const result = await guardDynamo(
-      this.#client.send(
+      this.client.send(
         new GetCommand({
-          TableName: this.#table,
+          TableName: this.table,
           Key: profileKey(registration.customerId),
           ProjectionExpression: 'eventSeq',
           ConsistentRead: true,
@@ -512,21 +508,21 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
 
   /** One of a transaction's updates, on this table. */
   #update(key: Item, update: string, condition: string | undefined, values: Item, names?: Record<string, string>) {
-    return { Update: updateOf(this.#table, key, update, condition, values, names) };
+    return { Update: updateOf(this.table, key, update, condition, values, names) };
   }
 
   /** One conditional update alone; a condition that does not hold is no error (see ifConditionHolds). */
   #updateIfHolds(key: Item, update: string, condition: string, values: Item) {
-    return ifConditionHolds(this.#client.send(new UpdateCommand(updateOf(this.#table, key, update, condition, values))));
+    return ifConditionHolds(this.client.send(new UpdateCommand(updateOf(this.table, key, update, condition, values))));
   }
 
   #transact(items: TransactItem[]) {
-    return this.#client.send(new TransactWriteCommand({ TransactItems: items }));
+    return this.client.send(new TransactWriteCommand({ TransactItems: items }));
   }
 
   /** The registration's events, numbered after the customer's `eventSeq`, on behalf of its attempt. */
   #outbox(registration: Registration, eventSeq: number, at: string, events: RecordFailureInput['events'] = []) {
-    return outboxPuts(this.#table, { customerId: registration.customerId, correlationId: registration.attemptId, after: eventSeq, at }, events);
+    return outboxPuts(this.table, { customerId: registration.customerId, correlationId: registration.attemptId, after: eventSeq, at }, events);
   }
 
   /** The values of FAIL_REGISTRATION. */
@@ -551,15 +547,6 @@ export class RegistrationSagaTable extends RegistrationReads implements Registra
  * does not bundle it.
  */
 export class QueuedRegistrationTable extends RegistrationSagaTable implements UnclaimedRegistrations {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
-
-  constructor(options: RegistrationTableOptions) {
-    super(options);
-    this.#client = options.client;
-    this.#table = options.tableName;
-  }
-
   async failUnclaimed(registrationId: string, failure: { reason: string; detail: string }, now: Date): Promise<boolean> {
     // The customer's profile is found through the registration: one read first (a rare path, for
     // messages the worker cannot process).
@@ -567,14 +554,14 @@ export class QueuedRegistrationTable extends RegistrationSagaTable implements Un
     if (!registration) return false;
     const nowMs = now.getTime();
     const failRegistration = updateOf(
-      this.#table,
+      this.table,
       regKey(registrationId),
       `${FAIL_REGISTRATION} REMOVE dueType, dueAt`,
       'attribute_exists(pk) AND (#state = :queued OR (#state = :pending AND leaseExpiresAt < :nowMs))',
       { ...this.failValues(failure.reason, failure.detail, now), ':queued': 'QUEUED', ':pending': 'PENDING', ':nowMs': nowMs },
     );
     const returnCustomer = updateOf(
-      this.#table,
+      this.table,
       profileKey(registration.customerId),
       `SET ${RETURN_TO_PRIOR_STATUS} REMOVE #lease, priorStatus`,
       // Still reserved for this registration, and nobody at work on it.
@@ -592,7 +579,7 @@ export class QueuedRegistrationTable extends RegistrationSagaTable implements Un
     const uncount = this.uncount(registration, now.toISOString());
     for (const customer of [[{ Update: returnCustomer }], []]) {
       try {
-        await this.#client.send(new TransactWriteCommand({ TransactItems: [{ Update: failRegistration }, ...customer, ...uncount] }));
+        await this.client.send(new TransactWriteCommand({ TransactItems: [{ Update: failRegistration }, ...customer, ...uncount] }));
         return true;
       } catch (error) {
         const reasons = cancellationReasons(error);
@@ -608,21 +595,12 @@ export class QueuedRegistrationTable extends RegistrationSagaTable implements Un
 
 /** The whole registration table: the worker's, and the sweep's queries of the registrations nobody finished. */
 export class RegistrationTable extends QueuedRegistrationTable implements StalledRegistrations {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
-
-  constructor(options: RegistrationTableOptions) {
-    super(options);
-    this.#client = options.client;
-    this.#table = options.tableName;
-  }
-
   async findStalled(now: Date, limit: number): Promise<Registration[]> {
     const stalled: Registration[] = [];
     await queryPages(
-      this.#client,
+      this.client,
       {
-        TableName: this.#table,
+        TableName: this.table,
         IndexName: DUE_INDEX,
         KeyConditionExpression: 'dueType = :resume AND dueAt <= :now',
         ExpressionAttributeValues: { ':resume': DUE.resume, ':now': now.toISOString() },
@@ -638,9 +616,9 @@ export class RegistrationTable extends QueuedRegistrationTable implements Stalle
 
   async stopResuming(registration: Registration, now: Date): Promise<void> {
     await ifConditionHolds(
-      this.#client.send(
+      this.client.send(
         new UpdateCommand(
-          updateOf(this.#table, regKey(registration.registrationId), 'SET updatedAt = :at REMOVE dueType, dueAt', 'attemptId = :attemptId', {
+          updateOf(this.table, regKey(registration.registrationId), 'SET updatedAt = :at REMOVE dueType, dueAt', 'attemptId = :attemptId', {
             ':at': now.toISOString(),
             ':attemptId': registration.attemptId,
           }),
