@@ -1,5 +1,5 @@
 import type { MiddlewareStack } from '@smithy/types';
-import { countMetric, countShardMetric} from '../metrics';
+import { countMetric, countShardMetric } from '../metrics';
 import { isThrottling } from './aws-errors';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -8,7 +8,7 @@ import {
   ValidationError,
 } from '../errors';
 import { logger } from '../logger';
-import { countMetric} from '../metrics';
+import { countMetric } from '../metrics';
 import { acquireCustomer, type HeldLease, type LeaseDeps } from '../core/customer-lease';
 import type { CustomerRecord } from '../core/customer-record';
 import { isLive } from '../core/model';

@@ -6,7 +6,7 @@ import type { KeyGateway } from '../core/ports';
 import { keyShardOf, type ShardKeys } from '../core/shards';
 import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
-import { countMetric} from '../metrics';
+import { countMetric } from '../metrics';
 
 export interface RevocationDeps extends LeaseDeps {
   keys: ShardKeys<Pick<KeyGateway, 'disableKey'>>;

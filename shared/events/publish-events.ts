@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '../core/events';
 import { holdsKeyValue } from '../core/key-value';
 import { logger } from '../logger';
-import { countMetric} from '../metrics';
+import { countMetric } from '../metrics';
 
 /** An event the bus did not take, and why (the bus's own error code and message). */
 export interface RefusedEvent {

@@ -21,7 +21,7 @@ import {
   ValidationError,
 } from '../errors';
 import { logger } from '../logger';
-import { countMetric, countShardMetric} from '../metrics';
+import { countMetric, countShardMetric } from '../metrics';
 
 export interface ProvisioningSettings {
   /** Where keys are made; the first is the home shard (core/shards.ts). */

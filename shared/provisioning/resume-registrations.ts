@@ -1,7 +1,7 @@
 import type { Registration } from '../core/registration';
 import { CustomerBusyError, isPermanent, RegistrationInProgressError } from '../errors';
 import { logger } from '../logger';
-import { countMetric} from '../metrics';
+import { countMetric } from '../metrics';
 import type { StalledRegistrations } from './ports';
 import { type ProvisioningDeps, provisionKey } from './provision-key';
 

@@ -5,7 +5,7 @@ import { planIn, type Shard, shardOf } from '../core/shards';
 import { convergeKeyPlans } from '../customers/converge-plans';
 import { CustomerBusyError, LeaseLostError, NotFoundError } from '../errors';
 import { logger } from '../logger';
-import { countMetric, countShardMetric} from '../metrics';
+import { countMetric, countShardMetric } from '../metrics';
 import type { KeyRecord, ListedKey, ReconcileDeps } from './ports';
 
 /** API keys per account and Region; not adjustable (DESIGN §6). Disabled keys count until deleted. */

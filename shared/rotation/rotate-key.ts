@@ -9,7 +9,7 @@ import type { CustomerRecord } from '../core/customer-record';
 import { keyNameFor } from '../core/registration';
 import { AssociationRejectedError, RotationIncompleteError, ValidationError } from '../errors';
 import { logger } from '../logger';
-import { countMetric, countShardMetric} from '../metrics';
+import { countMetric, countShardMetric } from '../metrics';
 
 export interface RotationSettings {
   /** Where keys are made; the first is the home shard (core/shards.ts). */

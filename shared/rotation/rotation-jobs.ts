@@ -6,7 +6,7 @@ import type { KeyStore } from '../core/ports';
 import { shardOf } from '../core/shards';
 import { CustomerBusyError, NotFoundError } from '../errors';
 import { logger } from '../logger';
-import { countMetric} from '../metrics';
+import { countMetric } from '../metrics';
 import { disableRetiringKey, type RotationDeps, type RotationResult, type RotationSettings, rotateKey } from './rotate-key';
 
 export interface RotationRunReport {

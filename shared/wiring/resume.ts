@@ -1,4 +1,4 @@
-import { ApiKeyGateway } from '../aws/api-key-gateway';
+import { ApiKeyGateway, SagaKeyGateway } from '../aws/api-key-gateway';
 import { CustomerCommitTable, CustomerLedgerTable } from '../aws/customer-ledger';
 import { KeyTable } from '../aws/key-table';
 import { CustomerReads } from '../aws/registration-reads';
@@ -21,7 +21,7 @@ export function resumeDeps(config: CoreConfig, clients: SagaClients): ResumeDeps
   return {
     store: registrations,
     stalled: registrations,
-    keys: shardKeyGateways(config, clients, ApiKeyGateway),
+    keys: shardKeyGateways(config, clients, SagaKeyGateway),
     mailer: new SesMailer({ client: clients.ses, ...mailerOptions(config) }),
     ledger: new CustomerCommitTable({ client: clients.dynamo, tableName: config.tableName }),
     clock,
