@@ -78,6 +78,10 @@ async function seed(input: SeedInput): Promise<SeedResult> {
         tier,
         status: 'ACTIVE',
         registrationId: customerId,
+        // The key list and version a registration's record leaves: rotation takes the customer's
+        // lease only for a key the list holds ACTIVE.
+        keys: { [keyId]: 'ACTIVE' },
+        version: 2,
         createdAt: input.createdAt,
         updatedAt: input.createdAt,
       },
