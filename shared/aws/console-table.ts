@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { paginateScan } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import type { DueType } from '../core/model';
 import type {
@@ -16,24 +16,17 @@ import { toCustomerKey } from './key-table';
 import { customerItems } from './registration-reads';
 import { queryPageStream } from './query-pages';
 import { DUE_INDEX, KEY_SK_PREFIX, PROFILE_SK } from './table-keys';
+import { DynamoTable } from './dynamo-table';
 
 type Item = Record<string, NativeAttributeValue>;
 
 /** The console's reads of the one table: the due index counted, profiles, failed registrations. */
-export class ConsoleTable implements DueIndex, CustomerProfiles, FailedRegistrations {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
-
-  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    this.#client = options.client;
-    this.#table = options.tableName;
-  }
-
+export class ConsoleTable extends DynamoTable implements DueIndex, CustomerProfiles, FailedRegistrations {
   async *entries(dueType: DueType): AsyncIterable<DueEntry> {
     // The whole partition, but only three short attributes of each item come back: a page then
     // carries a whole 1 MB of items read.
-    const pages = queryPageStream(this.#client, {
-      TableName: this.#table,
+    const pages = queryPageStream(this.client, {
+      TableName: this.table,
       IndexName: DUE_INDEX,
       KeyConditionExpression: 'dueType = :dueType',
       ProjectionExpression: 'dueAt, retireAt, #shard',
@@ -49,7 +42,7 @@ export class ConsoleTable implements DueIndex, CustomerProfiles, FailedRegistrat
 
   async profileOf(customerId: string): Promise<CustomerProfile | undefined> {
     // Eventually consistent: a page shows what the table held a moment ago, at half the cost.
-    const items = await customerItems(this.#client, this.#table, customerId, false);
+    const items = await customerItems(this.client, this.table, customerId, false);
     const profile = items.find((item) => item.sk === PROFILE_SK);
     if (!profile) return undefined;
     return {
@@ -76,9 +69,9 @@ export class ConsoleTable implements DueIndex, CustomerProfiles, FailedRegistrat
     const failures: FailedRegistration[] = [];
     try {
       const pages = paginateScan(
-        { client: this.#client },
+        { client: this.client },
         {
-          TableName: this.#table,
+          TableName: this.table,
           FilterExpression: 'begins_with(pk, :reg) AND #state = :failed',
           ProjectionExpression: 'registrationId, customerId, tier, failureReason, updatedAt',
           ExpressionAttributeNames: { '#state': 'state' },

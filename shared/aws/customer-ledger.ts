@@ -1,5 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, TransactWriteCommand, type TransactWriteCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TransactWriteCommand, type TransactWriteCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { randomUUID } from 'node:crypto';
 import type { LifecycleEvent, RecordedEvent } from '../core/events';
@@ -19,6 +19,7 @@ import type {
 } from '../core/customer-record';
 import { LeaseLostError } from '../errors';
 import { awsErrorName, cancellationReasons, conditionFailed, ifConditionHolds, translateDynamoError } from './aws-errors';
+import { DynamoTable } from './dynamo-table';
 import { type Item, placeKey, putNew, updateOf } from './item-requests';
 import { queryPages } from './query-pages';
 import { customerPk, DUE_INDEX, eventKey, keyItemKey, profileKey, regKey, shardKey } from './table-keys';
@@ -42,16 +43,7 @@ export const LEASE_FREE = '(attribute_not_exists(#lease) OR (#lease.#until < :no
  * bundle this part of the ledger only. Its commits write the profile, the registration and the
  * events; the key items and shard counts of the other operations' commits are CustomerLedgerTable's.
  */
-export class CustomerCommitTable implements Pick<CustomerLedger, 'commit'> {
-  /** The table's client and name, for CustomerLedgerTable's writes too (one constructor for both). */
-  protected readonly client: DynamoDBDocumentClient;
-  protected readonly table: string;
-
-  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    this.client = options.client;
-    this.table = options.tableName;
-  }
-
+export class CustomerCommitTable extends DynamoTable implements Pick<CustomerLedger, 'commit'> {
   async commit(customerId: string, owner: string, change: CustomerChange, now: Date, eventSeq = 0): Promise<void> {
     const at = now.toISOString();
     const events = change.events ?? [];

@@ -1,27 +1,20 @@
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import { type CustomerKey, type DueType } from '../core/model';
 import type { KeyStore } from '../core/ports';
 import { ifConditionHolds } from './aws-errors';
 import { queryPages } from './query-pages';
 import { customerPk, DUE_INDEX, KEY_SK_PREFIX, keyItemKey } from './table-keys';
+import { DynamoTable } from './dynamo-table';
 
 type Item = Record<string, NativeAttributeValue>;
 
 /** Key items (`CUSTOMER#<id>` / `KEY#<keyId>`) and the sparse due index over them. */
-export class KeyTable implements KeyStore {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
-
-  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    this.#client = options.client;
-    this.#table = options.tableName;
-  }
-
+export class KeyTable extends DynamoTable implements KeyStore {
   async findDue(dueType: DueType, now: Date, limit: number): Promise<CustomerKey[]> {
     const keys: CustomerKey[] = [];
     // The index is sparse and partitioned by job, so this reads only what is due: never a scan.
-    await queryPages(this.#client, { ...this.#dueQuery(dueType, now), Limit: limit }, (page) => {
+    await queryPages(this.client, { ...this.#dueQuery(dueType, now), Limit: limit }, (page) => {
       keys.push(...(page.Items ?? []).map(toCustomerKey));
       return keys.length < limit;
     });
@@ -30,7 +23,7 @@ export class KeyTable implements KeyStore {
 
   async countDue(dueType: DueType, now: Date): Promise<number> {
     let count = 0;
-    await queryPages(this.#client, { ...this.#dueQuery(dueType, now), Select: 'COUNT' }, (page) => {
+    await queryPages(this.client, { ...this.#dueQuery(dueType, now), Select: 'COUNT' }, (page) => {
       count += page.Count ?? 0;
     });
     return count;
@@ -39,9 +32,9 @@ export class KeyTable implements KeyStore {
   async keysOf(customerId: string): Promise<CustomerKey[]> {
     const keys: CustomerKey[] = [];
     await queryPages(
-      this.#client,
+      this.client,
       {
-        TableName: this.#table,
+        TableName: this.table,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :key)',
         ExpressionAttributeValues: { ':pk': customerPk(customerId), ':key': KEY_SK_PREFIX },
         ConsistentRead: true,
@@ -55,7 +48,7 @@ export class KeyTable implements KeyStore {
 
   #dueQuery(dueType: DueType, now: Date) {
     return {
-      TableName: this.#table,
+      TableName: this.table,
       IndexName: DUE_INDEX,
       KeyConditionExpression: 'dueType = :dueType AND dueAt <= :now',
       ExpressionAttributeValues: { ':dueType': dueType, ':now': now.toISOString() },
@@ -64,9 +57,9 @@ export class KeyTable implements KeyStore {
 
   async advance(key: CustomerKey, from: DueType, to: { dueType: DueType; dueAt: string }, now: Date): Promise<boolean> {
     const result = await ifConditionHolds(
-      this.#client.send(
+      this.client.send(
         new UpdateCommand({
-          TableName: this.#table,
+          TableName: this.table,
           Key: keyItemKey(key.customerId, key.keyId),
           UpdateExpression: 'SET dueType = :dueType, dueAt = :dueAt, updatedAt = :at',
           // Only from where the job found it: a key that moved on since is left to its own job.

@@ -3,6 +3,7 @@ import type { NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import type { RegistrationStore } from '../core/ports';
 import type { Customer, Registration } from '../core/registration';
 import { guardDynamo } from './aws-errors';
+import { DynamoTable } from './dynamo-table';
 import { toCustomerKey } from './key-table';
 import { queryPages } from './query-pages';
 import { customerPk, KEY_SK_PREFIX, PROFILE_SK, regKey } from './table-keys';
@@ -13,16 +14,7 @@ type Item = Record<string, NativeAttributeValue>;
  * The customer read, apart from RegistrationTable's writes: rotation reads a customer (a
  * reminder's address) and writes no registration, and bundles only this.
  */
-export class CustomerReads implements Pick<RegistrationStore, 'getCustomer'> {
-  /** The table's client and name, for the subclasses' reads and writes too (one constructor for all). */
-  protected readonly client: DynamoDBDocumentClient;
-  protected readonly table: string;
-
-  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    this.client = options.client;
-    this.table = options.tableName;
-  }
-
+export class CustomerReads extends DynamoTable implements Pick<RegistrationStore, 'getCustomer'> {
   async getCustomer(customerId: string): Promise<Customer | undefined> {
     const items = await customerItems(this.client, this.table, customerId, true);
     const profile = items.find((item) => item.sk === PROFILE_SK);

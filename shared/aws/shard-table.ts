@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type CustomerKey, DUE } from '../core/model';
 import type { ShardState } from '../core/shards';
 import type { ShardRecord, ShardRegistry } from '../shards/ports';
@@ -6,24 +6,17 @@ import { guardDynamo } from './aws-errors';
 import { toCustomerKey } from './key-table';
 import { queryPages } from './query-pages';
 import { DUE_INDEX, shardKey } from './table-keys';
+import { DynamoTable } from './dynamo-table';
 
 /** The shard items (`SHARD#<id>` / `SHARD`): counts, state, the last inventory. */
-export class ShardTable implements ShardRegistry {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
-
-  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    this.#client = options.client;
-    this.#table = options.tableName;
-  }
-
+export class ShardTable extends DynamoTable implements ShardRegistry {
   async describe(shardIds: readonly string[]): Promise<ShardRecord[]> {
     // A shard list is short: one consistent GetItem each (the rights every function that writes
     // the table has already; a BatchGetItem would be one more grant for a handful of items).
     const items = await Promise.all(
       shardIds.map(async (shardId) => {
         const result = await guardDynamo(
-          this.#client.send(new GetCommand({ TableName: this.#table, Key: shardKey(shardId), ConsistentRead: true })),
+          this.client.send(new GetCommand({ TableName: this.table, Key: shardKey(shardId), ConsistentRead: true })),
         );
         return result.Item;
       }),
@@ -42,9 +35,9 @@ export class ShardTable implements ShardRegistry {
 
   async setState(shardId: string, state: ShardState, now: Date): Promise<void> {
     await guardDynamo(
-      this.#client.send(
+      this.client.send(
         new UpdateCommand({
-          TableName: this.#table,
+          TableName: this.table,
           Key: shardKey(shardId),
           UpdateExpression: 'SET #state = :state, updatedAt = :at',
           ExpressionAttributeNames: { '#state': 'state' },
@@ -58,9 +51,9 @@ export class ShardTable implements ShardRegistry {
     const keys: CustomerKey[] = [];
     // Every ACTIVE key waits in the rotation partition of the due index, whenever it is due.
     await queryPages(
-      this.#client,
+      this.client,
       {
-        TableName: this.#table,
+        TableName: this.table,
         IndexName: DUE_INDEX,
         KeyConditionExpression: 'dueType = :rotate',
         // SHARD is a DynamoDB reserved word, like STATE.
