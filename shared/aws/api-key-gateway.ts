@@ -66,6 +66,21 @@ export class ApiGatewayCalls {
     }
   }
 
+  /**
+   * Sends a call about a key or its association, and says whether it was there: API Gateway's
+   * NotFoundException is `false` (for a delete or a disable, the work was done already), any
+   * other failure is translated.
+   */
+  protected async found(operation: string, send: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await send();
+      return true;
+    } catch (error) {
+      if (awsErrorName(error) === 'NotFoundException') return false;
+      throw this.translate(error, operation);
+    }
+  }
+
   protected translate(error: unknown, operation: string): unknown {
     if (isTransient(error)) {
       return new TransientAwsError(`${operation} failed: ${awsErrorName(error)}`, this.#retryAfterSeconds, {
@@ -122,12 +137,7 @@ export class SagaKeyGateway
   }
 
   async deleteKey(keyId: string): Promise<void> {
-    try {
-      await this.client.send(new DeleteApiKeyCommand({ apiKey: keyId }));
-    } catch (error) {
-      if (awsErrorName(error) === 'NotFoundException') return;
-      throw this.translate(error, 'DeleteApiKey');
-    }
+    await this.found('DeleteApiKey', () => this.client.send(new DeleteApiKeyCommand({ apiKey: keyId })));
   }
 
   async ensureKey(spec: NewKeySpec, options: { lookupFirst: boolean }): Promise<IssuedKey> {
@@ -219,37 +229,23 @@ export class SagaKeyGateway
     return undefined;
   }
 
-  async #isInPlan(usagePlanId: string, keyId: string): Promise<boolean> {
-    try {
-      await this.client.send(new GetUsagePlanKeyCommand({ usagePlanId, keyId }));
-      return true;
-    } catch (error) {
-      if (awsErrorName(error) === 'NotFoundException') return false;
-      throw this.translate(error, 'GetUsagePlanKey');
-    }
+  #isInPlan(usagePlanId: string, keyId: string): Promise<boolean> {
+    return this.found('GetUsagePlanKey', () => this.client.send(new GetUsagePlanKeyCommand({ usagePlanId, keyId })));
   }
 }
 
-/** The saga's gateway, and keys taken out of plans and turned off: rotation's, the sweep's, tier changes', revocations' and the reconciler's. */
+/**
+ * The saga's gateway, and keys taken out of plans and turned off: rotation's, the sweep's, tier
+ * changes', revocations' and the reconciler's.
+ */
 export class ApiKeyGateway extends SagaKeyGateway implements Omit<KeyGateway, 'getUsage'> {
   async removeKeyFromPlan(usagePlanId: string, keyId: string): Promise<void> {
-    try {
-      await this.client.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId }));
-    } catch (error) {
-      if (awsErrorName(error) === 'NotFoundException') return;
-      throw this.translate(error, 'DeleteUsagePlanKey');
-    }
+    await this.found('DeleteUsagePlanKey', () => this.client.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId })));
   }
 
   async disableKey(keyId: string): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateApiKeyCommand({ apiKey: keyId, patchOperations: [{ op: 'replace', path: '/enabled', value: 'false' }] }),
-      );
-    } catch (error) {
-      if (awsErrorName(error) === 'NotFoundException') return;
-      throw this.translate(error, 'UpdateApiKey');
-    }
+    const patchOperations = [{ op: 'replace' as const, path: '/enabled', value: 'false' }];
+    await this.found('UpdateApiKey', () => this.client.send(new UpdateApiKeyCommand({ apiKey: keyId, patchOperations })));
   }
 }
 

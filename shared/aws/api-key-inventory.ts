@@ -1,7 +1,6 @@
 import { GetApiKeyCommand, GetApiKeysCommand, GetUsagePlanKeysCommand } from '@aws-sdk/client-api-gateway';
 import type { KeyInventory, ListedKey } from '../reconcile/ports';
 import { ApiKeyGateway, required } from './api-key-gateway';
-import { awsErrorName } from './aws-errors';
 
 /**
  * The key gateway with the reconciler's listings: every key of the account and Region, the keys
@@ -38,13 +37,6 @@ export class ApiKeyInventory extends ApiKeyGateway implements KeyInventory {
   }
 
   async keyExists(keyId: string): Promise<boolean> {
-    try {
-      await this.client.send(new GetApiKeyCommand({ apiKey: keyId, includeValue: false }));
-      return true;
-    } catch (error) {
-      if (awsErrorName(error) === 'NotFoundException') return false;
-      throw this.translate(error, 'GetApiKey');
-    }
+    return this.found('GetApiKey', () => this.client.send(new GetApiKeyCommand({ apiKey: keyId, includeValue: false })));
   }
-
 }
