@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, loadCoreConfig, usagePlanOf } from '../../shared/config';
+import { ConfigError, loadConfig, loadCoreConfig, loadEnqueueConfig, usagePlanOf } from '../../shared/config';
 
 const complete = {
   TABLE_NAME: 'keyplan-test',
@@ -241,7 +241,7 @@ describe('QUEUE_URLS', () => {
   });
 });
 
-describe('loadCoreConfig (the worker’s and the sweep’s settings)', () => {
+describe('loadCoreConfig (the settings of every function that neither enqueues nor publishes)', () => {
   const wholeEnv = {
     ...complete,
     STAGE: 'prod',
@@ -297,5 +297,45 @@ describe('loadCoreConfig (the worker’s and the sweep’s settings)', () => {
     expect(core).toBeInstanceOf(ConfigError);
     expect(core).toEqual(full);
     expect((core as Error).message).toBe(`keyplan configuration is invalid: ${message}`);
+  });
+});
+
+describe('loadEnqueueConfig (register’s settings: the core and the queues)', () => {
+  const euQueue = 'https://sqs.us-east-1.amazonaws.com/123456789012/keyplan-prod-provisioning-eu1';
+  const withQueues = {
+    ...complete,
+    STAGE: 'prod',
+    SHARDS: JSON.stringify([{ id: 'home' }, { id: 'eu1', region: 'eu-west-1', plans: { free: 'p1free', pro: 'p1pro' } }]),
+    QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/keyplan-prod-provisioning',
+    QUEUE_URLS: JSON.stringify({ eu1: euQueue }),
+  };
+
+  it('reads what loadConfig reads of the same settings, queues included, and no event-bus setting', () => {
+    const enqueue = loadEnqueueConfig(withQueues);
+    const { eventSource: _eventSource, eventBusName: _eventBusName, ...rest } = loadConfig(withQueues);
+
+    expect(enqueue).toEqual(rest);
+    expect(enqueue.shardQueueUrls).toEqual({ eu1: euQueue });
+    for (const field of ['eventSource', 'eventBusName']) expect(enqueue).not.toHaveProperty(field);
+  });
+
+  it.each([
+    [{ QUEUE_URL: 'not a url' }, 'QUEUE_URL must be a URL'],
+    [{ QUEUE_URLS: JSON.stringify({ us2: euQueue }) }, 'QUEUE_URLS names the shard "us2", which SHARDS does not list'],
+    [{ QUEUE_URL: undefined }, "QUEUE_URLS needs QUEUE_URL, the home shard's queue and that of every shard without its own"],
+    [{ TABLE_NAME: undefined }, 'TABLE_NAME is not set'],
+  ])('refuses %o as loadConfig does, in the same words', (change, message) => {
+    const env: Record<string, string | undefined> = { ...withQueues, ...change };
+
+    expect(() => loadEnqueueConfig(env)).toThrow(ConfigError);
+    expect(() => loadEnqueueConfig(env)).toThrow(`keyplan configuration is invalid: ${message}`);
+    expect(() => loadConfig(env)).toThrow(`keyplan configuration is invalid: ${message}`);
+  });
+
+  it('ignores the event-bus settings loadConfig refuses', () => {
+    const env = { ...withQueues, EVENT_SOURCE: 'aws.keyplan', EVENT_BUS_NAME: 'arn:aws:sqs:us-east-1:123456789012:queue' };
+
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(loadEnqueueConfig(env)).toMatchObject({ tableName: 'keyplan-test', shardQueueUrls: { eu1: euQueue } });
   });
 });
